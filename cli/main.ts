@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * The one `comfy-seal` executable. Each command's module is imported only when that command runs, so the SDK side
+ * (`run`, `seal`, `open`) never loads the worker or the simulator.
+ */
+import { EXIT_FAILED, EXIT_USAGE, UsageError, type Command, type CommandIo } from '../shared/cli.js';
+import { SealError } from '../shared/errors.js';
+
+interface Entry {
+  summary: string;
+  load: () => Promise<{ command: Command }>;
+  /** The command stops cleanly on io.signal; others keep the default SIGINT/SIGTERM behaviour (exit at once). */
+  handlesSignals?: boolean;
+}
+
+const COMMANDS: Record<string, Entry> = {
+  keygen: { summary: 'print a new Fernet key', load: () => import('../client/cli/keygen.js') },
+  seal: { summary: 'encrypt stdin to a Fernet token on stdout', load: () => import('../client/cli/seal.js') },
+  open: { summary: 'decrypt a token (or a RunPod /status JSON) from stdin', load: () => import('../client/cli/open.js') },
+  simulator: { summary: 'run the ComfyUI simulator', load: () => import('../simulator/cli.js'), handlesSignals: true },
+};
+
+const HELP = `Usage: comfy-seal <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+Run 'comfy-seal <command> --help' for a command's options.
+`;
+
+export async function main(argv: string[], io: CommandIo, onSignal?: () => void): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(HELP);
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    io.stderr.write(`comfy-seal: unknown command '${name}'\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  try {
+    const { command } = await entry.load();
+    if (entry.handlesSignals) onSignal?.();
+    return await command(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`comfy-seal ${name}: ${error.message} (see 'comfy-seal ${name} --help')\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof SealError) {
+      // Our messages never carry user data (shared/errors.ts), so they are safe to print.
+      io.stderr.write(`comfy-seal ${name}: ${error.code}: ${error.message}\n`);
+      return EXIT_FAILED;
+    }
+    throw error;
+  }
+}
+
+const controller = new AbortController();
+const io: CommandIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal };
+const trapSignals = () => {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort(sig));
+};
+main(process.argv.slice(2), io, trapSignals).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    // A bug, not bad input: report it without echoing anything that could carry user data.
+    const code = (error as { code?: unknown })?.code;
+    process.stderr.write(`comfy-seal: unexpected ${typeof code === 'string' ? code : 'error'}; please report this\n`);
+    if (io.env.COMFY_SEAL_DEBUG_STACK === '1' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,148 @@
+/**
+ * Bundles (contract §2): build one on the client, open and validate one on the worker.
+ * Parsing is defensive end to end: any malformed input becomes a SealError with a code, never an uncaught exception.
+ */
+import { SealError } from './errors.js';
+import type { Fernet } from './fernet.js';
+import { resolveLimits, type Limits } from './limits.js';
+import { bundleSchema, parseWith, type BundleOptions, type Workflow } from './schema.js';
+
+export interface BundleImage {
+  name: string;
+  data: Uint8Array;
+}
+
+/** A bundle with its images decoded: what the worker stages and the client builds from. */
+export interface Bundle {
+  workflow: Workflow;
+  images: BundleImage[];
+  options: BundleOptions;
+}
+
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
+
+/** Decodes a bundle image: plain base64 (either alphabet, line breaks allowed) or a `data:...;base64,` URI. */
+export function decodeImageData(text: string): Buffer {
+  let body = text;
+  const uri = DATA_URI.exec(body);
+  if (uri) body = body.slice(uri[0].length);
+  else if (body.startsWith('data:')) throw new SealError('BAD_INPUT', 'an image data URI must be base64 (";base64,")');
+  if (body.includes('\n') || body.includes('\r')) body = body.replace(/\r?\n/g, '');
+  if (body.length === 0) throw new SealError('BAD_INPUT', 'an image is empty');
+  if (body.length % 4 === 1 || !BASE64.test(body)) throw new SealError('BAD_INPUT', 'an image is not valid base64');
+  return Buffer.from(body, 'base64');
+}
+
+/** JSON text → value, with the depth limit checked on the parsed tree (JSON.parse itself overflows on ~10k levels). */
+export function parseJsonLimited(text: string, maxDepth: number, what: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    if (error instanceof RangeError) throw new SealError('BAD_INPUT', `${what} is nested too deeply`);
+    throw new SealError('BAD_INPUT', `${what} is not valid JSON`);
+  }
+  if (depthExceeds(value, maxDepth)) throw new SealError('BAD_INPUT', `${what} is nested deeper than ${maxDepth} levels`);
+  return value;
+}
+
+function depthExceeds(root: unknown, maxDepth: number): boolean {
+  // Iterative, so the check itself cannot overflow the stack.
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes → validated Bundle with images decoded. Throws BAD_INPUT with a message that names no user data. */
+export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): Bundle {
+  const limits = resolveLimits(limitsIn);
+  if (bytes.length > limits.maxBundleBytes) {
+    throw new SealError('BAD_INPUT', `bundle is ${bytes.length} bytes, over the ${limits.maxBundleBytes}-byte limit`);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new SealError('BAD_INPUT', 'bundle is not valid UTF-8');
+  }
+  return validateBundle(parseJsonLimited(text, limits.maxJsonDepth, 'bundle'), limits);
+}
+
+/** A parsed JSON value → validated Bundle (also used for plaintext jobs, whose bundle arrives already parsed). */
+export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}): Bundle {
+  const limits = resolveLimits(limitsIn);
+  if (isUiFormat(value)) {
+    throw new SealError(
+      'BAD_INPUT',
+      'workflow is in ComfyUI UI format (nodes/links); export it with "Export (API)" (or "Save (API Format)" with dev mode on)',
+    );
+  }
+  const wire = parseWith(bundleSchema, value, 'bundle');
+  const nodeCount = Object.keys(wire.workflow).length;
+  if (nodeCount === 0) throw new SealError('BAD_INPUT', 'workflow has no nodes');
+  if (nodeCount > limits.maxWorkflowNodes) {
+    throw new SealError('BAD_INPUT', `workflow has ${nodeCount} nodes, over the ${limits.maxWorkflowNodes}-node limit`);
+  }
+  const entries = Array.isArray(wire.images)
+    ? wire.images.map((i) => [i.name, i.image] as const)
+    : Object.entries(wire.images ?? {});
+  if (entries.length > limits.maxImages) {
+    throw new SealError('BAD_INPUT', `bundle has ${entries.length} images, over the ${limits.maxImages}-image limit`);
+  }
+  const seen = new Set<string>();
+  const images = entries.map(([name, text], index) => {
+    if (seen.has(name)) throw new SealError('BAD_INPUT', `image ${index + 1} repeats an earlier image's name`, { name });
+    seen.add(name);
+    try {
+      return { name, data: decodeImageData(text) };
+    } catch (error) {
+      throw new SealError('BAD_INPUT', `image ${index + 1}: ${(error as Error).message}`, { name });
+    }
+  });
+  return { workflow: wire.workflow, images, options: wire.options ?? {} };
+}
+
+function isUiFormat(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  const wf = (v.workflow ?? v) as Record<string, unknown> | null;
+  return wf !== null && typeof wf === 'object' && Array.isArray(wf.nodes) && Array.isArray(wf.links);
+}
+
+/** Bundle → wire JSON text (images as base64). */
+export function serializeBundle(bundle: Bundle): string {
+  const wire = {
+    workflow: bundle.workflow,
+    images: bundle.images.map((i) => ({ name: i.name, image: Buffer.from(i.data.buffer, i.data.byteOffset, i.data.byteLength).toString('base64') })),
+    options: bundle.options,
+  };
+  return JSON.stringify(wire);
+}
+
+/** The client side: bundle → one Fernet token. */
+export function sealBundle(bundle: Bundle, fernet: Fernet): string {
+  return fernet.encrypt(serializeBundle(bundle));
+}
+
+export interface OpenBundleOptions {
+  /** Oldest accepted token age in seconds; undefined or 0 = no limit. */
+  ttlSeconds?: number;
+  limits?: Partial<Limits>;
+}
+
+/** The worker side: token → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
+export function openBundle(token: string, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
+  const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
+  const bytes = fernet.decrypt(token, ttl === undefined ? {} : { ttlSeconds: ttl });
+  return parseBundle(bytes, options.limits);
+}

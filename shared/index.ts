@@ -1,0 +1,37 @@
+/** The code both sides use: Fernet, the contract's shapes, errors and limits. */
+export { Fernet, decodeBase64Url, type DecryptOptions } from './fernet.js';
+export { SealError, ERROR_CODES, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
+export { fileNameProblem, isSafeFileName, assertSafeFileName } from './names.js';
+export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js';
+export {
+  parseBundle,
+  validateBundle,
+  serializeBundle,
+  sealBundle,
+  openBundle,
+  decodeImageData,
+  type Bundle,
+  type BundleImage,
+  type OpenBundleOptions,
+} from './bundle.js';
+export {
+  buildResultPayload,
+  sealResult,
+  openResult,
+  sealError,
+  openError,
+  sealProgress,
+  openProgress,
+  type Result,
+  type ResultFile,
+} from './envelope.js';
+export {
+  OUTPUT_KINDS,
+  type OutputKind,
+  type Workflow,
+  type WorkflowNode,
+  type BundleOptions,
+  type Progress,
+  type WireBundle,
+  type WireResult,
+} from './schema.js';
