@@ -1,0 +1,202 @@
+/**
+ * Collect step: every file output of the run, read from the output dir once it has settled.
+ *
+ * ComfyUI closes (but does not fsync) its files before it says `executed`; custom nodes may still be writing. A file
+ * has settled when its format says it is whole (PNG IEND, JPEG EOI, RIFF length, GIF trailer) or, for formats without
+ * such a mark, when its size and mtime have stayed the same for a quiet period — and it then reads to its full size.
+ */
+import path from 'node:path';
+import type { ResultFile } from '../shared/envelope.js';
+import { SealError } from '../shared/errors.js';
+import { fileNameProblem } from '../shared/names.js';
+import type { Clock } from './clock.js';
+import type { NodeUiOutput, OutputFileRef } from './comfy/messages.js';
+import { isInside, nodeFileSystem, storageError, type FileSystem } from './storage.js';
+
+export interface CollectOptions {
+  outputDir: string;
+  /** The per-job output folder (stripped from reported subfolders). */
+  jobFolder: string;
+  /** Largest result token, in bytes: a file of n bytes costs about 2 × 4/3 × 4/3 × n once sealed (outputs + images). */
+  maxResultBytes: number;
+  settleTimeoutMs: number;
+  /** For formats with no end mark: how long size and mtime must hold still. */
+  quietMs: number;
+  clock: Clock;
+  fs?: FileSystem;
+}
+
+/** UI output keys that name files. `text` (PreviewAny) and others carry no files. */
+const FILE_KEYS = ['images', 'gifs', 'video', 'videos', 'audio', 'animated', 'files'];
+
+const MIME: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.bmp': 'image/bmp',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
+  '.mov': 'video/quicktime',
+  '.mkv': 'video/x-matroska',
+  '.avi': 'video/x-msvideo',
+  '.wav': 'audio/wav',
+  '.flac': 'audio/flac',
+  '.mp3': 'audio/mpeg',
+  '.ogg': 'audio/ogg',
+  '.opus': 'audio/opus',
+  '.m4a': 'audio/mp4',
+  '.glb': 'model/gltf-binary',
+};
+
+export function mimeOf(filename: string): string {
+  return MIME[path.extname(filename).toLowerCase()] ?? 'application/octet-stream';
+}
+
+function kindOf(mime: string, animated: boolean): string {
+  if (mime.startsWith('video/')) return 'video';
+  if (mime.startsWith('audio/')) return 'audio';
+  if (mime.startsWith('image/')) return animated || mime === 'image/gif' ? 'animated' : 'image';
+  return 'file';
+}
+
+/** Node ids in a stable order: numeric parts compared as numbers, so "9" < "10" < "10:2" < "12:3". */
+export function compareNodeIds(a: string, b: string): number {
+  const pa = a.split(':');
+  const pb = b.split(':');
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    const nx = Number(x);
+    const ny = Number(y);
+    const c = Number.isInteger(nx) && Number.isInteger(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+interface Wanted {
+  nodeId: string;
+  ref: OutputFileRef;
+  animated: boolean;
+}
+
+/** The output files named by the UI outputs (temp previews and inputs are not results). */
+export function listOutputFiles(outputs: Record<string, NodeUiOutput>): Wanted[] {
+  const wanted: Wanted[] = [];
+  for (const nodeId of Object.keys(outputs).sort(compareNodeIds)) {
+    const ui = outputs[nodeId] ?? {};
+    const animated = Array.isArray(ui.animated) && ui.animated.some(Boolean);
+    for (const key of FILE_KEYS) {
+      const list = ui[key];
+      if (!Array.isArray(list)) continue;
+      for (const ref of list) {
+        if (!ref || typeof ref !== 'object' || typeof (ref as OutputFileRef).filename !== 'string') continue;
+        const type = (ref as OutputFileRef).type ?? 'output';
+        if (type !== 'output') continue;
+        wanted.push({ nodeId, ref: ref as OutputFileRef, animated });
+      }
+    }
+  }
+  return wanted;
+}
+
+/** Whether the bytes form a whole file of a format that marks its end; null when the format has no such mark. */
+export function looksComplete(data: Buffer): boolean | null {
+  if (data.length >= 8 && data.readUInt32BE(0) === 0x89504e47) {
+    return data.length >= 20 && data.subarray(-12).equals(PNG_IEND);
+  }
+  if (data.length >= 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff) {
+    return data.length >= 4 && data[data.length - 2] === 0xff && data[data.length - 1] === 0xd9;
+  }
+  if (data.length >= 12 && data.toString('latin1', 0, 4) === 'RIFF') {
+    return data.readUInt32LE(4) + 8 <= data.length;
+  }
+  if (data.length >= 6 && data.toString('latin1', 0, 4) === 'GIF8') return data[data.length - 1] === 0x3b;
+  return null;
+}
+
+const PNG_IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+
+/** Reads a file once it has settled; EXECUTION_FAILED if it never appears or never settles in time. */
+export async function readSettled(file: string, options: CollectOptions): Promise<Buffer> {
+  const fs = options.fs ?? nodeFileSystem;
+  const { clock } = options;
+  const deadline = clock.now() + options.settleTimeoutMs;
+  let last = { size: -1, mtimeMs: -1, since: clock.now() };
+  for (let wait = 2; ; wait = Math.min(50, wait * 2)) {
+    let stat;
+    try {
+      stat = await fs.stat(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError(error);
+    }
+    if (stat) {
+      if (stat.size !== last.size || stat.mtimeMs !== last.mtimeMs) last = { size: stat.size, mtimeMs: stat.mtimeMs, since: clock.now() };
+      if (stat.size > 0) {
+        const data = await fs.readFile(file);
+        const complete = looksComplete(data);
+        const quiet = clock.now() - last.since >= options.quietMs;
+        if (data.length === stat.size && (complete === true || (complete === null && quiet))) return data;
+      }
+    }
+    if (clock.now() >= deadline) {
+      throw new SealError('EXECUTION_FAILED', stat ? 'an output file never finished writing' : 'an output file never appeared', {
+        file: path.basename(file),
+      });
+    }
+    await clock.sleep(wait);
+  }
+}
+
+/** The subfolder a user sees: the per-job folder removed. */
+function userSubfolder(subfolder: string, jobFolder: string): string {
+  const parts = subfolder.replaceAll('\\', '/').split('/').filter((p) => p !== '');
+  if (parts[0] === jobFolder) parts.shift();
+  return parts.join('/');
+}
+
+/** Base64 sizes: each file travels twice (outputs and, for images, the older `images` map), then the token adds 4/3. */
+function sealedCost(bytes: number, kind: string): number {
+  const b64 = Math.ceil(bytes / 3) * 4;
+  return Math.ceil(((kind === 'image' ? 2 : 1) * b64 * 4) / 3);
+}
+
+export async function collectOutputs(outputs: Record<string, NodeUiOutput>, options: CollectOptions): Promise<ResultFile[]> {
+  const fs = options.fs ?? nodeFileSystem;
+  const root = path.resolve(options.outputDir);
+  const files: ResultFile[] = [];
+  const seen = new Set<string>();
+  let cost = 0;
+  for (const { nodeId, ref, animated } of listOutputFiles(outputs)) {
+    const subfolder = ref.subfolder ?? '';
+    const full = path.resolve(root, subfolder, ref.filename);
+    if (fileNameProblem(ref.filename) !== null || !isInside(root, full) || full === root) {
+      throw new SealError('EXECUTION_FAILED', 'ComfyUI reported an output outside the output folder', { filename: ref.filename, subfolder });
+    }
+    if (seen.has(full)) continue;
+    seen.add(full);
+    const data = await readSettled(full, options);
+    // A symlink inside the output dir could point anywhere: only files that really live inside it are results.
+    const real = await fs.realpath(full).catch((error: unknown) => Promise.reject(storageError(error)));
+    if (!isInside(await fs.realpath(root), real)) {
+      throw new SealError('EXECUTION_FAILED', 'an output resolves outside the output folder', { filename: ref.filename });
+    }
+    const mime = mimeOf(ref.filename);
+    const kind = kindOf(mime, animated);
+    cost += sealedCost(data.length, kind);
+    if (cost > options.maxResultBytes) {
+      throw new SealError('OUTPUT_TOO_LARGE', `the result would be over ${Math.floor(options.maxResultBytes / 1e6)} MB once sealed`, {
+        limit_bytes: options.maxResultBytes,
+        files: [...files.map((f) => ({ filename: f.filename, bytes: f.data.length })), { filename: ref.filename, bytes: data.length }],
+      });
+    }
+    files.push({ nodeId, filename: ref.filename, subfolder: userSubfolder(subfolder, options.jobFolder), kind, mime, data });
+  }
+  return files;
+}

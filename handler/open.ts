@@ -1,0 +1,47 @@
+/**
+ * Open step: the RunPod `input` → a validated bundle, and whether the answer must be sealed.
+ * Two forms (contract §2): `{encrypted_input}` (the default) and the bundle itself (only with plaintext allowed).
+ */
+import { openBundle, validateBundle, type Bundle } from '../shared/bundle.js';
+import { SealError } from '../shared/errors.js';
+import type { Fernet } from '../shared/fernet.js';
+import type { Limits } from '../shared/limits.js';
+
+export interface OpenOptions {
+  fernet: Fernet | null;
+  allowPlaintext: boolean;
+  /** Oldest accepted token age; 0 = no limit. */
+  ttlSeconds: number;
+  limits?: Partial<Limits>;
+}
+
+export interface OpenedJob {
+  bundle: Bundle;
+  /** The key the answer is sealed with; null for a plaintext job. */
+  fernet: Fernet | null;
+}
+
+export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new SealError('BAD_INPUT', 'the job input must be a JSON object');
+  }
+  const fields = input as Record<string, unknown>;
+  if ('encrypted_input' in fields) {
+    if (typeof fields.encrypted_input !== 'string') throw new SealError('BAD_INPUT', 'encrypted_input must be a string (a Fernet token)');
+    if (!options.fernet) throw new SealError('DECRYPT_FAILED', 'this worker has no ENCRYPTION_KEY');
+    const bundle = openBundle(fields.encrypted_input, options.fernet, {
+      ttlSeconds: options.ttlSeconds,
+      ...(options.limits ? { limits: options.limits } : {}),
+    });
+    return { bundle, fernet: options.fernet };
+  }
+  if ('workflow' in fields) {
+    if (!options.allowPlaintext) {
+      throw new SealError('PLAINTEXT_REFUSED', 'this worker accepts only sealed jobs ({"encrypted_input": ...}); set COMFY_SEAL_ALLOW_PLAINTEXT=1 to debug');
+    }
+    // Older clients add these; `debug` never turns off wiping.
+    const { is_encrypted: _e, debug: _d, ...bundle } = fields;
+    return { bundle: validateBundle(bundle, options.limits), fernet: null };
+  }
+  throw new SealError('BAD_INPUT', 'the job input has neither encrypted_input nor workflow');
+}

@@ -1,0 +1,96 @@
+/**
+ * Stage step: the bundle's files go into ComfyUI's input dir under names of ours, and the workflow is rewritten to
+ * match — loader inputs point at the staged files, and every `filename_prefix` gets a per-job folder so that ComfyUI's
+ * cache can never answer with an earlier (already wiped) job's files (contract §6).
+ */
+import path from 'node:path';
+import type { Bundle } from '../shared/bundle.js';
+import { SealError } from '../shared/errors.js';
+import type { Workflow } from '../shared/schema.js';
+import { nodeFileSystem, storageError, syncDir, writeDurable, type FileSystem } from './storage.js';
+
+/** Nodes that load a file from the input dir, and the input naming it. */
+export const FILE_LOADERS: Readonly<Record<string, string>> = {
+  LoadImage: 'image',
+  LoadImageMask: 'image',
+  LoadImageOutput: 'image',
+  LoadAudio: 'audio',
+  LoadVideo: 'file',
+  VHS_LoadVideo: 'video',
+  VHS_LoadAudioUpload: 'audio',
+};
+
+/** ComfyUI's annotated names: `name [input]`, `name [output]`, `name [temp]`. */
+const ANNOTATION = / \[(input|output|temp)\]$/;
+
+export interface StagePlan {
+  workflow: Workflow;
+  /** Staged file name (in the input dir) → the bundle image's data. */
+  files: Map<string, Uint8Array>;
+}
+
+export interface StageOptions {
+  /** Per-job tag used in staged names and as the output subfolder; lowercase hex. */
+  jobTag: string;
+}
+
+export function jobFolder(jobTag: string): string {
+  return `cs-${jobTag}`;
+}
+
+function extensionOf(name: string): string {
+  const ext = path.extname(name).toLowerCase();
+  return /^\.[a-z0-9]{1,10}$/.test(ext) ? ext : '';
+}
+
+/** Pure: the rewritten workflow and the files to write. Throws WORKFLOW_INVALID / BAD_INPUT (details sealed). */
+export function planStage(bundle: Bundle, { jobTag }: StageOptions): StagePlan {
+  const workflow = structuredClone(bundle.workflow);
+  const byName = new Map(bundle.images.map((image, index) => [image.name, { image, staged: `${jobFolder(jobTag)}-${index}${extensionOf(image.name)}` }]));
+  const files = new Map<string, Uint8Array>();
+  const folder = jobFolder(jobTag);
+
+  for (const [nodeId, node] of Object.entries(workflow)) {
+    const inputs = node.inputs;
+    const loaderInput = FILE_LOADERS[node.class_type];
+    if (loaderInput !== undefined && typeof inputs[loaderInput] === 'string') {
+      const wanted = (inputs[loaderInput] as string).replace(ANNOTATION, '');
+      const match = byName.get(wanted) ?? byName.get(path.posix.basename(wanted.replaceAll('\\', '/')));
+      if (!match) {
+        throw new SealError('WORKFLOW_INVALID', 'the workflow loads a file the bundle does not carry', {
+          node_id: nodeId,
+          class_type: node.class_type,
+          file: inputs[loaderInput],
+        });
+      }
+      // LoadImageOutput looks in the output dir unless told otherwise.
+      inputs[loaderInput] = node.class_type === 'LoadImageOutput' ? `${match.staged} [input]` : match.staged;
+      files.set(match.staged, match.image.data);
+    }
+    const prefix = inputs.filename_prefix;
+    if (typeof prefix === 'string') {
+      const parts = prefix.replaceAll('\\', '/').split('/');
+      if (prefix.startsWith('/') || parts.includes('..')) {
+        throw new SealError('BAD_INPUT', 'a filename_prefix leaves the output folder', { node_id: nodeId, filename_prefix: prefix });
+      }
+      inputs.filename_prefix = `${folder}/${prefix}`;
+    }
+  }
+  // A bundle image no loader names is not written: under our name nothing could find it.
+  return { workflow, files };
+}
+
+/** Writes the plan's files into the input dir, each flushed, then the directory entry flushed. */
+export async function writeStage(plan: StagePlan, inputDir: string, fs: FileSystem = nodeFileSystem): Promise<number> {
+  let bytes = 0;
+  try {
+    for (const [name, data] of plan.files) {
+      await writeDurable(path.join(inputDir, name), data, fs);
+      bytes += data.length;
+    }
+    if (plan.files.size > 0) await syncDir(inputDir, fs);
+  } catch (error) {
+    throw storageError(error);
+  }
+  return bytes;
+}
