@@ -143,6 +143,18 @@ export class ComfyHttp {
     return (await this.#getJson('/system_stats', signal)) as Record<string, unknown>;
   }
 
+  /** One GET /system_stats, no retry: ComfyUI's version when it answers, null when it does not (yet). */
+  async probe(): Promise<string | null> {
+    try {
+      const res = await this.#request('GET', '/system_stats');
+      if (res.status !== 200) return null;
+      const version = (res.body as { system?: { comfyui_version?: unknown } })?.system?.comfyui_version;
+      return typeof version === 'string' ? version : 'unknown';
+    } catch {
+      return null;
+    }
+  }
+
   /** Fire-and-forget style calls used in cleanup: each is retried, and none is fatal to the caller. */
   async interrupt(promptId: string): Promise<void> {
     await this.#retrying(() => this.#request('POST', '/interrupt', { prompt_id: promptId }));

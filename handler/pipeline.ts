@@ -1,0 +1,85 @@
+/**
+ * The worker's job runner: one ComfyUI connection (HTTP pool + one WebSocket) shared by all jobs, jobs run strictly one
+ * at a time, files wiped at start-up. The RunPod loop and the local API both drive jobs through this.
+ */
+import { randomUUID } from 'node:crypto';
+import { Fernet } from '../shared/fernet.js';
+import { systemClock, type Clock } from './clock.js';
+import { ComfyHttp } from './comfy/http.js';
+import { waitForComfy } from './comfy/ready.js';
+import { ComfySocket } from './comfy/ws.js';
+import type { JobConfig, JobContext, JobOutcome } from './job.js';
+import { runJob } from './job.js';
+import type { Logger } from './log.js';
+import { ensureDirs, nodeFileSystem, wipeDirs, type FileSystem } from './storage.js';
+
+export interface PipelineOptions {
+  comfyUrl: string;
+  /** ENCRYPTION_KEY (one or comma-separated keys); undefined = plaintext jobs only. */
+  key: string | undefined;
+  job: JobConfig;
+  log: Logger;
+  clock?: Clock;
+  fs?: FileSystem;
+}
+
+export class Pipeline {
+  readonly http: ComfyHttp;
+  readonly socket: ComfySocket;
+  readonly #options: PipelineOptions;
+  readonly #clock: Clock;
+  readonly #fernet: Fernet | null;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: PipelineOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#fernet = options.key ? new Fernet(options.key) : null;
+    this.http = new ComfyHttp({ url: options.comfyUrl });
+    this.socket = new ComfySocket({ url: options.comfyUrl, clientId: randomUUID() });
+    this.socket.on('down', () => options.log.log('warn', 'comfy.socket_down'));
+  }
+
+  /** Creates the dirs, wipes what a previous run left, and waits for ComfyUI. Returns its version. */
+  async start(readyTimeoutMs: number, signal?: AbortSignal): Promise<string> {
+    const fs = this.#options.fs ?? nodeFileSystem;
+    await ensureDirs(this.#options.job.dirs, fs);
+    const wipe = await wipeDirs(this.#options.job.dirs, fs);
+    this.#options.log.log('info', 'wipe.done', { files: wipe.files, bytes: wipe.bytes });
+    const started = this.#clock.now();
+    const version = await waitForComfy(this.http, this.#clock, readyTimeoutMs, signal);
+    this.#options.log.log('info', 'comfy.ready', { ms: this.#clock.now() - started });
+    return version;
+  }
+
+  /** Runs a job after any job already running; jobs never overlap (one ComfyUI, one set of dirs). */
+  run(job: { id: string; input: unknown }, ctx: JobContext = {}): Promise<JobOutcome> {
+    const next = this.#queue.then(() =>
+      runJob(
+        job,
+        {
+          http: this.http,
+          socket: this.socket,
+          clock: this.#clock,
+          log: this.#options.log,
+          fernet: this.#fernet,
+          config: this.#options.job,
+          ...(this.#options.fs ? { fs: this.#options.fs } : {}),
+        },
+        ctx,
+      ),
+    );
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Whether ComfyUI still answers (after a failed job, to decide on asking RunPod for a new worker). */
+  async healthy(): Promise<boolean> {
+    return (await this.http.probe()) !== null;
+  }
+
+  async close(): Promise<void> {
+    this.socket.close();
+    await this.http.close();
+  }
+}
