@@ -1,0 +1,78 @@
+/** `comfy-seal worker`: the RunPod worker, or with --local a RunPod-compatible endpoint API on loopback. */
+import { randomUUID } from 'node:crypto';
+import { intFlag, parseCommandArgs, UsageError, type Command } from '../shared/cli.js';
+import { systemClock } from './clock.js';
+import { jobConfigOf, resolveConfig, settingArgs, settingsHelp } from './config.js';
+import { startLocalApi } from './local/server.js';
+import { createLogger } from './log.js';
+import { Pipeline } from './pipeline.js';
+import { Platform } from './runpod/platform.js';
+import { runWorkerLoop } from './runpod/worker.js';
+
+const HELP = `Usage: comfy-seal worker [--local [--port 8000] [--host 127.0.0.1]] [options]
+
+Runs the sealed job pipeline next to ComfyUI.
+  on RunPod (RUNPOD_WEBHOOK_GET_JOB set): takes jobs with RunPod's worker protocol;
+  --local: serves a RunPod-compatible endpoint API (/{endpoint}/run, /runsync, /status/{id}, /stream/{id},
+           /cancel/{id}, /health, /purge-queue) for development, e.g. runpod-sdk with baseUrl http://127.0.0.1:8000.
+
+Options (flag, then its environment variable; flags win):
+  --local              serve the local endpoint API instead of taking RunPod jobs
+  --port N             local API port (default: 8000)
+  --host H             local API address (default: 127.0.0.1)
+${settingsHelp()}
+  -h, --help           this help
+
+RunPod variables read in worker mode: RUNPOD_WEBHOOK_GET_JOB, RUNPOD_WEBHOOK_POST_OUTPUT, RUNPOD_WEBHOOK_PING,
+RUNPOD_AI_API_KEY, RUNPOD_POD_ID, RUNPOD_PING_INTERVAL (ms, default 10000), RUNPOD_ENDPOINT_ID (JSON log lines).
+`;
+
+export const command: Command = async (argv, io) => {
+  const { values } = parseCommandArgs(argv, {
+    ...settingArgs(),
+    local: { type: 'boolean' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const config = resolveConfig(values as Record<string, string | undefined>, io.env);
+  const log = createLogger({ json: Boolean(io.env.RUNPOD_ENDPOINT_ID), write: (line) => io.stdout.write(line) });
+
+  const pingIntervalMs = intFlag('RUNPOD_PING_INTERVAL', io.env.RUNPOD_PING_INTERVAL || undefined, 10_000);
+  let platform: Platform | null = null;
+  if (!values.local) {
+    const env = io.env;
+    if (!env.RUNPOD_WEBHOOK_GET_JOB || !env.RUNPOD_WEBHOOK_POST_OUTPUT) {
+      throw new UsageError('not on RunPod (RUNPOD_WEBHOOK_GET_JOB / RUNPOD_WEBHOOK_POST_OUTPUT unset); use --local for a local endpoint');
+    }
+    platform = new Platform({
+      takeUrl: env.RUNPOD_WEBHOOK_GET_JOB,
+      doneUrl: env.RUNPOD_WEBHOOK_POST_OUTPUT,
+      pingUrl: env.RUNPOD_WEBHOOK_PING ?? '',
+      apiKey: env.RUNPOD_AI_API_KEY ?? '',
+      podId: env.RUNPOD_POD_ID || randomUUID(),
+      pingIntervalMs,
+    });
+  }
+
+  const pipeline = new Pipeline({ comfyUrl: config.comfyUrl, key: config.key, job: jobConfigOf(config), log });
+  try {
+    await pipeline.start(config.readyTimeoutS * 1000, io.signal);
+    if (platform) {
+      await runWorkerLoop({ platform, runner: pipeline, log, clock: systemClock, pingIntervalMs }, io.signal);
+      await platform.close();
+      return 0;
+    }
+    const api = await startLocalApi({ runner: pipeline, port: intFlag('port', values.port, 8000), ...(values.host ? { host: values.host } : {}) });
+    io.stdout.write(`comfy-seal local endpoint on ${api.url} (ComfyUI at ${config.comfyUrl})\n`);
+    if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
+    await api.close();
+    return 0;
+  } finally {
+    await pipeline.close();
+  }
+};

@@ -1,0 +1,168 @@
+/**
+ * The local endpoint's job table: RunPod's states and shapes, an in-memory FIFO served by the same pipeline,
+ * results kept for a while (30 min for /run, as RunPod does) and then forgotten.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { JobContext, JobOutcome } from '../job.js';
+
+export type JobStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
+
+const TERMINAL = new Set<JobStatus>(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);
+
+export interface LocalJob {
+  id: string;
+  input: unknown;
+  status: JobStatus;
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  /** Latest progress while IN_PROGRESS, the result when COMPLETED. */
+  output?: unknown;
+  error?: string;
+  controller: AbortController;
+  /** When the finished job is forgotten. */
+  expiresAt?: number;
+}
+
+export interface JobRunnerLike {
+  run(job: { id: string; input: unknown }, ctx: JobContext): Promise<JobOutcome>;
+}
+
+export interface JobTableOptions {
+  runner: JobRunnerLike;
+  /** How long a finished job can still be read. */
+  keepMs?: number;
+  now?: () => number;
+}
+
+/** What RunPod's /status and /runsync answer for a job. */
+export function statusBody(job: LocalJob, now: number): Record<string, unknown> {
+  const body: Record<string, unknown> = { id: job.id, status: job.status };
+  body.delayTime = Math.round((job.startedAt ?? now) - job.createdAt);
+  if (job.startedAt !== undefined) body.executionTime = Math.round((job.endedAt ?? now) - job.startedAt);
+  if (job.output !== undefined) body.output = job.output;
+  if (job.error !== undefined) body.error = job.error;
+  return body;
+}
+
+export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
+  readonly #jobs = new Map<string, LocalJob>();
+  readonly #queue: LocalJob[] = [];
+  readonly #runner: JobRunnerLike;
+  readonly #keepMs: number;
+  readonly #now: () => number;
+  #running: LocalJob | null = null;
+  #counts = { completed: 0, failed: 0, retried: 0 };
+
+  constructor(options: JobTableOptions) {
+    super();
+    this.#runner = options.runner;
+    this.#keepMs = options.keepMs ?? 30 * 60_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  submit(input: unknown, idPrefix = ''): LocalJob {
+    this.#sweep();
+    const job: LocalJob = { id: `${idPrefix}${randomUUID()}-l1`, input, status: 'IN_QUEUE', createdAt: this.#now(), controller: new AbortController() };
+    this.#jobs.set(job.id, job);
+    this.#queue.push(job);
+    void this.#pump();
+    return job;
+  }
+
+  get(id: string): LocalJob | undefined {
+    this.#sweep();
+    return this.#jobs.get(id);
+  }
+
+  isTerminal(job: LocalJob): boolean {
+    return TERMINAL.has(job.status);
+  }
+
+  /** Resolves when the job ends or after `waitMs`, whichever is first. */
+  waitFor(job: LocalJob, waitMs: number): Promise<LocalJob> {
+    if (this.isTerminal(job)) return Promise.resolve(job);
+    return new Promise((resolve) => {
+      const onSettled = (settled: LocalJob) => {
+        if (settled !== job) return;
+        clearTimeout(timer);
+        this.off('settled', onSettled);
+        resolve(job);
+      };
+      const timer = setTimeout(() => {
+        this.off('settled', onSettled);
+        resolve(job);
+      }, waitMs);
+      this.on('settled', onSettled);
+    });
+  }
+
+  cancel(id: string): LocalJob | undefined {
+    const job = this.get(id);
+    if (!job || this.isTerminal(job)) return job;
+    const index = this.#queue.indexOf(job);
+    if (index >= 0) this.#queue.splice(index, 1);
+    job.controller.abort(); // a running job is interrupted and wiped by the pipeline
+    this.#finish(job, 'CANCELLED');
+    return job;
+  }
+
+  purgeQueue(): number {
+    const removed = this.#queue.splice(0);
+    for (const job of removed) this.#finish(job, 'CANCELLED');
+    return removed.length;
+  }
+
+  health(): Record<string, unknown> {
+    return {
+      jobs: { ...this.#counts, inProgress: this.#running ? 1 : 0, inQueue: this.#queue.length },
+      workers: { idle: this.#running ? 0 : 1, running: this.#running ? 1 : 0 },
+    };
+  }
+
+  #finish(job: LocalJob, status: JobStatus, fields: { output?: unknown; error?: string } = {}): void {
+    job.status = status;
+    job.endedAt = this.#now();
+    job.expiresAt = job.endedAt + this.#keepMs;
+    // Progress shown while running is not the result.
+    delete job.output;
+    if (fields.output !== undefined) job.output = fields.output;
+    if (fields.error !== undefined) job.error = fields.error;
+    if (status === 'COMPLETED') this.#counts.completed += 1;
+    if (status === 'FAILED') this.#counts.failed += 1;
+    this.emit('settled', job);
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#running) return;
+    const job = this.#queue.shift();
+    if (!job) return;
+    this.#running = job;
+    job.status = 'IN_PROGRESS';
+    job.startedAt = this.#now();
+    try {
+      const outcome = await this.#runner.run(job, {
+        signal: job.controller.signal,
+        onProgress: (output) => {
+          if (job.status === 'IN_PROGRESS') job.output = output;
+        },
+      });
+      if (job.status === 'IN_PROGRESS') {
+        if (outcome.kind === 'success') this.#finish(job, 'COMPLETED', { output: outcome.output });
+        else if (outcome.kind === 'failure') this.#finish(job, 'FAILED', { error: outcome.error });
+        else this.#finish(job, 'CANCELLED');
+      }
+    } catch {
+      if (job.status === 'IN_PROGRESS') this.#finish(job, 'FAILED', { error: JSON.stringify({ code: 'INTERNAL', message: 'internal error' }) });
+    } finally {
+      this.#running = null;
+      void this.#pump();
+    }
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const [id, job] of this.#jobs) if (job.expiresAt !== undefined && job.expiresAt <= now) this.#jobs.delete(id);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * RunPod's worker-side API (../shared/docs/runpod-protocol.md): take a job, post progress and the result, heartbeat,
+ * and the job-stop channel. URLs come from the RUNPOD_WEBHOOK_* templates; auth is the raw key, no "Bearer".
+ */
+import { Agent, request } from 'undici';
+import { SealError } from '../../shared/errors.js';
+
+export interface PlatformOptions {
+  takeUrl: string;
+  doneUrl: string;
+  pingUrl: string;
+  apiKey: string;
+  podId: string;
+  /** Heartbeat period; requests time out after twice that. */
+  pingIntervalMs: number;
+  /** The SDK wraps each take in 90 s. */
+  takeTimeoutMs?: number;
+  runpodVersion?: string;
+}
+
+export interface TakenJob {
+  id: string;
+  input: unknown;
+}
+
+export type TakeResult = { kind: 'jobs'; jobs: TakenJob[] } | { kind: 'none' } | { kind: 'backoff' };
+
+/** Thrown when a post got an answer that says it will never succeed (4xx): retrying cannot help. */
+export class PostRejected extends Error {
+  override readonly name = 'PostRejected';
+  constructor(readonly status: number) {
+    super(`RunPod refused the post (${status})`);
+  }
+}
+
+/** Substitutes `$RUNPOD_POD_ID` and `$ID` everywhere and appends query parameters with `?` or `&` as needed. */
+export function fillTemplate(template: string, values: { podId: string; id: string }, params: Record<string, string | undefined> = {}): string {
+  let url = template.replaceAll('$RUNPOD_POD_ID', values.podId).replaceAll('$ID', values.id);
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined) continue;
+    url += `${url.includes('?') ? '&' : '?'}${encodeURIComponent(key)}=${encodeURIComponent(value)}`;
+  }
+  return url;
+}
+
+export class Platform {
+  readonly #options: Required<PlatformOptions>;
+  readonly #agent: Agent;
+
+  constructor(options: PlatformOptions) {
+    this.#options = { takeTimeoutMs: 90_000, runpodVersion: 'comfy-seal', ...options };
+    this.#agent = new Agent({ keepAliveTimeout: 60_000, connect: { timeout: 10_000 } });
+  }
+
+  get podId(): string {
+    return this.#options.podId;
+  }
+
+  #headers(json: boolean): Record<string, string> {
+    // Content type as runpod-python sends it: its JSON bodies go out as form-urlencoded, and the platform expects that.
+    return json
+      ? { authorization: this.#options.apiKey, 'content-type': 'application/x-www-form-urlencoded', charset: 'utf-8' }
+      : { authorization: this.#options.apiKey };
+  }
+
+  async take(jobInProgress: boolean, signal?: AbortSignal): Promise<TakeResult> {
+    const url = fillTemplate(this.#options.takeUrl, { podId: this.#options.podId, id: this.#options.podId }, { job_in_progress: jobInProgress ? '1' : '0' });
+    const res = await request(url, {
+      method: 'GET',
+      headers: this.#headers(false),
+      dispatcher: this.#agent,
+      headersTimeout: this.#options.takeTimeoutMs,
+      bodyTimeout: this.#options.takeTimeoutMs,
+      ...(signal ? { signal } : {}),
+    });
+    const text = await res.body.text();
+    if (res.statusCode === 204 || res.statusCode === 400) return { kind: 'none' };
+    if (res.statusCode === 429) return { kind: 'backoff' };
+    if (res.statusCode !== 200) throw new SealError('INTERNAL', `job take answered ${res.statusCode}`);
+    if (text.trim() === '') return { kind: 'none' };
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new SealError('INTERNAL', 'job take answered something that is not JSON');
+    }
+    const list = Array.isArray(body) ? body : [body];
+    const jobs = list.filter((j): j is TakenJob => !!j && typeof j === 'object' && typeof (j as TakenJob).id === 'string');
+    return jobs.length > 0 ? { kind: 'jobs', jobs } : { kind: 'none' };
+  }
+
+  /** POST to the done URL. 5xx and connection errors throw plain errors (retryable); 4xx throws PostRejected. */
+  async postDone(jobId: string, body: Record<string, unknown>, isStream = false): Promise<void> {
+    const url = fillTemplate(this.#options.doneUrl, { podId: this.#options.podId, id: jobId }, { isStream: String(isStream) });
+    const res = await request(url, {
+      method: 'POST',
+      headers: this.#headers(true),
+      body: JSON.stringify(body),
+      dispatcher: this.#agent,
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+    });
+    await res.body.dump();
+    if (res.statusCode >= 200 && res.statusCode < 300) return;
+    if (res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 408 && res.statusCode !== 429) throw new PostRejected(res.statusCode);
+    throw new Error(`done post answered ${res.statusCode}`);
+  }
+
+  async ping(jobIds: readonly string[]): Promise<void> {
+    const url = fillTemplate(
+      this.#options.pingUrl,
+      { podId: this.#options.podId, id: this.#options.podId },
+      { job_id: jobIds.length > 0 ? jobIds.join(',') : undefined, runpod_version: this.#options.runpodVersion },
+    );
+    const timeout = this.#options.pingIntervalMs * 2;
+    const res = await request(url, { method: 'GET', headers: this.#headers(false), dispatcher: this.#agent, headersTimeout: timeout, bodyTimeout: timeout });
+    await res.body.dump();
+  }
+
+  /** Long-polls the job-stop channel: ids of jobs the platform wants cancelled (empty on timeout or no news). */
+  async jobsToStop(signal?: AbortSignal): Promise<string[]> {
+    const url = fillTemplate(this.#options.takeUrl.replace('/job-take/', '/job-stop/'), { podId: this.#options.podId, id: this.#options.podId });
+    const res = await request(url, {
+      method: 'GET',
+      headers: this.#headers(false),
+      dispatcher: this.#agent,
+      headersTimeout: this.#options.takeTimeoutMs,
+      bodyTimeout: this.#options.takeTimeoutMs,
+      ...(signal ? { signal } : {}),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) return [];
+    try {
+      const ids = (JSON.parse(text) as { jobsToStop?: unknown }).jobsToStop;
+      return Array.isArray(ids) ? ids.map(String) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
