@@ -1,0 +1,246 @@
+/**
+ * ComfySealClient: seal a job, submit it to a RunPod endpoint, wait with progress, open the result.
+ *
+ * RunPod's REST calls go through runpod-sdk (run / status / cancel / health) with our own retries and polling: its
+ * runSync logs to stdout on every poll and it retries nothing. Its types are not re-exported (they import ts-toolbelt,
+ * which strict consumers do not have).
+ */
+import pRetry, { AbortError } from 'p-retry';
+import runpodSdk from 'runpod-sdk';
+import { serializeBundle, type Bundle, type BundleImage } from '../shared/bundle.js';
+import { openError, openProgress, openResult, type Result } from '../shared/envelope.js';
+import { SealError } from '../shared/errors.js';
+import { Fernet } from '../shared/fernet.js';
+import type { BundleOptions, Progress, Workflow } from '../shared/schema.js';
+import { ComfySealError, JobFailedError, RequestTooLargeError, RunpodApiError, RunpodConnectionError, WaitTimeoutError } from './errors.js';
+
+export const DEFAULT_API_URL = 'https://api.runpod.ai/v2';
+/** RunPod refuses /run bodies over 10 MB. */
+export const MAX_RUN_BYTES = 10 * 1024 * 1024;
+
+export interface ComfySealClientOptions {
+  /** Defaults to process.env.RUNPOD_ENDPOINT_ID. */
+  endpointId?: string;
+  /** Defaults to process.env.RUNPOD_API_KEY. */
+  apiKey?: string;
+  /** Defaults to process.env.RUNPOD_API_URL, then https://api.runpod.ai/v2 (e.g. http://127.0.0.1:8000 for `worker --local`). */
+  apiUrl?: string;
+  /** Fernet key(s); defaults to process.env.ENCRYPTION_KEY. */
+  key?: string;
+  /** Send the bundle in plaintext (debugging only; the endpoint must allow it). @default false */
+  plaintext?: boolean;
+  /** Retries of a status/cancel/health call on 429, 5xx and connection errors. @default 5 */
+  maxRetries?: number;
+  /** Per-request limit. @default 30000 */
+  requestTimeoutMs?: number;
+  /** Status polling: first delay, growing ×1.5 up to the max. @default 250 / 3000 */
+  pollMinMs?: number;
+  pollMaxMs?: number;
+  /** Environment to read defaults from. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface SubmitRequest {
+  workflow: Workflow;
+  images?: BundleImage[];
+  options?: BundleOptions;
+}
+
+export interface JobProgress {
+  jobId: string;
+  /** RunPod's state: IN_QUEUE or IN_PROGRESS. */
+  status: string;
+  /** The worker's sealed progress, opened (IN_PROGRESS only, once the worker has said something). */
+  progress: Progress | null;
+  /** Time spent in RunPod's queue so far (RunPod's delayTime), when known. */
+  queueMs?: number;
+  elapsedMs: number;
+}
+
+export interface WaitOptions {
+  onProgress?: (event: JobProgress) => void;
+  signal?: AbortSignal;
+  /** Give up waiting (the job goes on) after this long. @default no limit */
+  timeoutMs?: number;
+}
+
+interface StatusBody {
+  id?: string;
+  status?: string;
+  output?: unknown;
+  error?: unknown;
+  delayTime?: number;
+}
+
+type Endpoint = NonNullable<ReturnType<ReturnType<typeof runpodSdk>['endpoint']>>;
+
+function toClientError(error: unknown): ComfySealError {
+  if (error instanceof ComfySealError) return error;
+  const response = (error as { response?: { status?: number; data?: unknown } })?.response;
+  if (typeof response?.status === 'number') {
+    const status = response.status;
+    const hint =
+      status === 401 || status === 403
+        ? 'check RUNPOD_API_KEY'
+        : status === 404
+          ? 'unknown endpoint or job (RunPod keeps results 30 min)'
+          : status === 429
+            ? 'rate limited'
+            : 'RunPod error';
+    return new RunpodApiError(status, `RunPod answered ${status}: ${hint}`, response.data);
+  }
+  const cause = (error as { cause?: { code?: string } })?.cause?.code ?? (error as { code?: string })?.code;
+  return new RunpodConnectionError(`could not reach the RunPod API${cause ? ` (${cause})` : ''}`, cause, { cause: error });
+}
+
+function retryable(error: ComfySealError): boolean {
+  if (error instanceof RunpodConnectionError) return true;
+  return error instanceof RunpodApiError && (error.status === 429 || error.status >= 500);
+}
+
+export class ComfySealClient {
+  readonly endpointId: string;
+  readonly apiUrl: string;
+  readonly #fernet: Fernet | null;
+  readonly #endpoint: Endpoint;
+  readonly #options: Required<Pick<ComfySealClientOptions, 'maxRetries' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext'>>;
+
+  constructor(options: ComfySealClientOptions = {}) {
+    const env = options.env ?? process.env;
+    const endpointId = options.endpointId ?? env.RUNPOD_ENDPOINT_ID;
+    if (!endpointId) throw new ComfySealError('CONFIG', 'no endpoint id: pass endpointId or set RUNPOD_ENDPOINT_ID');
+    this.endpointId = endpointId;
+    this.apiUrl = (options.apiUrl ?? env.RUNPOD_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
+    const apiKey = options.apiKey ?? env.RUNPOD_API_KEY ?? '';
+    if (!apiKey && this.apiUrl === DEFAULT_API_URL) throw new ComfySealError('CONFIG', 'no API key: pass apiKey or set RUNPOD_API_KEY');
+    this.#options = {
+      maxRetries: options.maxRetries ?? 5,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      pollMinMs: options.pollMinMs ?? 250,
+      pollMaxMs: options.pollMaxMs ?? 3_000,
+      plaintext: options.plaintext ?? false,
+    };
+    const key = options.key ?? env.ENCRYPTION_KEY;
+    if (!key && !this.#options.plaintext) throw new ComfySealError('CONFIG', "no key: pass key or set ENCRYPTION_KEY (make one with 'comfy-seal keygen')");
+    this.#fernet = key ? new Fernet(key) : null;
+    const endpoint = runpodSdk(apiKey || 'local', { baseUrl: this.apiUrl }).endpoint(endpointId);
+    if (!endpoint) throw new ComfySealError('CONFIG', 'no endpoint id');
+    this.#endpoint = endpoint;
+  }
+
+  /** The RunPod request body for a job: sealed unless the client is in plaintext (debug) mode. */
+  buildRequest(request: SubmitRequest): { input: Record<string, unknown> } {
+    const bundle: Bundle = { workflow: request.workflow, images: request.images ?? [], options: request.options ?? {} };
+    const text = serializeBundle(bundle);
+    if (this.#options.plaintext || !this.#fernet) return { input: JSON.parse(text) as Record<string, unknown> };
+    return { input: { encrypted_input: this.#fernet.encrypt(text) } };
+  }
+
+  /** Seals and submits; resolves with the job id. Retried only where RunPod cannot have queued it. */
+  async submit(request: SubmitRequest): Promise<string> {
+    const body = this.buildRequest(request);
+    const bytes = Buffer.byteLength(JSON.stringify(body));
+    if (bytes > MAX_RUN_BYTES) throw new RequestTooLargeError(bytes, MAX_RUN_BYTES);
+    const answer = (await this.#call(() => this.#endpoint.run(body, this.#options.requestTimeoutMs), (e) => e instanceof RunpodApiError && e.status === 429)) as StatusBody;
+    if (typeof answer?.id !== 'string') throw new RunpodApiError(200, 'RunPod accepted the job but returned no id', answer);
+    return answer.id;
+  }
+
+  async status(jobId: string): Promise<StatusBody> {
+    return (await this.#call(() => this.#endpoint.status(jobId, this.#options.requestTimeoutMs), retryable)) as StatusBody;
+  }
+
+  /** Waits for the job to end; the opened result, or JobFailedError with the opened details. */
+  async wait(jobId: string, options: WaitOptions = {}): Promise<Result> {
+    const started = Date.now();
+    let delay = this.#options.pollMinMs;
+    for (;;) {
+      if (options.signal?.aborted) throw new ComfySealError('ABORTED', `stopped waiting for job ${jobId}; it is still running`);
+      const s = await this.status(jobId);
+      switch (s.status) {
+        case 'COMPLETED':
+          return openResult(s.output, this.#fernet);
+        case 'FAILED': {
+          const failure = openError(s.error, this.#fernet);
+          throw new JobFailedError(jobId, failure.code, failure.message, failure.details);
+        }
+        case 'CANCELLED':
+        case 'TIMED_OUT':
+          throw new JobFailedError(jobId, s.status, s.status === 'CANCELLED' ? 'the job was cancelled' : "the job ran past the endpoint's execution timeout");
+        default: {
+          const progress = s.status === 'IN_PROGRESS' ? safeProgress(s.output, this.#fernet) : null;
+          options.onProgress?.({
+            jobId,
+            status: s.status ?? 'UNKNOWN',
+            progress,
+            ...(typeof s.delayTime === 'number' ? { queueMs: s.delayTime } : {}),
+            elapsedMs: Date.now() - started,
+          });
+        }
+      }
+      if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) throw new WaitTimeoutError(jobId, options.timeoutMs);
+      await sleep(delay, options.signal);
+      delay = Math.min(this.#options.pollMaxMs, Math.round(delay * 1.5));
+    }
+  }
+
+  /** submit + wait. */
+  async run(request: SubmitRequest, options: WaitOptions & { onSubmitted?: (jobId: string) => void } = {}): Promise<{ jobId: string; result: Result }> {
+    const jobId = await this.submit(request);
+    options.onSubmitted?.(jobId);
+    return { jobId, result: await this.wait(jobId, options) };
+  }
+
+  /** Re-attaches to a job submitted earlier (e.g. before a crash) and waits for its result. */
+  resume(jobId: string, options: WaitOptions = {}): Promise<Result> {
+    return this.wait(jobId, options);
+  }
+
+  async cancel(jobId: string): Promise<{ id: string; status: string }> {
+    return (await this.#call(() => this.#endpoint.cancel(jobId, this.#options.requestTimeoutMs), retryable)) as { id: string; status: string };
+  }
+
+  async health(): Promise<{ jobs: Record<string, number>; workers: Record<string, number> }> {
+    return (await this.#call(() => this.#endpoint.health(this.#options.requestTimeoutMs), retryable)) as {
+      jobs: Record<string, number>;
+      workers: Record<string, number>;
+    };
+  }
+
+  async #call<T>(fn: () => Promise<T>, shouldRetry: (e: ComfySealError) => boolean): Promise<T> {
+    return pRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (error) {
+          const mapped = toClientError(error);
+          // /run is never repeated after it may have reached RunPod; refused connections sent nothing.
+          if (shouldRetry(mapped) || (mapped instanceof RunpodConnectionError && mapped.connectionCode === 'ECONNREFUSED')) throw mapped;
+          throw new AbortError(mapped);
+        }
+      },
+      { retries: this.#options.maxRetries, minTimeout: 500, maxTimeout: 8_000, randomize: true },
+    );
+  }
+}
+
+function safeProgress(output: unknown, fernet: Fernet | null): Progress | null {
+  try {
+    return openProgress(output, fernet);
+  } catch (error) {
+    if (error instanceof SealError) return null; // a progress we cannot read is not worth failing the wait for
+    throw error;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
