@@ -31,6 +31,8 @@ export interface ComfySealClientOptions {
   plaintext?: boolean;
   /** Retries of a status/cancel/health call on 429, 5xx and connection errors. @default 5 */
   maxRetries?: number;
+  /** First retry delay (then ×2, jittered, up to 8 s). @default 500 */
+  retryMinMs?: number;
   /** Per-request limit. @default 30000 */
   requestTimeoutMs?: number;
   /** Status polling: first delay, growing ×1.5 up to the max. @default 250 / 3000 */
@@ -103,7 +105,7 @@ export class ComfySealClient {
   readonly apiUrl: string;
   readonly #fernet: Fernet | null;
   readonly #endpoint: Endpoint;
-  readonly #options: Required<Pick<ComfySealClientOptions, 'maxRetries' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext'>>;
+  readonly #options: Required<Pick<ComfySealClientOptions, 'maxRetries' | 'retryMinMs' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext'>>;
 
   constructor(options: ComfySealClientOptions = {}) {
     const env = options.env ?? process.env;
@@ -115,6 +117,7 @@ export class ComfySealClient {
     if (!apiKey && this.apiUrl === DEFAULT_API_URL) throw new ComfySealError('CONFIG', 'no API key: pass apiKey or set RUNPOD_API_KEY');
     this.#options = {
       maxRetries: options.maxRetries ?? 5,
+      retryMinMs: options.retryMinMs ?? 500,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       pollMinMs: options.pollMinMs ?? 250,
       pollMaxMs: options.pollMaxMs ?? 3_000,
@@ -219,7 +222,7 @@ export class ComfySealClient {
           throw new AbortError(mapped);
         }
       },
-      { retries: this.#options.maxRetries, minTimeout: 500, maxTimeout: 8_000, randomize: true },
+      { retries: this.#options.maxRetries, minTimeout: this.#options.retryMinMs, maxTimeout: 8_000, randomize: true },
     );
   }
 }
