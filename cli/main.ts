@@ -17,6 +17,7 @@ const COMMANDS: Record<string, Entry> = {
   keygen: { summary: 'print a new Fernet key', load: () => import('../client/cli/keygen.js') },
   seal: { summary: 'encrypt stdin to a Fernet token on stdout', load: () => import('../client/cli/seal.js') },
   open: { summary: 'decrypt a token (or a RunPod /status JSON) from stdin', load: () => import('../client/cli/open.js') },
+  run: { summary: 'seal a workflow, run it on your endpoint, write the results', load: () => import('../client/cli/run.js'), handlesSignals: true },
   worker: { summary: 'the RunPod worker (--local: a local endpoint API)', load: () => import('../handler/cli.js'), handlesSignals: true },
   simulator: { summary: 'run the ComfyUI simulator', load: () => import('../simulator/cli.js'), handlesSignals: true },
 };

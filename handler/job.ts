@@ -16,7 +16,7 @@ import type { Logger } from './log.js';
 import { openJobInput } from './open.js';
 import { runPrompt } from './run.js';
 import { jobFolder, planStage, writeStage } from './stage.js';
-import { ensureDirs, nodeFileSystem, wipeDirs, type Dirs, type FileSystem } from './storage.js';
+import { ensureDirs, nodeFileSystem, scrubFile, wipeDirs, type Dirs, type FileSystem } from './storage.js';
 
 export interface JobConfig {
   dirs: Dirs;
@@ -31,6 +31,8 @@ export interface JobConfig {
   settleQuietMs: number;
   /** After an interrupt, how long to wait for ComfyUI to let go of the prompt before wiping. */
   releaseTimeoutMs: number;
+  /** Files kept open by others (ComfyUI's log) that are zeroed and truncated after every job. */
+  scrubFiles: string[];
   limits?: Partial<Limits>;
 }
 
@@ -42,6 +44,7 @@ export const DEFAULT_JOB_CONFIG: Omit<JobConfig, 'dirs'> = {
   settleTimeoutMs: 30_000,
   settleQuietMs: 250,
   releaseTimeoutMs: 10_000,
+  scrubFiles: [],
 };
 
 export interface JobDeps {
@@ -153,6 +156,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   if (submitted && !finished) await waitForRelease(deps, promptId);
   if (submitted) await deps.http.deleteHistory([promptId]).catch(() => undefined);
   const wipe = await wipeDirs(config.dirs, fs);
+  for (const file of config.scrubFiles) await scrubFile(file, fs, wipe);
   if (wipe.failures.length > 0) {
     log.log('error', 'wipe.incomplete', { job_id: job.id, count: wipe.failures.length, reason: wipe.failures[0] });
     // Files may remain: this worker must not take another job.

@@ -69,16 +69,19 @@ export interface WipeReport {
   failures: string[];
 }
 
+/** Overwrites every byte of an open file with zeros and flushes it; returns its size. */
+async function zeroFill(handle: nodeFs.FileHandle): Promise<number> {
+  const { size } = await handle.stat();
+  for (let pos = 0; pos < size; pos += ZEROS.length) await handle.write(ZEROS, 0, Math.min(ZEROS.length, size - pos), pos);
+  await handle.sync();
+  return size;
+}
+
 /** Overwrites a regular file with zeros, fsyncs and unlinks it. */
 async function zeroAndUnlink(file: string, fs: FileSystem, report: WipeReport): Promise<void> {
   const handle = await fs.open(file, 'r+');
   try {
-    const { size } = await handle.stat();
-    for (let pos = 0; pos < size; pos += ZEROS.length) {
-      await handle.write(ZEROS, 0, Math.min(ZEROS.length, size - pos), pos);
-    }
-    await handle.sync();
-    report.bytes += size;
+    report.bytes += await zeroFill(handle);
   } finally {
     await handle.close();
   }
@@ -114,6 +117,31 @@ export async function wipeTree(root: string, fs: FileSystem = nodeFileSystem, re
       const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
       if (code !== 'ENOENT') report.failures.push(code);
     }
+  }
+  return report;
+}
+
+/**
+ * Zeroes and truncates a file another process keeps open for appending (ComfyUI's log): unlinking it would leave the
+ * writer's inode alive and unwiped. Missing files are fine.
+ */
+export async function scrubFile(file: string, fs: FileSystem = nodeFileSystem, report: WipeReport = { files: 0, bytes: 0, failures: [] }): Promise<WipeReport> {
+  let handle;
+  try {
+    handle = await fs.open(file, 'r+');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code !== 'ENOENT') report.failures.push(code);
+    return report;
+  }
+  try {
+    report.bytes += await zeroFill(handle);
+    await handle.truncate(0);
+    await handle.sync();
+  } catch (error) {
+    report.failures.push((error as NodeJS.ErrnoException).code ?? 'EIO');
+  } finally {
+    await handle.close();
   }
   return report;
 }

@@ -9,7 +9,7 @@ import { collectOutputs, compareNodeIds, listOutputFiles, looksComplete, readSet
 import { createLogger } from '../../handler/log.js';
 import { openJobInput } from '../../handler/open.js';
 import { planStage, writeStage } from '../../handler/stage.js';
-import { wipeTree, type FileSystem } from '../../handler/storage.js';
+import { scrubFile, wipeTree, type FileSystem } from '../../handler/storage.js';
 
 const CANARY = 'canary-2b7e-amber-heron';
 const fernet = new Fernet(Fernet.generateKey());
@@ -266,6 +266,34 @@ describe('wipe', () => {
     const report = await wipeTree(dir, fs);
     expect(report.failures).toEqual(['EPERM']);
     expect(report.files).toBe(1);
+  });
+});
+
+describe('scrub (ComfyUI log kept open by ComfyUI)', () => {
+  it('zeroes and truncates in place, so an appending writer keeps writing to a clean file', async () => {
+    const file = path.join(dir, 'comfyui.log');
+    const writer = await nodeFs.open(file, 'a');
+    await writer.write(`prompt: ${CANARY}\n`);
+    const seen: Buffer[] = [];
+    const fs: FileSystem = {
+      ...nodeFs,
+      open: (async (p: string, flags: string) => {
+        const h = await nodeFs.open(p, flags);
+        const truncate = h.truncate.bind(h);
+        h.truncate = async (len?: number) => {
+          seen.push(await nodeFs.readFile(p));
+          return truncate(len);
+        };
+        return h;
+      }) as FileSystem['open'],
+    };
+    const report = await scrubFile(file, fs);
+    expect(report.failures).toEqual([]);
+    expect(seen[0]!.every((b) => b === 0)).toBe(true);
+    await writer.write('after\n');
+    await writer.close();
+    expect(await readFile(file, 'utf8')).toBe('after\n');
+    expect((await scrubFile(path.join(dir, 'missing.log'))).failures).toEqual([]);
   });
 });
 
