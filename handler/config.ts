@@ -69,8 +69,8 @@ function parseValue(setting: Setting, raw: string, source: string): string | num
   }
 }
 
-/** Flags (strings from parseArgs) > env > defaults. */
-export function resolveConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv): WorkerConfig {
+/** Flags (strings from parseArgs) > env > defaults. `requireKey: false` lets `doctor` report a missing key itself. */
+export function resolveConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv, { requireKey = true } = {}): WorkerConfig {
   const out: Record<string, unknown> = {};
   for (const [name, setting] of Object.entries(SETTINGS) as Array<[SettingName, Setting]>) {
     const flag = flags[setting.flag];
@@ -80,7 +80,7 @@ export function resolveConfig(flags: Record<string, string | undefined>, env: No
     else out[name] = setting.default;
   }
   const config = out as unknown as WorkerConfig;
-  if (!config.key && !config.allowPlaintext) {
+  if (requireKey && !config.key && !config.allowPlaintext) {
     throw new UsageError('no ENCRYPTION_KEY (or --key): a worker without a key can only take plaintext jobs, which are off');
   }
   try {
