@@ -139,9 +139,16 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
       return Math.min(100, Math.round(((done.size + partial) / Math.max(1, totalNodes)) * 1000) / 10);
     };
 
+    /** A check asked for while one runs: run again after it (true wins: the prompt is known to have ended). */
+    let again: boolean | null = null;
+
     /** Asks /history (bounded retries when `completed` says it must be there) and settles if the prompt ended. */
     async function checkHistory(completed: boolean): Promise<void> {
-      if (checking || settled) return;
+      if (settled) return;
+      if (checking) {
+        again = (again ?? false) || completed;
+        return;
+      }
       checking = true;
       try {
         for (let attempt = 0; ; attempt++) {
@@ -160,6 +167,11 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
         settle(SealError.from(error));
       } finally {
         checking = false;
+        if (again !== null && !settled) {
+          const next = again;
+          again = null;
+          void checkHistory(next);
+        }
       }
     }
 
