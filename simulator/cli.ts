@@ -1,0 +1,94 @@
+/**
+ * `comfy-seal simulator`: the ComfyUI simulator as a process. Takes its own flags and ComfyUI's own (--listen,
+ * --input-directory, --output-directory, --temp-directory, --disable-metadata...), so start.sh can launch it in
+ * ComfyUI's place unchanged.
+ */
+import path from 'node:path';
+import { intFlag, parseCommandArgs, type Command } from '../shared/cli.js';
+import { startSimulator } from './index.js';
+
+const HELP = `Usage: comfy-seal simulator [options]
+
+A ComfyUI stand-in (HTTP + WebSocket, ComfyUI's routes and message order) for tests and demos without a GPU.
+
+Options:
+  --port N               port; 0 picks a free one (default: 8188)
+  --host H               address (default: 127.0.0.1); also --listen H, as ComfyUI
+  --input-dir D          where LoadImage reads (default: a new temp dir); also --input-directory
+  --output-dir D         where savers write (default: a new temp dir); also --output-directory
+  --temp-dir D           the temp dir itself (default: a new temp dir); --temp-directory X means X/temp, as ComfyUI
+  --step-ms N            time per sampler step (default: 10)
+Faults:
+  --history-delay-ms N   delay between execution_success and the history write (default: 0)
+  --slow-start-ms N      refuse connections for N ms after start (default: 0)
+  --foreign-prompts N    queue N prompts of another client ahead of each submitted one (default: 0)
+  --drop-after N         close a client's socket after N messages
+  --error-at NODE        execution_error at this node id or class_type
+  --hang-at NODE         never finish this node (until interrupted)
+  --crash-at NODE        exit (status 1) when this node starts, as if ComfyUI died
+  --late-outputs-ms N    write output files N ms after 'executed', in 4 chunks
+Accepted and ignored (ComfyUI's): --disable-metadata --disable-auto-launch --fast --dont-print-server
+  -h, --help             this help
+`;
+
+export const command: Command = async (argv, io) => {
+  const { values } = parseCommandArgs(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    listen: { type: 'string' },
+    'input-dir': { type: 'string' },
+    'input-directory': { type: 'string' },
+    'output-dir': { type: 'string' },
+    'output-directory': { type: 'string' },
+    'temp-dir': { type: 'string' },
+    'temp-directory': { type: 'string' },
+    'step-ms': { type: 'string' },
+    'history-delay-ms': { type: 'string' },
+    'slow-start-ms': { type: 'string' },
+    'foreign-prompts': { type: 'string' },
+    'drop-after': { type: 'string' },
+    'error-at': { type: 'string' },
+    'hang-at': { type: 'string' },
+    'crash-at': { type: 'string' },
+    'late-outputs-ms': { type: 'string' },
+    'disable-metadata': { type: 'boolean' },
+    'disable-auto-launch': { type: 'boolean' },
+    'dont-print-server': { type: 'boolean' },
+    fast: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const lateMs = values['late-outputs-ms'] === undefined ? undefined : intFlag('late-outputs-ms', values['late-outputs-ms'], 0);
+  const tempDir = values['temp-dir'] ?? (values['temp-directory'] ? path.join(values['temp-directory'], 'temp') : undefined);
+  const inputDir = values['input-dir'] ?? values['input-directory'];
+  const outputDir = values['output-dir'] ?? values['output-directory'];
+  const sim = await startSimulator({
+    port: intFlag('port', values.port, 8188),
+    host: values.host ?? values.listen ?? '127.0.0.1',
+    ...(inputDir ? { inputDir } : {}),
+    ...(outputDir ? { outputDir } : {}),
+    ...(tempDir ? { tempDir } : {}),
+    stepMs: intFlag('step-ms', values['step-ms'], 10),
+    historyDelayMs: intFlag('history-delay-ms', values['history-delay-ms'], 0),
+    slowStartMs: intFlag('slow-start-ms', values['slow-start-ms'], 0),
+    foreignPrompts: intFlag('foreign-prompts', values['foreign-prompts'], 0),
+    ...(values['drop-after'] ? { dropAfterMessages: intFlag('drop-after', values['drop-after'], 0) } : {}),
+    faults: {
+      ...(values['error-at'] ? { errorAt: values['error-at'] } : {}),
+      ...(values['hang-at'] ? { hangAt: values['hang-at'] } : {}),
+      ...(values['crash-at'] ? { crashAt: values['crash-at'] } : {}),
+      ...(lateMs !== undefined ? { lateOutputs: { delayMs: lateMs, chunks: 4, chunkDelayMs: Math.max(1, Math.round(lateMs / 4)) } } : {}),
+    },
+    onCrash: () => {
+      io.stderr.write('simulator: crash fault fired; exiting\n');
+      process.exit(1);
+    },
+  });
+  io.stdout.write(`ComfyUI simulator on ${sim.url} (input ${sim.dirs.input}, output ${sim.dirs.output}, temp ${sim.dirs.temp})\n`);
+  if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
+  await sim.close();
+  return 0;
+};

@@ -1,0 +1,107 @@
+/**
+ * `comfy-seal/simulator`: a stand-in for ComfyUI's HTTP + WebSocket API, for testing code that drives ComfyUI without
+ * a GPU. Routes, message shapes and ordering follow ComfyUI's own server (including the race where /history is still
+ * empty right after `execution_success`), nodes really read and write files, and fault knobs break things on purpose.
+ *
+ * @example
+ * import { startSimulator } from 'comfy-seal/simulator';
+ * const sim = await startSimulator({ port: 0, stepMs: 5 });
+ * // point your client at sim.url (http://127.0.0.1:PORT), then:
+ * await sim.close();
+ */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Faults } from './executor.js';
+import { fileNodes } from './nodes/files.js';
+import { imageNodes } from './nodes/image.js';
+import { modelNodes } from './nodes/model.js';
+import type { NodeDef } from './nodes/registry.js';
+import { SimulatorServer, type RecordedCall } from './server.js';
+
+export type { Faults } from './executor.js';
+export type { RecordedCall } from './server.js';
+
+export interface SimulatorOptions {
+  /** 0 picks a free port. @default 8188 */
+  port?: number;
+  /** @default 127.0.0.1 */
+  host?: string;
+  /** Where LoadImage reads. Created if missing. @default a new temp dir */
+  inputDir?: string;
+  /** Where savers write. @default a new temp dir */
+  outputDir?: string;
+  /** ComfyUI's temp dir itself (PreviewImage). @default a new temp dir */
+  tempDir?: string;
+  /** Time per sampler step, for progress and interrupts. @default 10 */
+  stepMs?: number;
+  /** Delay between execution_success and the history write, to make the race easy to hit. @default 0 */
+  historyDelayMs?: number;
+  /** Connections are refused for this long after start. @default 0 */
+  slowStartMs?: number;
+  /** Prompts of another client queued ahead of each POST /prompt. @default 0 */
+  foreignPrompts?: number;
+  /** A client's socket is closed after this many messages. */
+  dropAfterMessages?: number;
+  /** Node-level faults: execution_error, hang, crash at a node id or class_type; late, chunked output files. */
+  faults?: Faults;
+  /** Body limit for POST routes. @default 100 MB */
+  maxUploadBytes?: number;
+  /** Called when a crash fault fires. */
+  onCrash?: () => void;
+}
+
+export interface Simulator {
+  url: string;
+  port: number;
+  dirs: { input: string; output: string; temp: string };
+  /** Every HTTP call received, in order. */
+  calls: RecordedCall[];
+  /** Change faults or timing while running. */
+  settings: { stepMs: number; historyDelayMs: number; faults: Faults; foreignPrompts: number };
+  /** Queue a prompt from another client now; returns its prompt id. */
+  submitForeign(): string;
+  /** Cut every socket and stop listening, as if ComfyUI's process died. */
+  crash(): void;
+  close(): Promise<void>;
+}
+
+export const NODES: readonly NodeDef[] = [...fileNodes, ...imageNodes, ...modelNodes];
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const scratch = () => mkdtempSync(path.join(os.tmpdir(), 'comfy-sim-'));
+  const dirs = {
+    input: options.inputDir ?? scratch(),
+    output: options.outputDir ?? scratch(),
+    temp: options.tempDir ?? path.join(scratch(), 'temp'),
+  };
+  for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+  const server = new SimulatorServer(
+    {
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 8188,
+      dirs,
+      stepMs: options.stepMs ?? 10,
+      historyDelayMs: options.historyDelayMs ?? 0,
+      slowStartMs: options.slowStartMs ?? 0,
+      foreignPrompts: options.foreignPrompts ?? 0,
+      dropAfterMessages: options.dropAfterMessages,
+      faults: options.faults ?? {},
+      maxUploadBytes: options.maxUploadBytes ?? 100 * 1024 * 1024,
+      ...(options.onCrash ? { onCrash: options.onCrash } : {}),
+    },
+    new Map(NODES.map((n) => [n.name, n])),
+  );
+  await server.listen();
+  const host = server.settings.host;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`,
+    port: server.port,
+    dirs,
+    calls: server.calls,
+    settings: server.settings,
+    submitForeign: () => server.submitForeign(),
+    crash: () => server.crash(),
+    close: () => server.close(),
+  };
+}

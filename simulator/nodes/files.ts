@@ -1,0 +1,192 @@
+/** Nodes that read and write real files: loaders from the input dir, savers into the output and temp dirs. */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Dirs, RunContext } from '../context.js';
+import { NodeFailure } from '../context.js';
+import { channelMask, decodeImage, encodePng, generateFrame, hashOf } from '../images.js';
+import { animatedWebp, flac, gif, mp4, webm } from '../media.js';
+import { isImage, type ImageValue, type MaskValue } from '../values.js';
+import { define, type NodeDef } from './registry.js';
+
+/** `name`, `sub/name`, `name [output]`... → the file ComfyUI would open (no `..` guard here either, as in ComfyUI). */
+export function annotatedPath(value: string, dirs: Dirs, defaultDir: keyof Dirs = 'input'): string {
+  const m = / \[(input|output|temp)\]$/.exec(value);
+  const dir = m ? dirs[m[1] as keyof Dirs] : dirs[defaultDir];
+  return path.join(dir, m ? value.slice(0, m.index) : value);
+}
+
+function imageCheck(defaultDir: keyof Dirs) {
+  return (inputs: Record<string, unknown>, dirs: { inputDir: string; outputDir: string; tempDir: string }): string | null => {
+    const value = inputs.image;
+    if (typeof value !== 'string') return null;
+    const file = annotatedPath(value, { input: dirs.inputDir, output: dirs.outputDir, temp: dirs.tempDir }, defaultDir);
+    return existsSync(file) && statSync(file).isFile() ? null : `Invalid image file: ${value}`;
+  };
+}
+
+function loadFrames(file: string) {
+  try {
+    return decodeImage(readFileSync(file));
+  } catch (error) {
+    throw new NodeFailure('PIL.UnidentifiedImageError', `cannot identify image file '${file}' (${(error as Error).message})`);
+  }
+}
+
+/** ComfyUI's get_save_image_path: subfolder from the prefix, counter after the highest existing one. */
+export function savePath(outputRoot: string, prefix: string, ext: string, trailingUnderscore = true): { full: string; filename: string; subfolder: string } {
+  const normalized = prefix.replaceAll('\\', '/');
+  const subfolder = path.posix.dirname(normalized) === '.' ? '' : path.posix.dirname(normalized);
+  const base = path.posix.basename(normalized);
+  const dir = path.resolve(outputRoot, subfolder);
+  const rel = path.relative(path.resolve(outputRoot), dir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new NodeFailure('Exception', `**** ERROR: Saving image outside the output folder is not allowed.\n full_output_folder: ${dir}\n         output_dir: ${outputRoot}`);
+  }
+  const pattern = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_(\\d+)`);
+  let counter = 0;
+  if (existsSync(dir)) {
+    for (const name of readdirSync(dir)) {
+      const m = pattern.exec(name);
+      if (m) counter = Math.max(counter, Number(m[1]));
+    }
+  }
+  const filename = `${base}_${String(counter + 1).padStart(5, '0')}${trailingUnderscore ? '_' : ''}.${ext}`;
+  return { full: path.join(dir, filename), filename, subfolder };
+}
+
+function saveImages(ctx: RunContext, images: ImageValue, prefix: string, root: string, type: 'output' | 'temp') {
+  const results = images.frames.map((frame) => {
+    const { full, filename, subfolder } = savePath(root, prefix, 'png');
+    ctx.writeOutput(full, encodePng(frame));
+    return { filename, subfolder, type };
+  });
+  return { images: results };
+}
+
+function framesOf(value: unknown): ImageValue {
+  if (isImage(value)) return value;
+  const v = value as { frames?: ImageValue['frames'] } | null;
+  if (v && Array.isArray(v.frames)) return { kind: 'image', frames: v.frames };
+  return { kind: 'image', frames: [generateFrame(64, 64, hashOf(value))] };
+}
+
+export const fileNodes: NodeDef[] = [
+  define(
+    'LoadImage',
+    'image:COMBO upload?:IMAGEUPLOAD',
+    'IMAGE MASK',
+    (ctx, i) => {
+      const frame = loadFrames(annotatedPath(String(i.image), ctx.dirs));
+      const image: ImageValue = { kind: 'image', frames: [frame] };
+      const mask: MaskValue = { kind: 'mask', frames: [channelMask(frame, 'alpha')] };
+      return { outputs: [image, mask] };
+    },
+    { category: 'image', check: imageCheck('input'), options: { image: { image_upload: true } } },
+  ),
+  define(
+    'LoadImageMask',
+    'image:COMBO channel:COMBO upload?:IMAGEUPLOAD',
+    'MASK',
+    (ctx, i) => ({ outputs: [{ kind: 'mask', frames: [channelMask(loadFrames(annotatedPath(String(i.image), ctx.dirs)), String(i.channel))] }] }),
+    { category: 'mask', check: imageCheck('input'), options: { channel: { choices: ['alpha', 'red', 'green', 'blue'] } } },
+  ),
+  define(
+    'LoadImageOutput',
+    'image:COMBO',
+    'IMAGE MASK',
+    (ctx, i) => {
+      const frame = loadFrames(annotatedPath(String(i.image), ctx.dirs, 'output'));
+      return { outputs: [{ kind: 'image', frames: [frame] }, { kind: 'mask', frames: [channelMask(frame, 'alpha')] }] };
+    },
+    { category: 'image', check: imageCheck('output') },
+  ),
+  define(
+    'SaveImage',
+    'images:IMAGE filename_prefix:STRING',
+    '',
+    (ctx, i) => ({ outputs: [], ui: saveImages(ctx, framesOf(i.images), String(i.filename_prefix ?? 'ComfyUI'), ctx.dirs.output, 'output') }),
+    { outputNode: true, category: 'image', options: { filename_prefix: { default: 'ComfyUI' } } },
+  ),
+  define(
+    'PreviewImage',
+    'images:IMAGE',
+    '',
+    (ctx, i) => ({ outputs: [], ui: saveImages(ctx, framesOf(i.images), `ComfyUI_temp_${hashOf(ctx.promptId).slice(0, 5)}`, ctx.dirs.temp, 'temp') }),
+    { outputNode: true, category: 'image' },
+  ),
+  define(
+    'SaveAnimatedWEBP',
+    'images:IMAGE filename_prefix:STRING fps:FLOAT lossless:BOOLEAN quality:INT method:COMBO',
+    '',
+    (ctx, i) => {
+      const frames = framesOf(i.images).frames;
+      const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'ComfyUI'), 'webp');
+      ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6))));
+      return { outputs: [], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
+    },
+    { outputNode: true, category: 'image/animation' },
+  ),
+  ...(['SaveVideo', 'SaveWEBM'] as const).map((name) =>
+    define(
+      name,
+      name === 'SaveVideo' ? 'video:VIDEO filename_prefix:STRING format?:COMBO codec?:COMBO' : 'images:IMAGE filename_prefix:STRING codec?:COMBO fps?:FLOAT crf?:FLOAT',
+      '',
+      (ctx, i) => {
+        const webmOut = name === 'SaveWEBM' || String(i.format ?? '').includes('webm');
+        const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'video/ComfyUI'), webmOut ? 'webm' : 'mp4');
+        ctx.writeOutput(full, webmOut ? webm(1000) : mp4());
+        return { outputs: [], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
+      },
+      { outputNode: true, category: 'image/video' },
+    ),
+  ),
+  define(
+    'SaveAudio',
+    'audio:AUDIO filename_prefix:STRING',
+    '',
+    (ctx, i) => {
+      const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'audio/ComfyUI'), 'flac');
+      ctx.writeOutput(full, flac());
+      return { outputs: [], ui: { audio: [{ filename, subfolder, type: 'output' }] } };
+    },
+    { outputNode: true, category: 'audio' },
+  ),
+  define(
+    'VHS_VideoCombine',
+    'images:IMAGE frame_rate:FLOAT loop_count:INT filename_prefix:STRING format:COMBO pingpong:BOOLEAN save_output:BOOLEAN audio?:AUDIO meta_batch?:VHS_BatchManager vae?:VAE',
+    'VHS_FILENAMES',
+    (ctx, i) => {
+      const format = String(i.format ?? 'image/gif');
+      const ext = format === 'image/gif' ? 'gif' : format.includes('webm') ? 'webm' : format.includes('webp') ? 'webp' : 'mp4';
+      const saveOutput = i.save_output !== false;
+      const root = saveOutput ? ctx.dirs.output : ctx.dirs.temp;
+      const { full, filename, subfolder } = savePath(root, String(i.filename_prefix ?? 'AnimateDiff'), ext, false);
+      const frames = framesOf(i.images).frames.length;
+      ctx.writeOutput(full, ext === 'gif' ? gif() : ext === 'webm' ? webm(1000) : ext === 'webp' ? animatedWebp(frames, 100) : mp4());
+      const entry = { filename, subfolder, type: saveOutput ? 'output' : 'temp', format, frame_rate: Number(i.frame_rate) || 8, fullpath: full };
+      return { outputs: [[saveOutput, [full]]] as unknown as never[], ui: { gifs: [entry] } };
+    },
+    { outputNode: true, category: 'Video Helper Suite' },
+  ),
+  define('CreateVideo', 'images:IMAGE fps:FLOAT audio?:AUDIO', 'VIDEO', (_ctx, i) => ({ outputs: [{ kind: 'video', hash: hashOf('video', i.fps), frames: framesOf(i.images).frames } as never] }), {
+    category: 'image/video',
+  }),
+  define(
+    'VHS_LoadImages',
+    'directory:STRING image_load_cap?:INT skip_first_images?:INT select_every_nth?:INT',
+    'IMAGE MASK INT',
+    (_ctx, i) => {
+      const count = Math.max(1, Math.min(4, Number(i.image_load_cap) || 4));
+      const frames = Array.from({ length: count }, (_, n) => generateFrame(64, 64, hashOf(i.directory, n)));
+      return { outputs: [{ kind: 'image', frames }, { kind: 'mask', frames }, count] };
+    },
+    { category: 'Video Helper Suite' },
+  ),
+  // Network and parameter image sources: the simulator never fetches; it makes a deterministic picture instead.
+  ...['LoadImageFromURL', 'ImageRequestParameter'].map((name) =>
+    define(name, 'value:STRING', 'IMAGE MASK', (_ctx, i) => {
+      const frame = generateFrame(96, 64, hashOf(name, i.value));
+      return { outputs: [{ kind: 'image', frames: [frame] }, { kind: 'mask', frames: [channelMask(frame, 'alpha')] }] };
+    }),
+  ),
+];

@@ -1,0 +1,103 @@
+/**
+ * Node definitions: a compact signature per class (inputs with types, outputs) that /object_info and validation read,
+ * and a run function. Signatures use `name:TYPE`, `name?:TYPE` for optional inputs; COMBO accepts any listed value.
+ */
+import type { RunContext } from '../context.js';
+import type { Value } from '../values.js';
+
+export interface InputSpec {
+  name: string;
+  type: string;
+  optional: boolean;
+  /** Literal defaults and bounds, shown by /object_info and checked by validation. */
+  options: { default?: unknown; min?: number; max?: number; choices?: string[]; image_upload?: boolean };
+}
+
+export interface NodeResult {
+  outputs: Value[];
+  /** The UI output sent with `executed` and kept in history (images, gifs, audio...). */
+  ui?: Record<string, unknown>;
+}
+
+export interface NodeDef {
+  name: string;
+  inputs: InputSpec[];
+  outputs: string[];
+  outputNames: string[];
+  outputNode: boolean;
+  category: string;
+  run(ctx: RunContext, inputs: Record<string, unknown>): Promise<NodeResult> | NodeResult;
+  /** Extra validation of literal inputs (e.g. LoadImage's file must exist); returns an error message or null. */
+  check?(inputs: Record<string, unknown>, ctx: { inputDir: string; outputDir: string; tempDir: string }): string | null;
+}
+
+const NUMBER_BOUNDS: Record<string, { min: number; max: number }> = {
+  INT: { min: -0xffffffffffffffff, max: 0xffffffffffffffff },
+  FLOAT: { min: -Number.MAX_VALUE, max: Number.MAX_VALUE },
+};
+
+export function parseInputs(signature: string): InputSpec[] {
+  return signature
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((part) => {
+      const [rawName, rawType] = part.split(':') as [string, string];
+      const optional = rawName.endsWith('?');
+      const name = optional ? rawName.slice(0, -1) : rawName;
+      const type = rawType ?? '*';
+      return { name, type, optional, options: { ...(NUMBER_BOUNDS[type] ?? {}) } };
+    });
+}
+
+export interface DefineOptions {
+  outputNode?: boolean;
+  names?: string;
+  category?: string;
+  check?: NodeDef['check'];
+  /** Per-input option overrides (defaults, bounds, combo choices). */
+  options?: Record<string, InputSpec['options']>;
+}
+
+export function define(name: string, inputs: string, outputs: string, run: NodeDef['run'], opts: DefineOptions = {}): NodeDef {
+  const outs = outputs.split(/\s+/).filter(Boolean);
+  const specs = parseInputs(inputs);
+  for (const spec of specs) if (opts.options?.[spec.name]) spec.options = { ...spec.options, ...opts.options[spec.name] };
+  return {
+    name,
+    inputs: specs,
+    outputs: outs,
+    outputNames: opts.names ? opts.names.split(/\s+/) : outs,
+    outputNode: opts.outputNode ?? false,
+    category: opts.category ?? 'simulated',
+    run,
+    ...(opts.check ? { check: opts.check } : {}),
+  };
+}
+
+/** /object_info's entry for a class, in ComfyUI's shape. */
+export function objectInfo(def: NodeDef): Record<string, unknown> {
+  const section = (optional: boolean) =>
+    Object.fromEntries(
+      def.inputs
+        .filter((i) => i.optional === optional)
+        .map((i) => {
+          const { choices, ...rest } = i.options;
+          return [i.name, choices ? [choices, rest] : [i.type === 'COMBO' ? [] : i.type, rest]];
+        }),
+    );
+  const required = section(false);
+  const optional = section(true);
+  return {
+    input: { required, ...(Object.keys(optional).length ? { optional } : {}) },
+    input_order: { required: Object.keys(required), ...(Object.keys(optional).length ? { optional: Object.keys(optional) } : {}) },
+    output: def.outputs,
+    output_is_list: def.outputs.map(() => false),
+    output_name: def.outputNames,
+    name: def.name,
+    display_name: def.name,
+    description: '',
+    python_module: 'nodes',
+    category: def.category,
+    output_node: def.outputNode,
+  };
+}
