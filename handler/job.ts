@@ -87,8 +87,11 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   let outcome: JobOutcome;
   log.log('info', 'job.start', { job_id: job.id });
 
+  // A sealed job gets a sealed answer once its token has opened; only a token that cannot be opened gets plaintext.
+  const sealedInput = typeof (job.input as { encrypted_input?: unknown } | null)?.encrypted_input === 'string';
   try {
     let t = clock.now();
+    if (sealedInput) replyKey = deps.fernet;
     const opened = openJobInput(job.input, {
       fernet: deps.fernet,
       allowPlaintext: config.allowPlaintext,
@@ -148,6 +151,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     outcome = { kind: 'success', output, timingsMs: timings };
   } catch (caught) {
     const error = SealError.from(caught);
+    if (error.code === 'DECRYPT_FAILED') replyKey = null;
     if (ctx.signal?.aborted) outcome = { kind: 'cancelled' };
     else outcome = { kind: 'failure', error: sealError(error, replyKey), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
   }

@@ -175,7 +175,18 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
       }
     }
 
+    // Until POST /prompt has answered, events are held: if ComfyUI refuses the prompt (or would run only part of it)
+    // the worker cancels it, and what that prompt did meanwhile must not decide the job.
+    let held: ComfyEvent[] | null = [];
     function onEvent(event: ComfyEvent): void {
+      if (held) {
+        held.push(event);
+        return;
+      }
+      handle(event);
+    }
+
+    function handle(event: ComfyEvent): void {
       if (event.type === 'status') {
         const remaining = event.data.status?.exec_info?.queue_remaining;
         if (!running && typeof remaining === 'number') progress({ state: 'queued', queue_remaining: remaining });
@@ -245,7 +256,12 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     submitPrompt(http, workflow, socket.clientId, promptId).then(
-      () => schedulePoll(),
+      () => {
+        const events = held ?? [];
+        held = null;
+        for (const event of events) if (!settled) handle(event);
+        schedulePoll();
+      },
       (error: unknown) => settle(SealError.from(error)),
     );
   });
