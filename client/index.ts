@@ -3,3 +3,23 @@
  * (the simulator is `comfy-seal/simulator`).
  */
 export * from '../shared/index.js';
+export { compareNodeIds } from '../shared/node-ids.js';
+export {
+  ComfySealClient,
+  DEFAULT_API_URL,
+  MAX_RUN_BYTES,
+  type ComfySealClientOptions,
+  type SubmitRequest,
+  type JobProgress,
+  type WaitOptions,
+} from './client.js';
+export {
+  ComfySealError,
+  RunpodApiError,
+  RunpodConnectionError,
+  RequestTooLargeError,
+  WaitTimeoutError,
+  JobFailedError,
+} from './errors.js';
+export { prepareWorkflow, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
+export { writeResultFiles, type WrittenFile } from './output.js';

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ResultFile } from '../shared/envelope.js';
 import { SealError } from '../shared/errors.js';
 import { fileNameProblem } from '../shared/names.js';
+import { compareNodeIds } from '../shared/node-ids.js';
 import type { Clock } from './clock.js';
 import type { NodeUiOutput, OutputFileRef } from './comfy/messages.js';
 import { isInside, nodeFileSystem, storageError, type FileSystem } from './storage.js';
@@ -61,23 +62,6 @@ function kindOf(mime: string, animated: boolean): string {
   if (mime.startsWith('audio/')) return 'audio';
   if (mime.startsWith('image/')) return animated || mime === 'image/gif' ? 'animated' : 'image';
   return 'file';
-}
-
-/** Node ids in a stable order: numeric parts compared as numbers, so "9" < "10" < "10:2" < "12:3". */
-export function compareNodeIds(a: string, b: string): number {
-  const pa = a.split(':');
-  const pb = b.split(':');
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === undefined) return -1;
-    if (y === undefined) return 1;
-    const nx = Number(x);
-    const ny = Number(y);
-    const c = Number.isInteger(nx) && Number.isInteger(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
-    if (c !== 0) return c;
-  }
-  return 0;
 }
 
 interface Wanted {

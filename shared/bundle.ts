@@ -61,6 +61,9 @@ function depthExceeds(root: unknown, maxDepth: number): boolean {
   return false;
 }
 
+export const UI_FORMAT_MESSAGE =
+  'workflow is in ComfyUI UI format (nodes/links); export it with Workflow > Export (API) (older versions: "Save (API Format)" with dev mode on)';
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Bytes → validated Bundle with images decoded. Throws BAD_INPUT with a message that names no user data. */
@@ -82,10 +85,7 @@ export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): 
 export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}): Bundle {
   const limits = resolveLimits(limitsIn);
   if (isUiFormat(value)) {
-    throw new SealError(
-      'BAD_INPUT',
-      'workflow is in ComfyUI UI format (nodes/links); export it with "Export (API)" (or "Save (API Format)" with dev mode on)',
-    );
+    throw new SealError('BAD_INPUT', UI_FORMAT_MESSAGE);
   }
   const wire = parseWith(bundleSchema, value, 'bundle');
   const nodeCount = Object.keys(wire.workflow).length;
@@ -112,7 +112,8 @@ export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}): 
   return { workflow: wire.workflow, images, options: wire.options ?? {} };
 }
 
-function isUiFormat(value: unknown): boolean {
+/** ComfyUI's UI format (top-level nodes[] and links[]), which the API cannot run. */
+export function isUiFormat(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
   const wf = (v.workflow ?? v) as Record<string, unknown> | null;
