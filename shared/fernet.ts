@@ -2,8 +2,9 @@
  * Fernet (https://github.com/fernet/spec) on node:crypto, byte-compatible with Python's `cryptography.fernet`.
  *
  * Token = base64url( 0x80 | ts:u64be | iv:16 | AES-128-CBC(PKCS7(msg)) | HMAC-SHA256(signing key, all before) ).
- * Built for payloads of tens of MB: one buffer is allocated for the whole raw token and the cipher output is copied into
- * it chunk by chunk; decryption runs in place in the decoded buffer. No hex or intermediate string round trips.
+ * Built for payloads of tens of MB: encryption allocates the raw token once and copies the cipher output into it chunk
+ * by chunk; decryption streams the token text piece by piece (HMAC pass, then decrypt pass), so its only large
+ * allocation is the plaintext. No hex or intermediate string round trips.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SealError } from './errors.js';
@@ -16,7 +17,6 @@ const MIN_RAW = HEADER + BLOCK + MAC;
 const MAX_CLOCK_SKEW_S = 60;
 /** Cipher chunk: large enough to amortise the call, small enough that the transient copy stays small. */
 const CHUNK = 1 << 20;
-const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 
 export interface DecryptOptions {
   /** Refuse tokens older than this many seconds (60 s of clock skew allowed into the future, as in Python). */
@@ -45,19 +45,50 @@ function parseKey(key: string): KeyPair {
 }
 
 /**
- * Strict, canonical url-safe base64 with padding, as Fernet writes it. Returns null when the text is not exactly that.
- * (Node's own decoder silently skips bad characters, so the check comes first.)
+ * Strict, canonical url-safe base64 with padding, as Fernet writes it: the decoded length, or -1 when the text is not
+ * exactly that. No regex pass over tens of MB: '+', '/' and misplaced '=' are found with indexOf, and any other
+ * character outside the alphabet makes Node's decoder (which skips it) come up short, which the decoders check.
  */
-export function decodeBase64Url(text: string): Buffer | null {
-  if (text.length % 4 !== 0 || !BASE64URL.test(text)) return null;
+function canonicalLength(text: string): number {
+  if (text.length % 4 !== 0) return -1;
   const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const firstPad = text.indexOf('=');
+  if (firstPad !== -1 && firstPad !== text.length - pad) return -1;
+  if (text.indexOf('+') !== -1 || text.indexOf('/') !== -1) return -1;
   if (pad > 0) {
     // Canonical: the bits beyond the last whole byte must be zero, so each token has one spelling only.
-    const last = text.charCodeAt(text.length - pad - 1);
-    const value = base64Value(last);
-    if ((pad === 2 && (value & 0x0f) !== 0) || (pad === 1 && (value & 0x03) !== 0)) return null;
+    const value = base64Value(text.charCodeAt(text.length - pad - 1));
+    if ((pad === 2 && (value & 0x0f) !== 0) || (pad === 1 && (value & 0x03) !== 0)) return -1;
   }
-  return Buffer.from(text, 'base64url');
+  return (text.length / 4) * 3 - pad;
+}
+
+/** Decodes canonical url-safe base64 with padding; null when the text is not exactly that. */
+export function decodeBase64Url(text: string): Buffer | null {
+  const length = canonicalLength(text);
+  if (length < 0) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.length === length ? bytes : null;
+}
+
+/** Characters per decoded piece when streaming a token (a multiple of 4: 768 KiB of bytes). */
+const PIECE_CHARS = 1 << 20;
+
+/**
+ * Visits the decoded bytes of a canonical token piece by piece (never the whole buffer at once), with each piece's
+ * byte offset. Returns false if the text turns out not to be base64 (a piece decodes short).
+ */
+function eachPiece(text: string, total: number, visit: (piece: Buffer, offset: number) => void): boolean {
+  // One scratch buffer for every piece: decoding allocates nothing per piece.
+  const scratch = Buffer.allocUnsafe(Math.min(total, (PIECE_CHARS / 4) * 3));
+  let offset = 0;
+  for (let at = 0; at < text.length; at += PIECE_CHARS) {
+    const written = scratch.write(text.slice(at, at + PIECE_CHARS), 0, 'base64url');
+    if (written !== Math.min(total - offset, scratch.length)) return false;
+    visit(scratch.subarray(0, written), offset);
+    offset += written;
+  }
+  return offset === total;
 }
 
 function base64Value(c: number): number {
@@ -140,22 +171,36 @@ export class Fernet {
     return this.encrypt(message, { nowSeconds: issued });
   }
 
+  /**
+   * Two passes over the token text, decoding a piece at a time: the first computes the HMAC (of every key) and reads
+   * header and MAC; only if a key's MAC matches does the second decrypt, into a buffer the size of the ciphertext.
+   * So a 40 MB token never costs a second 40 MB buffer of decoded bytes.
+   */
   #open(token: string, options: DecryptOptions): { message: Buffer; issued: number } {
     if (typeof token !== 'string') throw decryptFailed('a Fernet token must be a string');
-    const raw = decodeBase64Url(token.trim());
-    if (raw === null) throw decryptFailed('token is not canonical url-safe base64');
-    if (raw.length < MIN_RAW || (raw.length - HEADER - MAC) % BLOCK !== 0) {
-      throw decryptFailed('token has an invalid length');
-    }
-    if (raw[0] !== VERSION) throw decryptFailed('token has an unknown version');
+    const text = isTrimmed(token) ? token : token.trim();
+    const total = canonicalLength(text);
+    if (total < 0) throw decryptFailed('token is not canonical url-safe base64');
+    if (total < MIN_RAW || (total - HEADER - MAC) % BLOCK !== 0) throw decryptFailed('token has an invalid length');
 
-    const signed = raw.subarray(0, raw.length - MAC);
-    const mac = raw.subarray(raw.length - MAC);
-    const key = this.#keys.find((k) => timingSafeEqual(createHmac('sha256', k.signing).update(signed).digest(), mac));
-    if (!key) throw decryptFailed('token signature does not match any key');
+    const signedLength = total - MAC;
+    const header = Buffer.alloc(HEADER);
+    const mac = Buffer.alloc(MAC);
+    const hmacs = this.#keys.map((k) => createHmac('sha256', k.signing));
+    const decoded = eachPiece(text, total, (piece, offset) => {
+      copyRange(piece, offset, header, 0, HEADER);
+      copyRange(piece, offset, mac, signedLength, total);
+      const signedPart = piece.subarray(0, Math.max(0, Math.min(piece.length, signedLength - offset)));
+      for (const h of hmacs) h.update(signedPart);
+    });
+    if (!decoded) throw decryptFailed('token is not canonical url-safe base64');
+    if (header[0] !== VERSION) throw decryptFailed('token has an unknown version');
+    const index = hmacs.findIndex((h) => timingSafeEqual(h.digest(), mac));
+    if (index < 0) throw decryptFailed('token signature does not match any key');
+    const key = this.#keys[index]!;
 
     // Time is checked after the signature so that only an authentic token can be called expired.
-    const issued = Number(raw.readBigUInt64BE(1));
+    const issued = Number(header.readBigUInt64BE(1));
     if (options.ttlSeconds !== undefined) {
       const now = options.nowSeconds ?? Math.floor(Date.now() / 1000);
       if (issued + options.ttlSeconds < now) throw new SealError('TOKEN_EXPIRED', 'token is older than its time to live');
@@ -164,20 +209,36 @@ export class Fernet {
       }
     }
 
-    const decipher = createDecipheriv('aes-128-cbc', key.encryption, raw.subarray(9, HEADER));
+    const out = Buffer.allocUnsafe(signedLength - HEADER);
+    const decipher = createDecipheriv('aes-128-cbc', key.encryption, header.subarray(9, HEADER));
     decipher.setAutoPadding(false);
-    // In place: plaintext block i is written at i*16, always behind the ciphertext still to be read at 25 + i*16.
     let written = 0;
-    for (let start = HEADER; start < signed.length; start += CHUNK) {
-      written += decipher.update(signed.subarray(start, Math.min(start + CHUNK, signed.length))).copy(raw, written);
-    }
-    written += decipher.final().copy(raw, written);
+    eachPiece(text, total, (piece, offset) => {
+      const from = Math.max(HEADER, offset);
+      const to = Math.min(signedLength, offset + piece.length);
+      if (to > from) written += decipher.update(piece.subarray(from - offset, to - offset)).copy(out, written);
+    });
+    written += decipher.final().copy(out, written);
 
-    const pad = raw[written - 1]!;
+    const pad = out[written - 1]!;
     if (pad < 1 || pad > BLOCK) throw decryptFailed('token padding is invalid');
     for (let i = written - pad; i < written; i++) {
-      if (raw[i] !== pad) throw decryptFailed('token padding is invalid');
+      if (out[i] !== pad) throw decryptFailed('token padding is invalid');
     }
-    return { message: raw.subarray(0, written - pad), issued };
+    return { message: out.subarray(0, written - pad), issued };
   }
+}
+
+/** Copies the part of `piece` (at `offset` in the whole) that falls in [from, to) of the whole into `target`. */
+function copyRange(piece: Buffer, offset: number, target: Buffer, from: number, to: number): void {
+  const start = Math.max(from, offset);
+  const end = Math.min(to, offset + piece.length);
+  if (end > start) piece.copy(target, start - from, start - offset, end - offset);
+}
+
+function isTrimmed(text: string): boolean {
+  if (text.length === 0) return true;
+  const first = text.charCodeAt(0);
+  const last = text.charCodeAt(text.length - 1);
+  return first > 32 && last > 32;
 }
