@@ -44,7 +44,9 @@ export const CONDITIONING_ROOTS: Readonly<Record<string, { positive: readonly st
   'KSampler Adv. (Efficient)': { positive: ['positive'], negative: ['negative'] },
   CFGGuider: { positive: ['positive'], negative: ['negative'] },
   BasicGuider: { positive: ['conditioning'], negative: [] },
-  DualCFGGuider: { positive: ['cond1', 'cond2'], negative: ['negative'] },
+  // cond2 sits between the two (in instruct-pix2pix graphs it carries the negative text through the image
+  // conditioning), so it is neither side: only cond1 is the prompt.
+  DualCFGGuider: { positive: ['cond1'], negative: ['negative'] },
 };
 
 /** Conditioning with no text in it: a side that ends here has no prompt to set. */
