@@ -155,19 +155,18 @@ export const command: Command = async (argv, io) => {
   }
 
   if (values.debug) io.stderr.write('comfy-seal run: --debug: the job is sent in PLAINTEXT; RunPod can read it\n');
-  const client = new ComfySealClient({
-    ...(values.endpoint ? { endpointId: values.endpoint } : {}),
-    ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
-    ...(values.key ? { key: values.key } : {}),
-    plaintext: Boolean(values.debug),
-    env: io.env,
-  });
   const line = progressLine(io.stderr);
   const onProgress = (event: JobProgress) => line.update(event);
-
   let jobId = resumeId;
   const resumeHint = (id: string) => `comfy-seal run --resume-id ${id} --out ${JSON.stringify(outDir)}${values['api-url'] ? ` --api-url ${values['api-url']}` : ''}${values.endpoint ? ` --endpoint ${values.endpoint}` : ''}`;
   try {
+    const client = new ComfySealClient({
+      ...(values.endpoint ? { endpointId: values.endpoint } : {}),
+      ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
+      ...(values.key ? { key: values.key } : {}),
+      plaintext: Boolean(values.debug),
+      env: io.env,
+    });
     if (!jobId) {
       jobId = await client.submit(request!);
       if (!values.json) io.stderr.write(`submitted job ${jobId}\n`);

@@ -53,6 +53,7 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
   readonly #keepMs: number;
   readonly #now: () => number;
   #running: LocalJob | null = null;
+  #idle: Array<() => void> = [];
   #counts = { completed: 0, failed: 0, retried: 0 };
 
   constructor(options: JobTableOptions) {
@@ -108,6 +109,16 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
     return job;
   }
 
+  /** Cancels everything queued or running and resolves once the running job has let go (or after `waitMs`). */
+  async shutdown(waitMs = 15_000): Promise<void> {
+    this.purgeQueue();
+    const running = this.#running;
+    if (!running) return;
+    const settled = new Promise<void>((resolve) => this.#idle.push(resolve));
+    this.cancel(running.id);
+    await Promise.race([settled, new Promise((r) => setTimeout(r, waitMs).unref())]);
+  }
+
   purgeQueue(): number {
     const removed = this.#queue.splice(0);
     for (const job of removed) this.#finish(job, 'CANCELLED');
@@ -157,6 +168,7 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
       if (job.status === 'IN_PROGRESS') this.#finish(job, 'FAILED', { error: JSON.stringify({ code: 'INTERNAL', message: 'internal error' }) });
     } finally {
       this.#running = null;
+      for (const resolve of this.#idle.splice(0)) resolve();
       void this.#pump();
     }
   }

@@ -139,10 +139,12 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     jobs,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      // Stop taking requests, then cancel what is queued or running (the pipeline interrupts and wipes it).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await jobs.shutdown();
+      await closed;
+    },
   };
 }

@@ -6,6 +6,7 @@ import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../simulator/index.js';
+import { getJson } from '../helpers/http.js';
 import { listFiles, pngOf } from '../helpers/pipeline.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/workflows/', import.meta.url));
@@ -65,7 +66,7 @@ async function upload(s: Simulator, name: string, data: Buffer, extra: Record<st
   const form = new FormData();
   form.append('image', new Blob([data]), name);
   for (const [k, v] of Object.entries(extra)) form.append(k, v);
-  return (await fetch(`${s.url}/upload/image`, { method: 'POST', body: form })).json();
+  return (await fetch(`${s.url}/upload/image`, { method: 'POST', body: form })).json() as Promise<Record<string, unknown>>;
 }
 
 const simple = (prefix = 'ComfyUI') => ({
@@ -97,7 +98,7 @@ describe('ComfyUI simulator: protocol', () => {
     expect(executed.data).toEqual({ node: '2', display_node: '2', output: { images: [{ filename: 'ComfyUI_00001_.png', subfolder: '', type: 'output' }] }, prompt_id: id });
     const png = PNG.sync.read(readFileSync(path.join(s.dirs.output, 'ComfyUI_00001_.png')));
     expect([png.width, png.height, png.data[0], png.data[1], png.data[2]]).toEqual([8, 8, 255, 0, 0]);
-    const history = await (await fetch(`${s.url}/history/${id}`)).json();
+    const history = await getJson(`${s.url}/history/${id}`);
     expect(history[id].status).toMatchObject({ status_str: 'success', completed: true });
     expect(history[id].status.messages.map((m: [string]) => m[0])).toEqual(['execution_start', 'execution_cached', 'execution_success']);
     expect(history[id].prompt[1]).toBe(id);
@@ -138,7 +139,7 @@ describe('ComfyUI simulator: protocol', () => {
     const error = c.messages.find((m) => m.type === 'execution_error')!.data;
     expect(error).toMatchObject({ prompt_id: id, node_id: '2', node_type: 'SaveImage', exception_type: 'RuntimeError', executed: ['1'] });
     expect(Array.isArray(error.traceback)).toBe(true);
-    const history = (await (await fetch(`${s.url}/history/${id}`)).json())[id];
+    const history = (await getJson(`${s.url}/history/${id}`))[id];
     expect(history.status).toMatchObject({ status_str: 'error', completed: false });
     expect(history.status.messages.at(-1)[0]).toBe('execution_error');
   });
@@ -207,7 +208,7 @@ describe('ComfyUI simulator: protocol', () => {
     const again = await connect(s, 'a');
     await new Promise((r) => setTimeout(r, 50));
     expect(again.messages.filter(ours(id2))).toEqual([]);
-    expect((await (await fetch(`${s.url}/history/${id2}`)).json())[id2].status.status_str).toBe('success');
+    expect((await getJson(`${s.url}/history/${id2}`))[id2].status.status_str).toBe('success');
   });
 
   it('a new socket with the same clientId takes over; the old one stays open but hears nothing', async () => {
@@ -232,7 +233,7 @@ describe('ComfyUI simulator: protocol', () => {
     await post(s, '/prompt', { prompt: simple(), client_id: 'c', prompt_id: id });
     await c.waitFor(done(id));
     expect(await atSuccess).toEqual({});
-    expect(Object.keys(await (await fetch(`${s.url}/history/${id}`)).json())).toEqual([id]);
+    expect(Object.keys(await getJson(`${s.url}/history/${id}`))).toEqual([id]);
   });
 
   it('sends binary previews: type 1 by default, type 4 after feature_flags, and type 3 text', async () => {
@@ -279,12 +280,12 @@ describe('ComfyUI simulator: routes', () => {
     const queued = randomUUID();
     await post(s, '/api/prompt', { prompt: simple('q'), client_id: 'c', prompt_id: queued });
     await c.waitFor((m) => m.type === 'executing' && m.data.node === '2');
-    const queue = await (await fetch(`${s.url}/queue`)).json();
+    const queue = await getJson(`${s.url}/queue`);
     expect(queue.queue_running.map((i: unknown[]) => i[1])).toEqual([id]);
     expect(queue.queue_pending.map((i: unknown[]) => i[1])).toEqual([queued]);
-    expect(await (await fetch(`${s.url}/api/prompt`)).json()).toEqual({ exec_info: { queue_remaining: 2 } });
+    expect(await getJson(`${s.url}/api/prompt`)).toEqual({ exec_info: { queue_remaining: 2 } });
     await post(s, '/queue', { delete: [queued] });
-    expect((await (await fetch(`${s.url}/queue`)).json()).queue_pending).toEqual([]);
+    expect((await getJson(`${s.url}/queue`)).queue_pending).toEqual([]);
     // An interrupt for another prompt id does nothing; for ours it stops the hang.
     await post(s, '/interrupt', { prompt_id: randomUUID() });
     await new Promise((r) => setTimeout(r, 50));
@@ -293,19 +294,19 @@ describe('ComfyUI simulator: routes', () => {
     await c.waitFor(done(id));
     const interrupted = c.messages.find((m) => m.type === 'execution_interrupted')!;
     expect(interrupted.data).toMatchObject({ prompt_id: id, node_id: '2', node_type: 'SaveImage' });
-    const history = (await (await fetch(`${s.url}/history/${id}`)).json())[id];
+    const history = (await getJson(`${s.url}/history/${id}`))[id];
     expect(history.status).toMatchObject({ status_str: 'error', completed: false });
     await post(s, '/history', { delete: [id] });
-    expect(await (await fetch(`${s.url}/history/${id}`)).json()).toEqual({});
+    expect(await getJson(`${s.url}/history/${id}`)).toEqual({});
 
-    const stats = await (await fetch(`${s.url}/system_stats`)).json();
+    const stats = await getJson(`${s.url}/system_stats`);
     expect(stats.system.comfyui_version).toMatch(/simulator/);
     expect(stats.devices[0]).toHaveProperty('vram_total');
-    const info = await (await fetch(`${s.url}/object_info/KSampler`)).json();
+    const info = await getJson(`${s.url}/object_info/KSampler`);
     expect(info.KSampler.input.required).toHaveProperty('positive', ['CONDITIONING', {}]);
     expect(info.KSampler.output).toEqual(['LATENT']);
-    expect(await (await fetch(`${s.url}/object_info/Nope`)).json()).toEqual({});
-    const all = await (await fetch(`${s.url}/api/object_info`)).json();
+    expect(await getJson(`${s.url}/object_info/Nope`)).toEqual({});
+    const all = await getJson(`${s.url}/api/object_info`);
     expect(Object.keys(all).length).toBeGreaterThan(90);
     expect(s.calls.some((call) => call.path === '/object_info')).toBe(true);
   });
@@ -369,7 +370,7 @@ describe('ComfyUI simulator: fault knobs', () => {
     const id = randomUUID();
     await post(s, '/prompt', { prompt: simple(), client_id: 'c', prompt_id: id });
     await c.waitFor(done(id));
-    const history = await (await fetch(`${s.url}/history`)).json();
+    const history = await getJson(`${s.url}/history`);
     expect(Object.keys(history)).toHaveLength(3);
     expect(Object.keys(history).indexOf(id)).toBe(2);
     expect(c.messages.filter((m) => m.data.prompt_id && m.data.prompt_id !== id && m.type !== 'progress' && m.type !== 'progress_state')).toEqual([]);
@@ -432,7 +433,7 @@ describe('ComfyUI simulator: the real-world fixture workflows', () => {
     expect(res.json.node_errors).toEqual({});
     await c.waitFor(done(id), 30_000);
     expect(c.messages.some((m) => m.type === 'execution_success' && m.data.prompt_id === id)).toBe(true);
-    const history = (await (await fetch(`${s.url}/history/${id}`)).json())[id];
+    const history = (await getJson(`${s.url}/history/${id}`))[id];
     for (const ui of Object.values<any>(history.outputs)) {
       for (const ref of [...(ui.images ?? []), ...(ui.gifs ?? []), ...(ui.audio ?? [])]) {
         const root = ref.type === 'temp' ? s.dirs.temp : s.dirs.output;

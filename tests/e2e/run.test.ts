@@ -1,0 +1,153 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fernet } from '../../shared/index.js';
+import { startSimulator, type Simulator } from '../../simulator/index.js';
+import { CLI, runCli } from '../helpers/cli.js';
+import { getJson } from '../helpers/http.js';
+import { listFiles } from '../helpers/pipeline.js';
+import { startService, type Service } from '../helpers/services.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const WORKFLOW = path.join(ROOT, 'examples', 'sd15-img2img.json');
+const IMAGE = path.join(ROOT, 'examples', 'photo.png');
+const CANARY = 'canary-e2e-lilac-otter';
+
+let sim: Simulator;
+let worker: Service;
+let work: string;
+const key = Fernet.generateKey();
+const env = () => ({ ENCRYPTION_KEY: key, RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' });
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'cs-e2e-'));
+  const dirs = { inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') };
+  sim = await startSimulator({ port: 0, stepMs: 5, ...dirs });
+  worker = await startService(
+    ['worker', '--local', '--port', '0', '--comfy-url', sim.url, '--input-dir', dirs.inputDir, '--output-dir', dirs.outputDir, '--temp-dir', dirs.tempDir],
+    { ENCRYPTION_KEY: key },
+  );
+});
+afterAll(async () => {
+  expect(await worker.stop()).toBe(0);
+  await sim.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('comfy-seal run → worker --local → simulator', () => {
+  it('prepares, seals, runs and writes the files; the wire and the worker log never show the prompt', async () => {
+    const out = path.join(work, 'result');
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--prompt', CANARY, '--negative', 'blurry', '--seed', '3', '--out', out, '--json'], { env: env() });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout.toString());
+    expect(report.status).toBe('COMPLETED');
+    expect(report.files.map((f: { path: string }) => path.relative(out, f.path))).toEqual(['demo/lighthouse_00001_.png']);
+    const png = PNG.sync.read(readFileSync(report.files[0].path));
+    expect(png.width).toBeGreaterThan(0);
+    const status = await (await fetch(`${worker.url}/e2e/status/${report.job_id}`)).text();
+    expect(status).toContain('encrypted_output');
+    expect(status).not.toContain(CANARY);
+    expect(worker.output()).not.toContain(CANARY);
+    expect(listFiles(sim.dirs.input).concat(listFiles(sim.dirs.output), listFiles(sim.dirs.temp))).toEqual([]);
+
+    // Again into the same folder: the existing file is kept, the new one gets a numbered name.
+    const again = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--prompt', 'x', '--out', out, '--json'], { env: env() });
+    const second = JSON.parse(again.stdout.toString());
+    expect(path.basename(second.files[0].path)).toBe('lighthouse_00001_-2.png');
+    expect(readFileSync(report.files[0].path).equals(readFileSync(second.files[0].path))).toBe(false);
+  });
+
+  it('prints a human summary and the job id when not --json', async () => {
+    const out = path.join(work, 'human');
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--out', out], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^submitted job \S+-l1\n$/);
+    expect(r.stdout.toString()).toMatch(/done: 1 file\n {2}.*lighthouse_00001_\.png {2}\(image, \d+ bytes\)/);
+  });
+
+  it('--dry-run --json prints the prepared bundle with byte counts and sends nothing', async () => {
+    const before = (await getJson(`${worker.url}/e2e/health`)).jobs.completed;
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--prompt', 'P', '--dry-run', '--json'], { env: {} });
+    expect(r.code).toBe(0);
+    const shown = JSON.parse(r.stdout.toString());
+    expect(shown.workflow['4'].inputs.text).toBe('P');
+    expect(shown.images).toEqual([{ name: 'photo.png', bytes: readFileSync(IMAGE).length }]);
+    expect(shown.report.prompt).toEqual([{ node_id: '4', class_type: 'CLIPTextEncode', fields: ['text'] }]);
+    expect((await getJson(`${worker.url}/e2e/health`)).jobs.completed).toBe(before);
+  });
+
+  it('reports a failed job with its opened code and details, exit 1', async () => {
+    const wf = JSON.parse(readFileSync(WORKFLOW, 'utf8'));
+    delete wf['6'].inputs.positive;
+    const file = path.join(work, 'broken.json');
+    writeFileSync(file, JSON.stringify(wf));
+    const r = await runCli(['run', '--workflow', file, '--img', IMAGE], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/failed: WORKFLOW_INVALID: ComfyUI refused the workflow/);
+    expect(r.stderr).toMatch(/required_input_missing/);
+  });
+
+  it('gives clear errors for bad input: UI format, image count, missing file, no key', async () => {
+    const ui = path.join(work, 'ui.json');
+    writeFileSync(ui, JSON.stringify({ nodes: [], links: [] }));
+    const a = await runCli(['run', '--workflow', ui], { env: env() });
+    expect([a.code, a.stderr]).toEqual([1, expect.stringContaining('Export (API)')]);
+    const b = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, IMAGE], { env: env() });
+    expect(b.stderr).toMatch(/1 image loader \(2\) but 2 images were given/);
+    const c = await runCli(['run', '--workflow', path.join(work, 'nope.json')], { env: env() });
+    expect([c.code, c.stderr]).toEqual([2, expect.stringContaining('cannot read workflow')]);
+    const d = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE], { env: { RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' } });
+    expect([d.code, d.stderr]).toEqual([1, expect.stringContaining('ENCRYPTION_KEY')]);
+  });
+
+  it('resumes a job after the client process is killed mid-wait', async () => {
+    sim.settings.stepMs = 100;
+    const out = path.join(work, 'resumed');
+    const child = spawn(process.execPath, [CLI, 'run', '--workflow', WORKFLOW, '--img', IMAGE, '--set', '6.inputs.steps=12', '--out', out], {
+      env: { PATH: process.env.PATH, ...env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const jobId = await new Promise<string>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (c: string) => {
+        stderr += c;
+        const m = /submitted job (\S+)/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(listFiles(out)).toEqual([]);
+    sim.settings.stepMs = 5;
+    const r = await runCli(['run', '--resume-id', jobId, '--out', out, '--json'], { env: env() });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout.toString());
+    expect(report.job_id).toBe(jobId);
+    expect(listFiles(out).map((f) => path.basename(f))).toEqual(['lighthouse_00001_.png']);
+  });
+
+  it('Ctrl-C stops waiting, leaves the job running and prints the exact resume command', async () => {
+    sim.settings.stepMs = 100;
+    const child = spawn(process.execPath, [CLI, 'run', '--workflow', WORKFLOW, '--img', IMAGE, '--set', '6.inputs.steps=10', '--out', path.join(work, 'ctrlc')], {
+      env: { PATH: process.env.PATH, ...env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (c: string) => {
+        stderr += c;
+        if (stderr.includes('submitted job')) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', r));
+    sim.settings.stepMs = 5;
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/still running\. Resume with:\n {2}comfy-seal run --resume-id \S+ --out "[^"]+ctrlc"/);
+  });
+});
