@@ -14,7 +14,8 @@ export default defineConfig([
     shims: true,
   },
   {
-    entry: { cli: 'cli/main.ts' },
+    // handler.js is for the benches (bench/job.mjs), not an export of the package.
+    entry: { cli: 'cli/main.ts', handler: 'handler/index.ts' },
     format: ['esm'],
     sourcemap: true,
     target: 'node20',

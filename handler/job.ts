@@ -126,6 +126,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     });
     finished = true;
     t = mark('run', t);
+    if (run.completionMs !== null) timings.completion = run.completionMs;
     emit({ state: 'collecting', percent: 100 });
 
     const files = await collectOutputs(run.outputs, {

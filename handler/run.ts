@@ -33,8 +33,8 @@ export interface RunOptions {
 
 export interface RunResult {
   outputs: Record<string, NodeUiOutput>;
-  /** When `executing null` was handled (clock ms), for the bench. */
-  completedAt: number;
+  /** From `executing null` arriving to the run being settled (history read included), ms; null if it never arrived. */
+  completionMs: number | null;
 }
 
 const DEFAULTS = { pollMinMs: 100, pollMaxMs: 1_000, historyRetries: 20 };
@@ -100,6 +100,8 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
   const executedOutputs: Record<string, NodeUiOutput> = {};
   let sawSuccess = false;
   let running = false;
+  let doneAt: number | null = null;
+  const since = (t: number | null) => (t === null ? null : Math.round((clock.now() - t) * 100) / 100);
 
   return new Promise<RunResult>((resolve, reject) => {
     let settled = false;
@@ -154,11 +156,11 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
         for (let attempt = 0; ; attempt++) {
           const outcome = outcomeOfHistory(await http.history(promptId, opts.signal));
           if (outcome instanceof SealError) return settle(outcome);
-          if (outcome) return settle({ outputs: mergeOutputs(outcome.outputs, executedOutputs), completedAt: clock.now() });
+          if (outcome) return settle({ outputs: mergeOutputs(outcome.outputs, executedOutputs), completionMs: since(doneAt) });
           if (!completed || settled) return;
           if (attempt >= opts.historyRetries) {
             // The socket said it finished; without a history entry the executed messages are all we have.
-            if (sawSuccess) return settle({ outputs: executedOutputs, completedAt: clock.now() });
+            if (sawSuccess) return settle({ outputs: executedOutputs, completionMs: since(doneAt) });
             return settle(new SealError('COMFY_UNAVAILABLE', 'ComfyUI finished the prompt but has no history of it', {}));
           }
           await clock.sleep(Math.min(500, 10 * 2 ** attempt));
@@ -204,6 +206,7 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
         case 'executing': {
           const node = event.data.node;
           if (node === null) {
+            doneAt = clock.now();
             void checkHistory(true);
             return;
           }
