@@ -27,7 +27,7 @@ describe('comfy-seal (bin)', () => {
     expect(f.decrypt(f.encrypt('x')).toString()).toBe('x');
   });
 
-  it.each(['keygen', 'seal', 'open'])('%s --help shows usage', async (cmd) => {
+  it.each(['keygen', 'seal', 'open', 'run', 'worker', 'simulator', 'doctor'])('%s --help shows usage', async (cmd) => {
     const { code, stdout } = await runCli([cmd, '--help']);
     expect(code).toBe(0);
     expect(stdout.toString()).toContain(`Usage: comfy-seal ${cmd}`);
@@ -100,6 +100,33 @@ describe('comfy-seal (bin)', () => {
     expect(stderr).toMatch(/^comfy-seal open: DECRYPT_FAILED: /);
     expect(stderr).not.toContain(token.slice(10, 40));
     expect(stdout.length).toBe(0);
+  });
+
+  it('worker --help lists every setting with its variable and default', async () => {
+    const help = (await runCli(['worker', '--help'])).stdout.toString();
+    for (const v of ['ENCRYPTION_KEY', 'COMFY_URL', 'COMFY_SEAL_INPUT_DIR', 'COMFY_SEAL_OUTPUT_DIR', 'COMFY_SEAL_TEMP_DIR', 'COMFY_SEAL_ALLOW_PLAINTEXT', 'COMFY_SEAL_TOKEN_TTL_S', 'COMFY_SEAL_JOB_TIMEOUT_S', 'COMFY_SEAL_MAX_RESULT_MB']) {
+      expect(help).toContain(v);
+    }
+    expect(help).toContain('(default: /dev/shm/comfy-seal/input)');
+  });
+
+  it('worker refuses to start without a key, and outside RunPod without --local', async () => {
+    const none = await runCli(['worker', '--local']);
+    expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('no ENCRYPTION_KEY')]);
+    const notRunpod = await runCli(['worker'], { env });
+    expect([notRunpod.code, notRunpod.stderr]).toEqual([2, expect.stringContaining('use --local')]);
+    const badUrl = await runCli(['worker', '--local', '--comfy-url', 'ftp://x'], { env });
+    expect(badUrl.code).toBe(2);
+  });
+
+  it('doctor --client reports a missing endpoint and key as failures with fixes, exit 1, --json', async () => {
+    const r = await runCli(['doctor', '--client', '--json'], { env: {} });
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout.toString());
+    expect(report.ok).toBe(false);
+    expect(report.checks.map((c: { name: string; verdict: string }) => `${c.name}:${c.verdict}`)).toEqual(['key:fail', 'endpoint:fail']);
+    const human = await runCli(['doctor', '--client'], { env: { ENCRYPTION_KEY: key } });
+    expect(human.stdout.toString()).toMatch(/^ok +key +1 valid key\nfail +endpoint +no endpoint id\n +fix: set RUNPOD_ENDPOINT_ID/);
   });
 
   it('a bad key is BAD_INPUT, not a crash', async () => {

@@ -1,115 +1,108 @@
 /**
- * Reading an API-format graph by its wiring: which text encoders feed the samplers' positive and negative sides.
- * Titles are never used for this; they only help name candidates in an error.
+ * Reading an API-format graph by its wiring: which text encoders feed the positive and negative conditioning of the
+ * samplers and guiders. Titles are never used for this; they only help name candidates in an error.
  */
 import type { Workflow } from '../../shared/schema.js';
+import { CONDITIONING_ROOTS, ENCODERS, SLOT_INPUTS, ZEROING } from './encoders.js';
 
+/** A link in an API-format input: `[source node id, output slot]`. */
 export type Link = [string, number];
 
 export function isLink(value: unknown): value is Link {
-  return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'number';
+  return Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isInteger(value[1]);
 }
-
-/** Prompt fields of every text encoder of ComfyUI (comfyui-protocol.md §6). */
-export const ENCODERS: Readonly<Record<string, readonly string[]>> = {
-  CLIPTextEncode: ['text'],
-  CLIPTextEncodeSDXL: ['text_g', 'text_l'],
-  CLIPTextEncodeSDXLRefiner: ['text'],
-  CLIPTextEncodeFlux: ['clip_l', 't5xxl'],
-  CLIPTextEncodeSD3: ['clip_l', 'clip_g', 't5xxl'],
-  CLIPTextEncodeHiDream: ['clip_l', 'clip_g', 't5xxl', 'llama'],
-  CLIPTextEncodeHunyuanDiT: ['bert', 'mt5xl'],
-  TextEncodeHunyuanVideo_ImageToVideo: ['prompt'],
-  TextEncodeQwenImageEdit: ['prompt'],
-  TextEncodeQwenImageEditPlus: ['prompt'],
-  CLIPTextEncodePixArtAlpha: ['text'],
-  CLIPTextEncodeLumina2: ['user_prompt'],
-  CLIPTextEncodeControlnet: ['text'],
-  PhotoMakerEncode: ['text'],
-  TextEncodeAceStepAudio: ['tags', 'lyrics'],
-};
-
-/** Nodes that hold text for others (set at the source when an encoder's text arrives by link). */
-export const TEXT_SOURCES: Readonly<Record<string, string>> = {
-  PrimitiveString: 'value',
-  PrimitiveStringMultiline: 'value',
-};
-
-/** Where positive and negative conditioning enter a sampler or guider. */
-export const CONDITIONING_ROOTS: Readonly<Record<string, { positive: readonly string[]; negative: readonly string[] }>> = {
-  KSampler: { positive: ['positive'], negative: ['negative'] },
-  KSamplerAdvanced: { positive: ['positive'], negative: ['negative'] },
-  SamplerCustom: { positive: ['positive'], negative: ['negative'] },
-  'KSampler (Efficient)': { positive: ['positive'], negative: ['negative'] },
-  'KSampler Adv. (Efficient)': { positive: ['positive'], negative: ['negative'] },
-  CFGGuider: { positive: ['positive'], negative: ['negative'] },
-  BasicGuider: { positive: ['conditioning'], negative: [] },
-  // cond2 sits between the two (in instruct-pix2pix graphs it carries the negative text through the image
-  // conditioning), so it is neither side: only cond1 is the prompt.
-  DualCFGGuider: { positive: ['cond1'], negative: ['negative'] },
-};
-
-/** Conditioning with no text in it: a side that ends here has no prompt to set. */
-const ZEROING = new Set(['ConditioningZeroOut']);
-
-/** Nodes whose conditioning outputs are not slot 0 = positive, slot 1 = negative. */
-const SLOT_INPUTS: Readonly<Record<string, Readonly<Record<number, string>>>> = {
-  'KSampler (Efficient)': { 1: 'positive', 2: 'negative' },
-  'KSampler Adv. (Efficient)': { 1: 'positive', 2: 'negative' },
-};
 
 /**
- * The encoders a conditioning link comes from, walking upstream. A node with both `positive` and `negative` inputs
- * (ControlNetApplyAdvanced, InstructPixToPixConditioning, LTXVConditioning, WanFirstLastFrameToVideo...) passes output
- * slot 0 from `positive` and slot 1 from `negative`; any other node passes all its linked inputs.
+ * Inputs of a conditioning node that carry conditioning, by name: `conditioning`, `conditioning_1`, `conditioning_to`,
+ * `cond1`, `positive`, `negative`. Without /object_info the types are unknown, and following every input would walk
+ * through images and latents into an unrelated sampler's encoders; a custom node that names them otherwise ends the
+ * walk, and the user is asked to name the node.
  */
-export function encodersUpstream(workflow: Workflow, link: Link, seen = new Set<string>()): string[] {
-  const [id, slot] = link;
-  const key = `${id}#${slot}`;
-  if (seen.has(key)) return [];
-  seen.add(key);
-  const node = workflow[id];
-  if (!node) return [];
-  if (ENCODERS[node.class_type]) return [id];
-  if (ZEROING.has(node.class_type)) return [];
-  const inputs = node.inputs;
-  const bySlot = SLOT_INPUTS[node.class_type];
-  let follow: string[];
-  if (bySlot) follow = bySlot[slot] ? [bySlot[slot]!] : [];
-  else if (isLink(inputs.positive) && isLink(inputs.negative)) follow = slot === 0 ? ['positive'] : slot === 1 ? ['negative'] : [];
-  else follow = Object.keys(inputs);
-  const found: string[] = [];
-  for (const name of follow) {
-    const value = inputs[name];
-    if (isLink(value)) for (const e of encodersUpstream(workflow, value, seen)) if (!found.includes(e)) found.push(e);
-  }
-  return found;
+const CONDITIONING_INPUT = /cond|positive|negative/i;
+
+export interface Upstream {
+  /** Text encoders reached. */
+  encoders: string[];
+  /** Some branch ended in zeroed conditioning (ConditioningZeroOut). */
+  zeroed: boolean;
 }
+
+/**
+ * The encoders a conditioning link comes from. A node with both `positive` and `negative` inputs (ControlNetApplyAdvanced,
+ * InstructPixToPixConditioning, LTXVImgToVideo, WanFirstLastFrameToVideo...) passes output slot 0 on from `positive` and
+ * slot 1 from `negative` (its other outputs are latents); any other node passes on all its conditioning inputs.
+ */
+export function walkUpstream(workflow: Workflow, start: Link): Upstream {
+  const result: Upstream = { encoders: [], zeroed: false };
+  const seen = new Set<string>();
+  // An explicit stack: a long chain of conditioning nodes must not overflow the call stack.
+  const stack: Link[] = [start];
+  while (stack.length > 0) {
+    const [id, slot] = stack.pop()!;
+    const key = `${id}\u0000${slot}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const node = workflow[id];
+    if (!node) continue;
+    if (ENCODERS[node.class_type]) {
+      if (!result.encoders.includes(id)) result.encoders.push(id);
+      continue;
+    }
+    if (ZEROING.has(node.class_type)) {
+      result.zeroed = true;
+      continue;
+    }
+    const inputs = node.inputs;
+    const bySlot = SLOT_INPUTS[node.class_type];
+    let follow: string[];
+    if (bySlot) follow = bySlot[slot] === undefined ? [] : [bySlot[slot]];
+    else if (isLink(inputs.positive) && isLink(inputs.negative)) follow = slot === 0 ? ['positive'] : slot === 1 ? ['negative'] : [];
+    else follow = Object.keys(inputs).filter((name) => CONDITIONING_INPUT.test(name));
+    for (const name of follow) {
+      const value = inputs[name];
+      if (isLink(value)) stack.push(value);
+    }
+  }
+  return result;
+}
+
+/** Why a sampler or guider has no negative text: zeroed conditioning, no negative input at all, or a chain we cannot read. */
+export type NoNegative = 'zeroed' | 'absent' | 'unresolved';
 
 export interface Sides {
+  /** Encoders feeding a positive input of some sampler or guider. */
   positive: string[];
+  /** Encoders feeding a negative input. An encoder can be on both lists. */
   negative: string[];
-  /** Roots whose negative side ends in zeroed conditioning or is absent (BasicGuider). */
-  negativeless: string[];
+  /** Samplers and guiders whose negative reaches no encoder, with the reason. */
+  withoutNegative: Array<{ node_id: string; reason: NoNegative }>;
+  /** Samplers and guiders found at all. */
+  roots: string[];
 }
 
-/** Every encoder feeding a positive and a negative side of any sampler or guider in the graph. */
+/** Every encoder feeding a positive and a negative input of any sampler or guider in the graph. */
 export function findSides(workflow: Workflow): Sides {
-  const sides: Sides = { positive: [], negative: [], negativeless: [] };
+  const sides: Sides = { positive: [], negative: [], withoutNegative: [], roots: [] };
   for (const [id, node] of Object.entries(workflow)) {
     const root = CONDITIONING_ROOTS[node.class_type];
     if (!root) continue;
+    sides.roots.push(id);
     for (const side of ['positive', 'negative'] as const) {
-      let any = false;
+      let reached = false;
+      let zeroed = false;
       for (const name of root[side]) {
         const value = node.inputs[name];
         if (!isLink(value)) continue;
-        for (const e of encodersUpstream(workflow, value)) {
-          any = true;
+        const up = walkUpstream(workflow, value);
+        zeroed ||= up.zeroed;
+        for (const e of up.encoders) {
+          reached = true;
           if (!sides[side].includes(e)) sides[side].push(e);
         }
       }
-      if (side === 'negative' && !any) sides.negativeless.push(id);
+      if (side === 'negative' && !reached) {
+        sides.withoutNegative.push({ node_id: id, reason: root.negative.length === 0 ? 'absent' : zeroed ? 'zeroed' : 'unresolved' });
+      }
     }
   }
   return sides;

@@ -1,0 +1,157 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validate } from 'dockerfile-utils';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Fernet, openResult, sealBundle } from '../shared/index.js';
+import { CLI } from './helpers/cli.js';
+import { listFiles, pngOf } from './helpers/pipeline.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const START = path.join(ROOT, 'start.sh');
+const CANARY = 'canary-startsh-umber-vole';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+let work: string;
+afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+interface Started {
+  child: ReturnType<typeof spawn>;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+/** Runs start.sh for real, with the simulator standing in for ComfyUI (COMFY_CMD) and the built bin as comfy-seal. */
+function startSh(env: Record<string, string>): Started {
+  work ??= mkdtempSync(path.join(os.tmpdir(), 'cs-start-'));
+  const child = spawn('bash', [START], {
+    env: {
+      PATH: process.env.PATH,
+      COMFY_CMD: `${process.execPath} ${CLI} simulator --step-ms 1`,
+      COMFY_SEAL_BIN: `${process.execPath} ${CLI}`,
+      COMFY_SEAL_INPUT_DIR: path.join(work, 'shm', 'input'),
+      COMFY_SEAL_OUTPUT_DIR: path.join(work, 'shm', 'output'),
+      COMFY_SEAL_TEMP_DIR: path.join(work, 'shm', 'temp'),
+      COMFY_SEAL_COMFY_LOG: path.join(work, 'shm', 'comfyui.log'),
+      COMFY_SEAL_SKIP_PREFLIGHT: '1',
+      COMFY_SEAL_READY_TIMEOUT_S: '30',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (text += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (text += c));
+  return { child, output: () => text, exit: new Promise((r) => child.once('exit', (code) => r(code))) };
+}
+
+async function until(pred: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("start.sh (run for real, the simulator in ComfyUI's place)", () => {
+  it('starts ComfyUI on loopback and the worker, runs a sealed job, keeps ComfyUI output off the log, exits 0 on SIGTERM', async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'cs-start-'));
+    const [comfyPort, apiPort] = [await freePort(), await freePort()];
+    const key = Fernet.generateKey();
+    const s = startSh({ COMFY_PORT: String(comfyPort), COMFY_SEAL_LOCAL: '1', COMFY_SEAL_LOCAL_PORT: String(apiPort), ENCRYPTION_KEY: key });
+    await until(() => s.output().includes('local endpoint on'), 'the worker');
+    expect(s.output()).toContain('start-up output follows');
+    expect(s.output()).toContain('ComfyUI simulator on http://127.0.0.1:'); // start-up output is shown
+
+    const fernet = new Fernet(key);
+    const workflow = {
+      '1': { class_type: 'LoadImage', inputs: { image: `${CANARY}.png` } },
+      '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },
+      '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: CANARY } },
+      '4': { class_type: 'SaveImage', inputs: { images: ['9', 0], filename_prefix: 'x' } },
+    };
+    // A job that ComfyUI refuses in part (node 4) makes ComfyUI print node names: they must not reach the log.
+    const bad = sealBundle({ workflow, images: [{ name: `${CANARY}.png`, data: pngOf(4, 4, () => [9, 9, 9]) }], options: {} }, fernet);
+    const res1 = await (await fetch(`http://127.0.0.1:${apiPort}/ep/runsync`, { method: 'POST', body: JSON.stringify({ input: { encrypted_input: bad } }) })).json() as { status: string };
+    expect(res1.status).toBe('FAILED');
+    const { '4': _broken, ...good } = workflow;
+    const token = sealBundle({ workflow: good, images: [{ name: `${CANARY}.png`, data: pngOf(4, 4, () => [9, 9, 9]) }], options: {} }, fernet);
+    const res = await (await fetch(`http://127.0.0.1:${apiPort}/ep/runsync`, { method: 'POST', body: JSON.stringify({ input: { encrypted_input: token } }) })).json() as { status: string; output: unknown };
+    expect(res.status).toBe('COMPLETED');
+    expect(openResult(res.output, fernet).files.map((f) => f.filename)).toEqual([`${CANARY}_00001_.png`]);
+    expect(listFiles(path.join(work, 'shm', 'input')).concat(listFiles(path.join(work, 'shm', 'output')))).toEqual([]);
+    // ComfyUI's log file on the RAM disk is scrubbed after each job.
+    expect(readFileSync(path.join(work, 'shm', 'comfyui.log'), 'utf8')).not.toContain(CANARY);
+
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+    expect(s.output()).not.toContain(CANARY);
+    expect(s.output()).toContain('letting the worker finish');
+  });
+
+  it('exits non-zero when ComfyUI dies, so RunPod replaces the container', async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'cs-start-'));
+    const [comfyPort, apiPort] = [await freePort(), await freePort()];
+    const key = Fernet.generateKey();
+    const s = startSh({ COMFY_PORT: String(comfyPort), COMFY_SEAL_LOCAL: '1', COMFY_SEAL_LOCAL_PORT: String(apiPort), ENCRYPTION_KEY: key, COMFY_ARGS: '--crash-at SaveImage' });
+    await until(() => s.output().includes('local endpoint on'), 'the worker');
+    const token = sealBundle({ workflow: { '1': { class_type: 'EmptyImage', inputs: { width: 4, height: 4, batch_size: 1, color: 0 } }, '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'x' } } }, images: [], options: {} }, new Fernet(key));
+    void fetch(`http://127.0.0.1:${apiPort}/ep/run`, { method: 'POST', body: JSON.stringify({ input: { encrypted_input: token } }) });
+    expect(await s.exit).toBe(1);
+    expect(s.output()).toContain('ComfyUI exited');
+  });
+
+  it('fails start-up clearly: SQLAlchemy missing and not repairable, PUBLIC_KEY without sshd, bad temp dir', async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'cs-start-'));
+    const fakePython = path.join(work, 'python');
+    writeFileSync(fakePython, '#!/bin/sh\nexit 1\n');
+    chmodSync(fakePython, 0o755);
+    const a = startSh({ COMFY_SEAL_SKIP_PREFLIGHT: '0', COMFY_PYTHON: fakePython, ENCRYPTION_KEY: Fernet.generateKey() });
+    expect(await a.exit).toBe(1);
+    expect(a.output()).toMatch(/SQLAlchemy >= 2 is required .* could not be installed/);
+    if (spawnSync('sh', ['-c', 'command -v sshd || test -x /usr/sbin/sshd']).status !== 0) {
+      const b = startSh({ PUBLIC_KEY: 'ssh-ed25519 AAAA test' });
+      expect(await b.exit).toBe(1);
+      expect(b.output()).toContain('sshd is not installed');
+    }
+    const c = startSh({ COMFY_SEAL_TEMP_DIR: path.join(work, 'tmpdir') });
+    expect(await c.exit).toBe(1);
+    expect(c.output()).toContain('must end in /temp');
+  });
+});
+
+describe('image files', () => {
+  const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+  if (!hasShellcheck) console.warn('\n*** SKIPPING shellcheck: not installed (apt-get install shellcheck; .ci/run does) ***\n');
+  it.skipIf(!hasShellcheck)('start.sh and install-custom-nodes.sh are shellcheck clean', () => {
+    const r = spawnSync('shellcheck', [START, path.join(ROOT, 'docker', 'install-custom-nodes.sh')], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('the Dockerfile lints clean, pins its bases, keeps secrets out of layers and ships start.sh', () => {
+    const text = readFileSync(path.join(ROOT, 'docker', 'Dockerfile'), 'utf8');
+    expect(validate(text)).toEqual([]);
+    const froms = [...text.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!);
+    expect(froms.length).toBeGreaterThanOrEqual(3);
+    for (const image of froms) expect(image).toMatch(/:\$\{[A-Z_]+\}|:[0-9]/); // a version, never latest
+    expect(text).not.toMatch(/^(ENV|ARG)\s+[^\n]*(TOKEN|KEY|SECRET)[^\n]*=/m);
+    expect(text).toContain('--mount=type=secret,id=hf_token');
+    expect(text).toMatch(/SQLAlchemy>=2/);
+    expect(text).toMatch(/COPY start\.sh \/start\.sh/);
+    expect(text).toMatch(/CMD \["\/start\.sh"\]/);
+    expect(readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')).toMatch(/node_modules/);
+    const hub = JSON.parse(readFileSync(path.join(ROOT, '.runpod', 'hub.json'), 'utf8'));
+    expect(hub.config.env.map((e: { key: string }) => e.key)).toEqual(expect.arrayContaining(['ENCRYPTION_KEY', 'MODELS', 'COMFY_SEAL_JOB_TIMEOUT_S']));
+  });
+});
