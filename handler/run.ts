@@ -109,14 +109,16 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
     let pollDelay = opts.pollMinMs;
     let checking = false;
 
+    // Settled first, cancelled after: the interrupt's own events must not be what the job reports. The job then waits
+    // for ComfyUI to let go of the prompt before wiping.
     const deadlineTimer = setTimeout(() => {
-      void cancelPrompt(http, promptId).finally(() =>
-        settle(new SealError('TIMEOUT', 'the job ran past its time limit')),
-      );
+      settle(new SealError('TIMEOUT', 'the job ran past its time limit'));
+      void cancelPrompt(http, promptId);
     }, Math.max(0, opts.deadline - clock.now()));
 
     const onAbort = () => {
-      void cancelPrompt(http, promptId).finally(() => settle(new SealError('EXECUTION_FAILED', 'the job was cancelled', {})));
+      settle(new SealError('EXECUTION_FAILED', 'the job was cancelled', {}));
+      void cancelPrompt(http, promptId);
     };
 
     function settle(outcome: RunResult | SealError): void {

@@ -2,6 +2,7 @@
  * Bundles (contract §2): build one on the client, open and validate one on the worker.
  * Parsing is defensive end to end: any malformed input becomes a SealError with a code, never an uncaught exception.
  */
+import { isUtf8 } from 'node:buffer';
 import { SealError } from './errors.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
@@ -64,7 +65,12 @@ function depthExceeds(root: unknown, maxDepth: number): boolean {
 export const UI_FORMAT_MESSAGE =
   'workflow is in ComfyUI UI format (nodes/links); export it with Workflow > Export (API) (older versions: "Save (API Format)" with dev mode on)';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Bytes → text, refusing invalid UTF-8 (a native check, then a native decode: no per-character JS). */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!isUtf8(buf)) throw new SealError('BAD_INPUT', `${what} is not valid UTF-8`);
+  return buf.toString('utf8');
+}
 
 /** Bytes → validated Bundle with images decoded. Throws BAD_INPUT with a message that names no user data. */
 export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): Bundle {
@@ -72,13 +78,7 @@ export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): 
   if (bytes.length > limits.maxBundleBytes) {
     throw new SealError('BAD_INPUT', `bundle is ${bytes.length} bytes, over the ${limits.maxBundleBytes}-byte limit`);
   }
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    throw new SealError('BAD_INPUT', 'bundle is not valid UTF-8');
-  }
-  return validateBundle(parseJsonLimited(text, limits.maxJsonDepth, 'bundle'), limits);
+  return validateBundle(parseJsonLimited(decodeUtf8(bytes, 'bundle'), limits.maxJsonDepth, 'bundle'), limits);
 }
 
 /** A parsed JSON value → validated Bundle (also used for plaintext jobs, whose bundle arrives already parsed). */

@@ -3,7 +3,7 @@
  * openers, used by the client, by `comfy-seal open` and by tests.
  */
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
-import { parseJsonLimited } from './bundle.js';
+import { decodeUtf8, parseJsonLimited } from './bundle.js';
 import type { Fernet } from './fernet.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import {
@@ -33,14 +33,7 @@ export interface Result {
 }
 
 function openJson(token: string, fernet: Fernet, what: string): unknown {
-  const bytes = fernet.decrypt(token);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new SealError('BAD_INPUT', `${what} is not valid UTF-8`);
-  }
-  return parseJsonLimited(text, DEFAULT_LIMITS.maxJsonDepth, what);
+  return parseJsonLimited(decodeUtf8(fernet.decrypt(token), what), DEFAULT_LIMITS.maxJsonDepth, what);
 }
 
 /** The plaintext result object (§3), with the older endpoint's `images` map derived from the image outputs. */
@@ -55,9 +48,33 @@ export function buildResultPayload(files: readonly ResultFile[], timingsMs: Reco
   return { status: 'success', outputs, images, timings_ms: timingsMs };
 }
 
+/**
+ * The result's JSON (§3) as bytes, written straight into one buffer: each file's base64 is made once and written into
+ * both `outputs` and `images`, with no intermediate JSON string of tens of MB. Same JSON as buildResultPayload.
+ */
+export function resultBytes(result: Result): Buffer {
+  const encoded = result.files.map((f) => f.data.toString('base64'));
+  const parts: Array<string | number> = ['{"status":"success","outputs":['];
+  result.files.forEach((f, i) => {
+    const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
+    parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, i, '"}');
+  });
+  parts.push('],"images":{');
+  // As an object would: first position, last value for a repeated name.
+  const images = new Map<string, number>();
+  result.files.forEach((f, i) => f.kind === 'image' && images.set(f.filename, i));
+  [...images].forEach(([name, i], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, i, '"'));
+  parts.push(`},"timings_ms":${JSON.stringify(result.timingsMs)}}`);
+  const size = parts.reduce<number>((n, p) => n + (typeof p === 'number' ? encoded[p]!.length : Buffer.byteLength(p)), 0);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of parts) at += typeof p === 'number' ? out.write(encoded[p]!, at, 'latin1') : out.write(p, at, 'utf8');
+  return out;
+}
+
 /** Result → RunPod `output` for an encrypted job. */
 export function sealResult(result: Result, fernet: Fernet): { encrypted_output: string } {
-  return { encrypted_output: fernet.encrypt(JSON.stringify(buildResultPayload(result.files, result.timingsMs))) };
+  return { encrypted_output: fernet.encrypt(resultBytes(result)) };
 }
 
 /** RunPod `output` (sealed, or plaintext for a plaintext job) → Result. */

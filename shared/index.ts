@@ -16,6 +16,7 @@ export {
 } from './bundle.js';
 export {
   buildResultPayload,
+  resultBytes,
   sealResult,
   openResult,
   sealError,

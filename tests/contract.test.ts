@@ -14,6 +14,8 @@ import {
   sealProgress,
   sealResult,
   validateBundle,
+  resultBytes,
+  buildResultPayload,
   type Bundle,
 } from '../shared/index.js';
 
@@ -164,6 +166,18 @@ describe('results, progress and failures', () => {
     const plain = JSON.parse(fernet.decrypt(output.encrypted_output).toString('utf8'));
     expect(plain.status).toBe('success');
     expect(plain.images).toEqual({ 'ComfyUI_00001_.png': 'AQID' });
+  });
+
+  it('writes the same JSON straight to bytes as the object form (repeated names, unicode, no images)', () => {
+    const more = [
+      ...files,
+      { nodeId: '13', filename: 'ComfyUI_00001_.png', subfolder: 'other', kind: 'image', mime: 'image/png', data: Buffer.from([9]) },
+      { nodeId: '14', filename: 'ünï "q".png', subfolder: '', kind: 'image', mime: 'image/png', data: Buffer.alloc(0) },
+    ];
+    for (const set of [files, more, []]) {
+      const timings = { total: 1.5, 'ö': 2 };
+      expect(resultBytes({ files: set, timingsMs: timings }).toString('utf8')).toBe(JSON.stringify(buildResultPayload(set, timings)));
+    }
   });
 
   it('opens a plaintext result and refuses a sealed one without a key', () => {
