@@ -3,7 +3,7 @@
  * samplers and guiders. Titles are never used for this; they only help name candidates in an error.
  */
 import type { Workflow } from '../../shared/schema.js';
-import { CONDITIONING_ROOTS, ENCODERS, SLOT_INPUTS, ZEROING } from './encoders.js';
+import { CONDITIONING_ROOTS, ENCODERS, SLOT_INPUTS, ZEROING, type ConditioningInputs } from './encoders.js';
 
 /** A link in an API-format input: `[source node id, output slot]`. */
 export type Link = [string, number];
@@ -80,18 +80,37 @@ export interface Sides {
   roots: string[];
 }
 
+const PLAIN_SAMPLER: ConditioningInputs = { positive: ['positive'], negative: ['negative'] };
+
+/**
+ * The samplers and guiders: the known ones, and any other node with `positive` and `negative` links whose outputs feed
+ * no conditioning input (a custom sampler such as "KSampler //Inspire"). A node whose outputs are passed on as
+ * conditioning (ControlNetApplyAdvanced, WanImageToVideo...) is a step on the way, not a root.
+ */
+function findRoots(workflow: Workflow): Array<[string, ConditioningInputs]> {
+  const passedOn = new Set<string>();
+  for (const node of Object.values(workflow)) {
+    for (const [name, value] of Object.entries(node.inputs)) if (CONDITIONING_INPUT.test(name) && isLink(value)) passedOn.add(value[0]);
+  }
+  const roots: Array<[string, ConditioningInputs]> = [];
+  for (const [id, node] of Object.entries(workflow)) {
+    const known = CONDITIONING_ROOTS[node.class_type];
+    if (known) roots.push([id, known]);
+    else if (isLink(node.inputs.positive) && isLink(node.inputs.negative) && !passedOn.has(id)) roots.push([id, PLAIN_SAMPLER]);
+  }
+  return roots;
+}
+
 /** Every encoder feeding a positive and a negative input of any sampler or guider in the graph. */
 export function findSides(workflow: Workflow): Sides {
   const sides: Sides = { positive: [], negative: [], withoutNegative: [], roots: [] };
-  for (const [id, node] of Object.entries(workflow)) {
-    const root = CONDITIONING_ROOTS[node.class_type];
-    if (!root) continue;
+  for (const [id, root] of findRoots(workflow)) {
     sides.roots.push(id);
     for (const side of ['positive', 'negative'] as const) {
       let reached = false;
       let zeroed = false;
       for (const name of root[side]) {
-        const value = node.inputs[name];
+        const value = workflow[id]!.inputs[name];
         if (!isLink(value)) continue;
         const up = walkUpstream(workflow, value);
         zeroed ||= up.zeroed;

@@ -55,8 +55,8 @@ export function applySeeds(workflow: Workflow, options: SeedOptions): SeedChange
         const source = workflow[sourceId];
         // A custom seed node with its own `seed` input is set by this same loop.
         if (source && SEED_FIELDS.some((f) => typeof source.inputs[f] === 'number')) continue;
-        const input = source && NUMBER_SOURCES[source.class_type];
-        if (!input) {
+        const input = source ? NUMBER_SOURCES[source.class_type] : undefined;
+        if (!source || !input) {
           throw new SealError(
             'BAD_INPUT',
             `the ${field} of node ${id} comes by link from node ${sourceId} (${source?.class_type ?? 'missing'}), which this tool cannot set; use --set ${sourceId}.inputs.FIELD=N`,

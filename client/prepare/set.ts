@@ -1,4 +1,7 @@
-/** `--set NODE.inputs.FIELD=VALUE`: any input, by node id; VALUE is JSON when it parses, else text. */
+/**
+ * `--set NODE.inputs.FIELD=VALUE`: any existing input of any node, by id. VALUE is JSON when it parses (30, 0.5, true,
+ * ["4", 0] — a link — or "30" to force text), else the text as given. Applied last, so it wins over everything else.
+ */
 import { SealError } from '../../shared/errors.js';
 import type { Workflow } from '../../shared/schema.js';
 
@@ -8,14 +11,17 @@ export interface SetChange {
   value: unknown;
 }
 
+// The node id is everything before the first ".inputs.": ids may hold ":" (subgraphs) but not that.
 const FORM = /^(.+?)\.inputs\.([^=]+)=([\s\S]*)$/;
 
 export function parseSet(spec: string): { nodeId: string; field: string; value: unknown } {
   const m = FORM.exec(spec);
-  if (!m) throw new SealError('BAD_INPUT', `--set ${spec.split('=')[0]}: expected NODE.inputs.FIELD=VALUE`);
-  let value: unknown = m[3];
+  // The spec may hold prompt text: it goes to the details only.
+  if (!m) throw new SealError('BAD_INPUT', '--set takes NODE.inputs.FIELD=VALUE (e.g. 3.inputs.steps=30)', { spec });
+  const text = m[3]!;
+  let value: unknown = text;
   try {
-    value = JSON.parse(m[3]!);
+    value = JSON.parse(text);
   } catch {
     // Not JSON: the text itself.
   }
@@ -26,9 +32,12 @@ export function applySets(workflow: Workflow, specs: readonly string[]): SetChan
   return specs.map((spec) => {
     const { nodeId, field, value } = parseSet(spec);
     const node = workflow[nodeId];
-    if (!node) throw new SealError('BAD_INPUT', `--set: no node ${nodeId} in the workflow`);
-    if (!(field in node.inputs)) {
-      throw new SealError('BAD_INPUT', `--set: node ${nodeId} (${node.class_type}) has no input ${field}; it has ${Object.keys(node.inputs).join(', ')}`);
+    if (!node) throw new SealError('BAD_INPUT', `--set: no node ${nodeId} in the workflow`, { node_id: nodeId });
+    if (!Object.hasOwn(node.inputs, field)) {
+      throw new SealError('BAD_INPUT', `--set: node ${nodeId} (${node.class_type}) has no input ${field}; it has ${Object.keys(node.inputs).join(', ') || 'none'}`, {
+        node_id: nodeId,
+        field,
+      });
     }
     node.inputs[field] = value;
     return { node_id: nodeId, field, value };

@@ -43,7 +43,7 @@ const FLAG: Record<Side, string> = { prompt: '--prompt-node', negative: '--negat
 const key = (t: Target) => `${t.nodeId}\u0000${t.input}`;
 
 /** `12 (CLIPTextEncode, "Positive")`: ids and titles help the user pick; prompt text never appears. */
-export function describeNodes(workflow: Workflow, ids: readonly string[]): string {
+function describeNodes(workflow: Workflow, ids: readonly string[]): string {
   return [...ids]
     .sort(compareNodeIds)
     .map((id) => {
@@ -54,10 +54,9 @@ export function describeNodes(workflow: Workflow, ids: readonly string[]): strin
     .join(', ');
 }
 
-/** Where an encoder's (or a text source's) text lives, or why it cannot be set. */
+/** Where an encoder's (or a text source's) text lives, or why it cannot be set. `id` is a node of the workflow. */
 function plan(workflow: Workflow, id: string): Plan | { problem: string } {
-  const node = workflow[id];
-  if (!node) return { problem: `node ${id} is not in the workflow` };
+  const node = workflow[id]!;
   const sourceInput = TEXT_SOURCES[node.class_type];
   if (sourceInput) return { nodeId: id, fields: [{ field: sourceInput, target: { nodeId: id, input: sourceInput } }] };
   const fields = ENCODERS[node.class_type];
@@ -87,23 +86,29 @@ function planOrThrow(workflow: Workflow, id: string, side: Side): Plan {
   return p;
 }
 
-/** Throws when the candidates hold different non-empty texts now (see the rules above). */
+/**
+ * Throws when the candidates hold different texts now (see the rules above). An encoder's text is the set of its
+ * non-empty fields, so SDXL's text_g = text_l agrees with a refiner's text, and one SD3 encoder with a different t5xxl
+ * is still one candidate; a blank encoder agrees with anything.
+ */
 function assertAgree(workflow: Workflow, plans: Plan[], side: Side): void {
   const texts = new Set<string>();
   for (const p of plans) {
+    const values = new Set<string>();
     for (const { target } of p.fields) {
       const value = workflow[target.nodeId]!.inputs[target.input];
-      if (value !== '' && value !== undefined) texts.add(JSON.stringify(value));
+      if (value !== '' && value !== undefined) values.add(JSON.stringify(value));
     }
+    if (values.size > 0) texts.add(JSON.stringify([...values].sort()));
   }
   if (texts.size <= 1) return;
-  const ids = plans.map((p) => p.nodeId);
-  const example = plans[0]!.fields[0]!.target;
+  const ids = plans.map((p) => p.nodeId).sort(compareNodeIds);
+  const example = plans.find((p) => p.nodeId === ids[0])!.fields[0]!.target;
   throw new SealError(
     'BAD_INPUT',
     `the ${side} could go to ${ids.length} text encoders that hold different texts now: ${describeNodes(workflow, ids)}; ` +
       `choose one with ${FLAG[side]} ID, or set each with --set ID.inputs.FIELD=... (e.g. --set ${example.nodeId}.inputs.${example.input}=...)`,
-    { candidates: [...ids].sort(compareNodeIds) },
+    { candidates: ids },
   );
 }
 
@@ -124,9 +129,10 @@ function nodeOrThrow(workflow: Workflow, id: string, side: Side): string {
   return id;
 }
 
-const NO_NEGATIVE: Record<Exclude<NoNegative, 'unresolved'>, string> = {
+const NO_NEGATIVE: Record<NoNegative, string> = {
   zeroed: 'its negative is zeroed conditioning (ConditioningZeroOut)',
   absent: 'its guider takes no negative (BasicGuider)',
+  unresolved: 'no text encoder could be found on its negative side',
 };
 
 export interface TextOptions {
@@ -190,12 +196,10 @@ export function applyText(workflow: Workflow, sides: Sides, options: TextOptions
 
 /** The error for a negative prompt with nowhere to go, saying why. */
 function noNegative(workflow: Workflow, sides: Sides, shared: string[]): SealError {
-  const reasons = [...new Set(sides.withoutNegative.map((w) => w.reason))];
   let why: string;
   if (shared.length > 0) why = `its negative input is wired to the positive text (${describeNodes(workflow, shared)})`;
-  else if (reasons.length > 0 && !reasons.includes('unresolved')) why = reasons.map((r) => NO_NEGATIVE[r as Exclude<NoNegative, 'unresolved'>]).join('; ');
   else if (sides.roots.length === 0) why = 'it has no sampler or guider this tool knows';
-  else why = 'no text encoder could be found on its negative side';
+  else why = [...new Set(sides.withoutNegative.map((w) => NO_NEGATIVE[w.reason]))].join('; ');
   return new SealError('BAD_INPUT', `this workflow has no negative prompt to set: ${why}; drop --negative, or name a text node with --negative-node ID`, {
     samplers: sides.withoutNegative,
   });

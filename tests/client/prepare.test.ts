@@ -1,230 +1,169 @@
-import { readFileSync } from 'node:fs';
+/**
+ * prepareWorkflow on the 16 real-world workflows of /work/shared/fixtures/workflows. The truth of each row was read off
+ * the fixture's wiring by hand (sampler/guider → conditioning nodes → encoder), not from its titles.
+ */
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { prepareWorkflow, type PrepareOptions } from '../../client/prepare/index.js';
-import { SealError } from '../../shared/index.js';
+import { prepareWorkflow } from '../../client/prepare/index.js';
+import { changedInputs, deepFreeze, errorOf, fixture, png } from './prepare-helpers.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/workflows/', import.meta.url));
-const fixture = (name: string) => JSON.parse(readFileSync(`${FIXTURES}${name}`, 'utf8')) as Record<string, { class_type: string; inputs: Record<string, unknown> }>;
-
-function errorOf(fn: () => unknown): SealError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SealError);
-    return error as SealError;
-  }
-  throw new Error('expected an error');
+interface Truth {
+  /** Inputs that get the prompt, or the error it must raise. */
+  prompt: string[] | RegExp;
+  negative: string[] | RegExp;
+  /** Image loaders, in fill order. */
+  loaders: string[];
+  /** Seed inputs. */
+  seeds: string[];
 }
 
-/** Every text field that differs between the two workflows, as "node.field". */
-function changedFields(before: Record<string, { inputs: Record<string, unknown> }>, after: Record<string, { inputs: Record<string, unknown> }>): string[] {
-  const out: string[] = [];
-  for (const [id, node] of Object.entries(after)) {
-    for (const [field, value] of Object.entries(node.inputs)) {
-      if (JSON.stringify(value) !== JSON.stringify(before[id]!.inputs[field])) out.push(`${id}.${field}`);
-    }
-  }
-  return out.sort();
-}
+const TRUTH: Record<string, Truth> = {
+  '01-sd15-img2img.json': { prompt: ['6.text'], negative: ['7.text'], loaders: ['10'], seeds: ['3.seed'] },
+  // Three samplers, three checkpoints, one prompt ("a beautiful girl" in each): every positive gets it.
+  '02-sd15-three-parallel-samplers.json': {
+    prompt: ['22.text', '30.text', '37.text'],
+    negative: ['23.text', '31.text', '38.text'],
+    loaders: [],
+    seeds: ['24.seed', '27.seed', '34.seed'],
+  },
+  // Base and refiner hold the same prompt; the base's negative is ConditioningZeroOut(6), so only the refiner's 20.
+  '03-sdxl-base-refiner-zeroout.json': { prompt: ['17.text', '6.text'], negative: ['20.text'], loaders: [], seeds: ['10.noise_seed', '14.noise_seed'] },
+  '04-flux-ckpt-fluxguidance-two-saves.json': { prompt: ['6.text'], negative: ['33.text'], loaders: [], seeds: ['31.seed'] },
+  '05-flux1-dev-basicguider.json': { prompt: ['6.text'], negative: /no negative prompt to set: its guider takes no negative \(BasicGuider\)/, loaders: [], seeds: ['25.noise_seed'] },
+  // The negative: Combine(SetTimestepRange(ZeroOut(71)), SetTimestepRange(71)). The SD3 encoder's t5xxl differs from its clip_l/clip_g.
+  '06-sd3-cliptextencodesd3-preview-only.json': { prompt: ['273.clip_g', '273.clip_l', '273.t5xxl'], negative: ['71.text'], loaders: [], seeds: ['271.seed'] },
+  '07-qwen-edit-plus-two-images.json': { prompt: ['111.prompt'], negative: ['110.prompt'], loaders: ['78', '123'], seeds: ['3.seed'] },
+  // Through INPAINT_VAEEncodeInpaintConditioning outputs 0 and 1; LoadImage then LoadImageMask.
+  '08-inpaint-loadimage-loadimagemask.json': { prompt: ['6.text'], negative: ['7.text'], loaders: ['11', '54'], seeds: ['3.seed'] },
+  '09-sdxl-controlnet-union-samplercustom.json': { prompt: ['3.text'], negative: ['6.text'], loaders: [], seeds: ['5.noise_seed'] },
+  // Through LTXVConditioning and LTXVImgToVideo (slot 0 ↔ positive, 1 ↔ negative).
+  '10-ltxv-image-to-video.json': { prompt: ['6.text'], negative: ['7.text'], loaders: ['78'], seeds: ['72.noise_seed'] },
+  // KSampler (Efficient) ← ControlNetApplyAdvanced ← 48 (positive) / 47 (negative): ids in the other order than usual.
+  '11-animatediff-controlnet-efficient-vhs.json': { prompt: ['48.text'], negative: ['47.text'], loaders: [], seeds: ['49.seed'] },
+  // Two CFGGuiders, one through LTXVCropGuides; both lead to 92:3 / 92:4.
+  '12-ltx2-subgraph-ids-savevideo.json': { prompt: ['92:3.text'], negative: ['92:4.text'], loaders: [], seeds: ['92:11.noise_seed', '92:67.noise_seed'] },
+  // The positive encoder 75:74 takes its text by link from PrimitiveStringMultiline 76.
+  '13-flux2-klein-subgraph-primitive-text.json': { prompt: ['76.value'], negative: ['75:67.text'], loaders: [], seeds: ['75:73.noise_seed'] },
+  // Two edit pipelines with different prompts: ambiguous; both negatives are blank, so both get the negative.
+  '14-flux2-klein-edit-nested-ids.json': {
+    prompt: /2 text encoders that hold different texts now: 75:74 \(CLIPTextEncode, "CLIP Text Encode \(Positive Prompt\)"\), 92:74 .*--prompt-node ID.*--set/,
+    negative: ['75:67.text', '92:87.text'],
+    loaders: [],
+    seeds: ['75:73.noise_seed', '92:73.noise_seed'],
+  },
+  // DualCFGGuider: cond1 ← ip2p slot 0 ← 6; cond2 ← ip2p slot 1 ← 7 is not a prompt; negative ← 7.
+  '15-hidream-e1-dualcfg-ip2p.json': { prompt: ['6.text'], negative: ['7.text'], loaders: [], seeds: ['37:1.noise_seed'] },
+  // Named ids; through WanFirstLastFrameToVideo. "end_image" sorts before "start_image".
+  '16-wan-flf2v-named-ids.json': { prompt: ['positive_prompt.text'], negative: ['negative_prompt.text'], loaders: ['end_image', 'start_image'], seeds: ['sampler.seed'] },
+};
+
+const PROMPT = 'a red fox in fresh snow';
+const NEGATIVE = 'lowres, watermark';
 
 describe('prepareWorkflow on the 16 real-world workflows', () => {
-  const cases: Array<[string, string[] | RegExp, string[] | RegExp]> = [
-    ['01-sd15-img2img.json', ['6.text'], ['7.text']],
-    ['02-sd15-three-parallel-samplers.json', ['22.text', '30.text', '37.text'], ['23.text', '31.text', '38.text']],
-    ['03-sdxl-base-refiner-zeroout.json', ['17.text', '6.text'], ['20.text']],
-    ['04-flux-ckpt-fluxguidance-two-saves.json', ['6.text'], ['33.text']],
-    ['05-flux1-dev-basicguider.json', ['6.text'], /no negative prompt/],
-    ['06-sd3-cliptextencodesd3-preview-only.json', ['273.clip_g', '273.clip_l', '273.t5xxl'], ['71.text']],
-    ['07-qwen-edit-plus-two-images.json', ['111.prompt'], ['110.prompt']],
-    ['08-inpaint-loadimage-loadimagemask.json', ['6.text'], ['7.text']],
-    ['09-sdxl-controlnet-union-samplercustom.json', ['3.text'], ['6.text']],
-    ['10-ltxv-image-to-video.json', ['6.text'], ['7.text']],
-    ['11-animatediff-controlnet-efficient-vhs.json', ['48.text'], ['47.text']],
-    ['12-ltx2-subgraph-ids-savevideo.json', ['92:3.text'], ['92:4.text']],
-    ['13-flux2-klein-subgraph-primitive-text.json', ['76.value'], ['75:67.text']],
-    ['14-flux2-klein-edit-nested-ids.json', /75:74 .*92:74 .*--prompt-node/, ['75:67.text', '92:87.text']],
-    ['15-hidream-e1-dualcfg-ip2p.json', ['6.text'], ['7.text']],
-    ['16-wan-flf2v-named-ids.json', ['positive_prompt.text'], ['negative_prompt.text']],
-  ];
-
-  it.each(cases)('%s', (file, positive, negative) => {
-    const wf = fixture(file);
-    const check = (options: PrepareOptions, expected: string[] | RegExp) => {
-      if (expected instanceof RegExp) {
-        const e = errorOf(() => prepareWorkflow(wf, options));
-        expect(e.code).toBe('BAD_INPUT');
-        expect(e.message).toMatch(expected);
-        return;
-      }
-      const { workflow } = prepareWorkflow(wf, options);
-      expect(changedFields(wf, workflow)).toEqual(expected);
-      const value = options.prompt ?? options.negative;
-      for (const f of expected) {
-        const [id, field] = [f.slice(0, f.lastIndexOf('.')), f.slice(f.lastIndexOf('.') + 1)];
-        expect(workflow[id]!.inputs[field]).toBe(value);
-      }
-    };
-    check({ prompt: 'a red fox in snow' }, positive);
-    check({ negative: 'lowres, watermark' }, negative);
-    expect(JSON.stringify(fixture(file))).toBe(JSON.stringify(wf)); // the input is never modified
+  it('has a truth row for every fixture', () => {
+    const dir = fileURLToPath(new URL('../../../shared/fixtures/workflows/', import.meta.url));
+    expect(Object.keys(TRUTH)).toEqual(readdirSync(dir).filter((f) => f.endsWith('.json')).sort());
   });
 
-  it('lets --prompt-node resolve the ambiguous one', () => {
+  describe.each(Object.entries(TRUTH))('%s', (file, truth) => {
+    const wf = deepFreeze(fixture(file));
+
+    it('puts the prompt into exactly the positive text fields, and nothing else', () => {
+      if (truth.prompt instanceof RegExp) {
+        const e = errorOf(() => prepareWorkflow(wf, { prompt: PROMPT }));
+        expect([e.code, e.message]).toEqual(['BAD_INPUT', expect.stringMatching(truth.prompt)]);
+        expect(e.message).not.toContain(PROMPT);
+        return;
+      }
+      const { workflow, report } = prepareWorkflow(wf, { prompt: PROMPT });
+      expect(changedInputs(wf, workflow)).toEqual(truth.prompt);
+      for (const f of truth.prompt) expect(workflow[f.slice(0, f.lastIndexOf('.'))]!.inputs[f.slice(f.lastIndexOf('.') + 1)]).toBe(PROMPT);
+      expect(report.negative).toEqual([]);
+      expect(report.prompt.length).toBeGreaterThan(0);
+    });
+
+    it('puts the negative into exactly the negative text fields, and nothing else', () => {
+      if (truth.negative instanceof RegExp) {
+        const e = errorOf(() => prepareWorkflow(wf, { negative: NEGATIVE }));
+        expect([e.code, e.message]).toEqual(['BAD_INPUT', expect.stringMatching(truth.negative)]);
+        return;
+      }
+      const { workflow } = prepareWorkflow(wf, { negative: NEGATIVE });
+      expect(changedInputs(wf, workflow)).toEqual(truth.negative);
+      for (const f of truth.negative) expect(workflow[f.slice(0, f.lastIndexOf('.'))]!.inputs[f.slice(f.lastIndexOf('.') + 1)]).toBe(NEGATIVE);
+    });
+
+    it('sets both together without either touching the other', () => {
+      if (truth.prompt instanceof RegExp || truth.negative instanceof RegExp) return;
+      const { workflow } = prepareWorkflow(wf, { prompt: PROMPT, negative: NEGATIVE });
+      expect(changedInputs(wf, workflow)).toEqual([...truth.prompt, ...truth.negative].sort());
+    });
+
+    it('fills its image loaders in node-id order, and refuses a wrong count', () => {
+      const images = truth.loaders.map((_, i) => png(`in${i + 1}.png`));
+      const { workflow, report, images: bundle } = prepareWorkflow(wf, { images });
+      expect(report.images.map((a) => a.node_id)).toEqual(truth.loaders);
+      expect(changedInputs(wf, workflow)).toEqual(truth.loaders.map((id) => `${id}.image`).sort());
+      truth.loaders.forEach((id, i) => expect(workflow[id]!.inputs.image).toBe(`in${i + 1}.png`));
+      expect(bundle.map((i) => i.name)).toEqual(images.map((i) => i.name));
+      const e = errorOf(() => prepareWorkflow(wf, { images: [...images, png('extra.png')] }));
+      expect(e.message).toContain(`has ${truth.loaders.length} image loader${truth.loaders.length === 1 ? '' : 's'} (${truth.loaders.join(', ') || 'none'}) but ${images.length + 1} image`);
+    });
+
+    it('leaves seeds alone unless asked, then sets every one', () => {
+      expect(changedInputs(wf, prepareWorkflow(wf).workflow)).toEqual([]);
+      const { workflow, report } = prepareWorkflow(wf, { seed: 12345 });
+      expect(changedInputs(wf, workflow)).toEqual(truth.seeds);
+      expect(report.seeds.map((s) => `${s.node_id}.${s.field}=${s.value}`).sort()).toEqual(truth.seeds.map((s) => `${s}=12345`));
+    });
+  });
+
+  it('lets --prompt-node choose in the ambiguous one', () => {
     const wf = fixture('14-flux2-klein-edit-nested-ids.json');
-    const { workflow, report } = prepareWorkflow(wf, { prompt: 'x', promptNode: '92:74' });
-    expect(changedFields(wf, workflow)).toEqual(['92:74.text']);
+    const { workflow, report } = prepareWorkflow(wf, { prompt: PROMPT, promptNode: '92:74' });
+    expect(changedInputs(wf, workflow)).toEqual(['92:74.text']);
     expect(report.prompt).toEqual([{ node_id: '92:74', class_type: 'CLIPTextEncode', fields: ['text'] }]);
   });
 
-  it('fills loaders in node-id order, named ids included', () => {
-    const wf = fixture('16-wan-flf2v-named-ids.json');
-    const first = { name: 'first.png', data: Buffer.from('1') };
-    const last = { name: 'last.png', data: Buffer.from('2') };
-    const { workflow, images, report } = prepareWorkflow(wf, { images: [last, first] });
-    // "end_image" sorts before "start_image".
-    expect(report.images.map((a) => [a.node_id, a.name])).toEqual([['end_image', 'last.png'], ['start_image', 'first.png']]);
-    expect(workflow.start_image!.inputs.image).toBe('first.png');
-    expect(images.map((i) => i.name)).toEqual(['last.png', 'first.png']);
-    const inpaint = prepareWorkflow(fixture('08-inpaint-loadimage-loadimagemask.json'), { images: [first, first] });
-    expect(inpaint.report.images.map((a) => `${a.node_id}:${a.class_type}:${a.name}`)).toEqual(['11:LoadImage:first.png', '54:LoadImageMask:first.png']);
-    expect(inpaint.images).toHaveLength(1);
-  });
-});
-
-describe('prepareWorkflow on workflows built from node definitions', () => {
-  const ckpt = { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'm.safetensors' } };
-  const latent = { class_type: 'EmptyLatentImage', inputs: { width: 512, height: 512, batch_size: 1 } };
-  const ks = (pos: [string, number], neg: [string, number], extra: Record<string, unknown> = {}) => ({
-    class_type: 'KSampler',
-    inputs: { model: ['1', 0], seed: 5, steps: 20, cfg: 7, sampler_name: 'euler', scheduler: 'normal', positive: pos, negative: neg, latent_image: ['2', 0], denoise: 1, ...extra },
+  it('reports text set at its source for the linked prompt', () => {
+    const { report } = prepareWorkflow(fixture('13-flux2-klein-subgraph-primitive-text.json'), { prompt: PROMPT, negative: NEGATIVE });
+    expect(report.prompt).toEqual([{ node_id: '75:74', class_type: 'CLIPTextEncode', fields: ['text'], sources: [{ field: 'text', node_id: '76', input: 'value' }] }]);
+    expect(report.negative).toEqual([{ node_id: '75:67', class_type: 'CLIPTextEncode', fields: ['text'] }]);
   });
 
-  it('SDXL: both text_g and text_l of CLIPTextEncodeSDXL', () => {
-    const wf = {
-      '1': ckpt,
-      '2': latent,
-      '3': { class_type: 'CLIPTextEncodeSDXL', inputs: { clip: ['1', 1], width: 1024, height: 1024, crop_w: 0, crop_h: 0, target_width: 1024, target_height: 1024, text_g: 'a', text_l: 'a' } },
-      '4': { class_type: 'CLIPTextEncodeSDXL', inputs: { clip: ['1', 1], width: 1024, height: 1024, crop_w: 0, crop_h: 0, target_width: 1024, target_height: 1024, text_g: '', text_l: '' } },
-      '5': ks(['3', 0], ['4', 0]),
-    };
-    const { workflow } = prepareWorkflow(wf, { prompt: 'P', negative: 'N' });
-    expect([workflow['3']!.inputs.text_g, workflow['3']!.inputs.text_l, workflow['4']!.inputs.text_g, workflow['4']!.inputs.text_l]).toEqual(['P', 'P', 'N', 'N']);
+  it('reports base and refiner in the SDXL graph', () => {
+    const { report } = prepareWorkflow(fixture('03-sdxl-base-refiner-zeroout.json'), { prompt: PROMPT, negative: NEGATIVE });
+    expect(report.prompt.map((c) => c.node_id).sort()).toEqual(['17', '6']);
+    expect(report.negative).toEqual([{ node_id: '20', class_type: 'CLIPTextEncode', fields: ['text'] }]);
   });
 
-  it('Flux: CLIPTextEncodeFlux through FluxGuidance into BasicGuider; no negative', () => {
-    const wf = {
-      '1': { class_type: 'DualCLIPLoader', inputs: { clip_name1: 'a', clip_name2: 'b', type: 'flux' } },
-      '2': { class_type: 'CLIPTextEncodeFlux', inputs: { clip: ['1', 0], clip_l: 'old', t5xxl: 'old', guidance: 3.5 } },
-      '3': { class_type: 'FluxGuidance', inputs: { conditioning: ['2', 0], guidance: 3.5 } },
-      '4': { class_type: 'BasicGuider', inputs: { model: ['9', 0], conditioning: ['3', 0] } },
-      '9': { class_type: 'UNETLoader', inputs: { unet_name: 'flux.safetensors', weight_dtype: 'default' } },
-    };
-    const { workflow, report } = prepareWorkflow(wf, { prompt: 'P' });
-    expect([workflow['2']!.inputs.clip_l, workflow['2']!.inputs.t5xxl]).toEqual(['P', 'P']);
-    expect(report.prompt[0]!.fields).toEqual(['clip_l', 't5xxl']);
-    expect(errorOf(() => prepareWorkflow(wf, { negative: 'N' })).message).toMatch(/no negative prompt/);
+  it('replaces a loader value with a subfolder and type suffix (fixture 08: "clipspace/... [input]")', () => {
+    const wf = fixture('08-inpaint-loadimage-loadimagemask.json');
+    const { workflow, report } = prepareWorkflow(wf, { images: [png('photo.png'), png('mask.webp')] });
+    expect([workflow['11']!.inputs.image, workflow['54']!.inputs.image, workflow['54']!.inputs.channel]).toEqual(['photo.png', 'mask.webp', 'red']);
+    expect(report.images).toEqual([
+      { node_id: '11', class_type: 'LoadImage', name: 'photo.png' },
+      { node_id: '54', class_type: 'LoadImageMask', name: 'mask.webp' },
+    ]);
   });
 
-  it('ControlNet: positive and negative followed through ControlNetApplyAdvanced slots, not titles', () => {
-    const wf = {
-      '1': ckpt,
-      '2': latent,
-      '3': { class_type: 'CLIPTextEncode', inputs: { text: 'p', clip: ['1', 1] }, _meta: { title: 'Negative' } },
-      '4': { class_type: 'CLIPTextEncode', inputs: { text: 'n', clip: ['1', 1] }, _meta: { title: 'Positive' } },
-      '5': { class_type: 'ControlNetApplyAdvanced', inputs: { positive: ['3', 0], negative: ['4', 0], control_net: ['6', 0], image: ['7', 0], strength: 1, start_percent: 0, end_percent: 1 } },
-      '6': { class_type: 'ControlNetLoader', inputs: { control_net_name: 'c' } },
-      '7': { class_type: 'LoadImage', inputs: { image: 'pose.png' } },
-      '8': ks(['5', 0], ['5', 1]),
-    };
-    const { workflow } = prepareWorkflow(wf, { prompt: 'P', negative: 'N', images: [{ name: 'pose.png', data: Buffer.from('x') }] });
-    expect([workflow['3']!.inputs.text, workflow['4']!.inputs.text]).toEqual(['P', 'N']);
-  });
-
-  it('SD3 and Qwen image edit encoders', () => {
-    const sd3 = {
-      '1': ckpt,
-      '2': latent,
-      '3': { class_type: 'CLIPTextEncodeSD3', inputs: { clip: ['1', 1], clip_l: '', clip_g: '', t5xxl: '', empty_padding: 'none' } },
-      '4': { class_type: 'ConditioningZeroOut', inputs: { conditioning: ['3', 0] } },
-      '5': ks(['3', 0], ['4', 0]),
-    };
-    const out = prepareWorkflow(sd3, { prompt: 'P' }).workflow['3']!.inputs;
-    expect([out.clip_l, out.clip_g, out.t5xxl]).toEqual(['P', 'P', 'P']);
-    expect(errorOf(() => prepareWorkflow(sd3, { negative: 'N' })).message).toMatch(/no negative/);
-    const qwen = {
-      '1': ckpt,
-      '2': latent,
-      '3': { class_type: 'TextEncodeQwenImageEditPlus', inputs: { clip: ['1', 1], prompt: 'old', vae: ['1', 2], image1: ['7', 0] } },
-      '4': { class_type: 'TextEncodeQwenImageEditPlus', inputs: { clip: ['1', 1], prompt: '', vae: ['1', 2], image1: ['7', 0] } },
-      '5': ks(['3', 0], ['4', 0]),
-      '7': { class_type: 'LoadImage', inputs: { image: 'x.png' } },
-    };
-    const q = prepareWorkflow(qwen, { prompt: 'make it blue', negative: 'ugly' }).workflow;
-    expect([q['3']!.inputs.prompt, q['4']!.inputs.prompt]).toEqual(['make it blue', 'ugly']);
-  });
-
-  it('sets linked text at its PrimitiveString source, and refuses a source shared by both sides', () => {
-    const wf = {
-      '1': ckpt,
-      '2': latent,
-      '10:1': { class_type: 'PrimitiveString', inputs: { value: 'shared' } },
-      '10:2': { class_type: 'CLIPTextEncode', inputs: { text: ['10:1', 0], clip: ['1', 1] } },
-      '10:3': { class_type: 'CLIPTextEncode', inputs: { text: '', clip: ['1', 1] } },
-      '10:4': ks(['10:2', 0], ['10:3', 0]),
-    };
-    expect(prepareWorkflow(wf, { prompt: 'P' }).workflow['10:1']!.inputs.value).toBe('P');
-    const shared = { ...wf, '10:3': { class_type: 'CLIPTextEncode', inputs: { text: ['10:1', 0], clip: ['1', 1] } } };
-    const { workflow } = prepareWorkflow(shared, { prompt: 'P', promptNode: '10:1' });
-    expect(workflow['10:1']!.inputs.value).toBe('P');
-  });
-
-  it('names an encoder that feeds both sides', () => {
-    const wf = { '1': ckpt, '2': latent, '3': { class_type: 'CLIPTextEncode', inputs: { text: 't', clip: ['1', 1] } }, '4': ks(['3', 0], ['3', 0]) };
-    expect(errorOf(() => prepareWorkflow(wf, { prompt: 'P' })).message).toMatch(/encoder 3 \(CLIPTextEncode\) feeds both/);
-    expect(prepareWorkflow(wf, { prompt: 'P', promptNode: '3' }).workflow['3']!.inputs.text).toBe('P');
-  });
-
-  it('orders string ids numerically part by part', () => {
-    const load = (image: string) => ({ class_type: 'LoadImage', inputs: { image } });
-    const wf = { '10': load('a'), '9': load('b'), '12:3': load('c'), '10:2': load('d'), '2': { class_type: 'SaveImage', inputs: { images: ['9', 0], filename_prefix: 'x' } } };
-    const images = ['i1', 'i2', 'i3', 'i4'].map((n) => ({ name: `${n}.png`, data: Buffer.from(n) }));
-    expect(prepareWorkflow(wf, { images }).report.images.map((a) => `${a.node_id}=${a.name}`)).toEqual(['9=i1.png', '10=i2.png', '10:2=i3.png', '12:3=i4.png']);
-    expect(errorOf(() => prepareWorkflow(wf, { images: images.slice(0, 3) })).message).toMatch(/4 image loaders .* but 3 images were given/);
-  });
-
-  it('makes names unique for different files with the same name', () => {
-    const load = (image: string) => ({ class_type: 'LoadImage', inputs: { image } });
-    const wf = { '1': load('a'), '2': load('b'), '3': load('c') };
-    const same = { name: 'photo.png', data: Buffer.from('same') };
-    const { images, report } = prepareWorkflow(wf, { images: [same, { name: 'photo.png', data: Buffer.from('other') }, same] });
-    expect(images.map((i) => i.name)).toEqual(['photo.png', 'photo-2.png']);
-    expect(report.images.map((a) => a.name)).toEqual(['photo.png', 'photo-2.png', 'photo.png']);
-    expect(errorOf(() => prepareWorkflow(wf, { images: [same, same, { name: '../x.png', data: Buffer.from('') }] })).code).toBe('BAD_INPUT');
-  });
-
-  it('leaves seeds alone unless asked, then sets seed and noise_seed', () => {
-    const wf = fixture('03-sdxl-base-refiner-zeroout.json');
-    expect(prepareWorkflow(wf).workflow['10']!.inputs.noise_seed).toBe(42);
-    const fixed = prepareWorkflow(wf, { seed: 7 });
-    expect(fixed.report.seeds.map((s) => `${s.node_id}.${s.field}=${s.value}`)).toEqual(['10.noise_seed=7', '14.noise_seed=7']);
-    let n = 0;
-    const random = prepareWorkflow(wf, { randomSeed: true, random: () => [0.25, 0.5][n++]! });
-    expect(random.report.seeds.map((s) => s.value)).toEqual([Math.floor(0.25 * Number.MAX_SAFE_INTEGER), Math.floor(0.5 * Number.MAX_SAFE_INTEGER)]);
-  });
-
-  it('applies --set with JSON values, and names what is wrong', () => {
-    const wf = fixture('01-sd15-img2img.json');
-    const { workflow, report } = prepareWorkflow(wf, { set: ['3.inputs.steps=30', '3.inputs.sampler_name=euler_a', '6.inputs.text="quoted"', '3.inputs.denoise=0.5'] });
-    expect([workflow['3']!.inputs.steps, workflow['3']!.inputs.sampler_name, workflow['6']!.inputs.text, workflow['3']!.inputs.denoise]).toEqual([30, 'euler_a', 'quoted', 0.5]);
-    expect(report.set).toHaveLength(4);
-    expect(errorOf(() => prepareWorkflow(wf, { set: ['99.inputs.steps=1'] })).message).toMatch(/no node 99/);
-    expect(errorOf(() => prepareWorkflow(wf, { set: ['3.inputs.stepz=1'] })).message).toMatch(/has no input stepz; it has seed, steps/);
-    expect(errorOf(() => prepareWorkflow(wf, { set: ['3.steps=1'] })).message).toMatch(/NODE\.inputs\.FIELD=VALUE/);
-  });
-
-  it('explains how to export the API format for UI-format JSON', () => {
-    const e = errorOf(() => prepareWorkflow({ nodes: [], links: [], version: 0.4 }));
-    expect(e.message).toMatch(/Export \(API\)/);
+  it('does everything at once on a frozen fixture without writing to it', () => {
+    const wf = deepFreeze(fixture('16-wan-flf2v-named-ids.json'));
+    const before = JSON.stringify(wf);
+    const { workflow } = prepareWorkflow(wf, {
+      prompt: PROMPT,
+      negative: NEGATIVE,
+      images: [png('last.png'), png('first.png')],
+      randomSeed: true,
+      random: () => 0.5,
+      set: ['sampler.inputs.steps=8', 'flf2v.inputs.length=49'],
+    });
+    expect(JSON.stringify(wf)).toBe(before);
+    expect(changedInputs(wf, workflow)).toEqual(
+      ['end_image.image', 'flf2v.length', 'negative_prompt.text', 'positive_prompt.text', 'sampler.seed', 'sampler.steps', 'start_image.image'].sort(),
+    );
+    expect(workflow.sampler!.inputs.seed).toBe(2 ** 52);
   });
 });
