@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Fernet, SealError } from '../shared/index.js';
+import { Fernet } from '../shared/index.js';
+import { sealErrorOf } from './helpers/errors.js';
 
 const specDir = fileURLToPath(new URL('../../shared/fixtures/fernet-spec/', import.meta.url));
 const load = <T>(name: string): T[] => JSON.parse(readFileSync(`${specDir}${name}`, 'utf8')) as T[];
@@ -17,15 +18,7 @@ interface Vector {
   desc?: string;
 }
 
-function failure(fn: () => unknown): SealError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SealError);
-    return error as SealError;
-  }
-  throw new Error('expected a SealError');
-}
+const failure = sealErrorOf;
 
 describe('Fernet: the official spec vectors', () => {
   it.each(load<Vector>('generate.json'))('generate: $src', (v) => {

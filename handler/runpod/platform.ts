@@ -63,8 +63,8 @@ export class Platform {
       : { authorization: this.#options.apiKey };
   }
 
-  async take(jobInProgress: boolean, signal?: AbortSignal): Promise<TakeResult> {
-    const url = fillTemplate(this.#options.takeUrl, { podId: this.#options.podId, id: this.#options.podId }, { job_in_progress: jobInProgress ? '1' : '0' });
+  /** A GET that the platform may hold open (take, job-stop): bounded like the SDK's 90 s wrapper, abortable. */
+  async #longPoll(url: string, signal?: AbortSignal): Promise<{ statusCode: number; text: string }> {
     const res = await request(url, {
       method: 'GET',
       headers: this.#headers(false),
@@ -73,7 +73,13 @@ export class Platform {
       bodyTimeout: this.#options.takeTimeoutMs,
       ...(signal ? { signal } : {}),
     });
-    const text = await res.body.text();
+    return { statusCode: res.statusCode, text: await res.body.text() };
+  }
+
+  async take(jobInProgress: boolean, signal?: AbortSignal): Promise<TakeResult> {
+    const url = fillTemplate(this.#options.takeUrl, { podId: this.#options.podId, id: this.#options.podId }, { job_in_progress: jobInProgress ? '1' : '0' });
+    const res = await this.#longPoll(url, signal);
+    const text = res.text;
     if (res.statusCode === 204 || res.statusCode === 400) return { kind: 'none' };
     if (res.statusCode === 429) return { kind: 'backoff' };
     if (res.statusCode !== 200) throw new SealError('INTERNAL', `job take answered ${res.statusCode}`);
@@ -120,16 +126,8 @@ export class Platform {
   /** Long-polls the job-stop channel: ids of jobs the platform wants cancelled (empty on timeout or no news). */
   async jobsToStop(signal?: AbortSignal): Promise<string[]> {
     const url = fillTemplate(this.#options.takeUrl.replace('/job-take/', '/job-stop/'), { podId: this.#options.podId, id: this.#options.podId });
-    const res = await request(url, {
-      method: 'GET',
-      headers: this.#headers(false),
-      dispatcher: this.#agent,
-      headersTimeout: this.#options.takeTimeoutMs,
-      bodyTimeout: this.#options.takeTimeoutMs,
-      ...(signal ? { signal } : {}),
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) return [];
+    const { statusCode, text } = await this.#longPoll(url, signal);
+    if (statusCode !== 200) return [];
     try {
       const ids = (JSON.parse(text) as { jobsToStop?: unknown }).jobsToStop;
       return Array.isArray(ids) ? ids.map(String) : [];

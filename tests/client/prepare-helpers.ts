@@ -1,8 +1,6 @@
 /** Shared by the prepare*.test.ts files: fixtures read in place, error capture, and a diff of inputs. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
-import { SealError } from '../../shared/errors.js';
 import type { Workflow } from '../../shared/schema.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/workflows/', import.meta.url));
@@ -12,15 +10,7 @@ export function fixture(name: string): Workflow {
   return JSON.parse(readFileSync(`${FIXTURES}${name}`, 'utf8')) as Workflow;
 }
 
-export function errorOf(fn: () => unknown): SealError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SealError);
-    return error as SealError;
-  }
-  throw new Error('expected a SealError');
-}
+export { sealErrorOf as errorOf } from '../helpers/errors.js';
 
 /** Every input that differs between two workflows, as "node.input", sorted. */
 export function changedInputs(before: Workflow, after: Workflow): string[] {

@@ -11,6 +11,7 @@ import { createLogger } from '../../handler/log.js';
 import { openJobInput } from '../../handler/open.js';
 import { planStage, writeStage } from '../../handler/stage.js';
 import { scrubFile, wipeTree, type FileSystem } from '../../handler/storage.js';
+import { sealErrorOf } from '../helpers/errors.js';
 
 const CANARY = 'canary-2b7e-amber-heron';
 const fernet = new Fernet(Fernet.generateKey());
@@ -24,15 +25,6 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function sealErrorOf(fn: () => unknown): SealError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(SealError);
-    return error as SealError;
-  }
-  throw new Error('expected a SealError');
-}
 
 describe('open', () => {
   const bundle: Bundle = { workflow: { '1': { class_type: 'EmptyImage', inputs: {} } }, images: [], options: {} };
