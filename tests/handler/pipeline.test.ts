@@ -1,7 +1,10 @@
 import * as nodeFs from 'node:fs/promises';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JobOutcome } from '../../handler/job.js';
+import os from 'node:os';
+import { DEFAULT_JOB_CONFIG, type JobOutcome } from '../../handler/job.js';
+import { silentLogger } from '../../handler/log.js';
+import { Pipeline } from '../../handler/pipeline.js';
 import type { FileSystem } from '../../handler/storage.js';
 import { Fernet, openError, openProgress, openResult, sealBundle, type Bundle } from '../../shared/index.js';
 import { pngOf, startRig, type Rig } from '../helpers/pipeline.js';
@@ -217,6 +220,23 @@ describe('the job pipeline against the simulator', () => {
     expect(f.opened.message).toContain('ENOSPC');
     expect(rig.leftovers()).toEqual([]);
     rig.sim.settings.faults = {};
+  });
+});
+
+describe('start-up', () => {
+  it('waits for a slow ComfyUI (connections refused meanwhile), then runs jobs', async () => {
+    const started = Date.now();
+    rig = await startRig({ sim: { slowStartMs: 700 } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    expect((await run(rig, { encrypted_input: sealBundle(bundle(), rig.fernet) })).kind).toBe('success');
+    expect(rig.logs.some((l) => JSON.parse(l).message === 'comfy.ready')).toBe(true);
+  });
+
+  it('gives up with COMFY_UNAVAILABLE when ComfyUI never answers', async () => {
+    const dir = os.tmpdir();
+    const p = new Pipeline({ comfyUrl: 'http://127.0.0.1:9', key: Fernet.generateKey(), job: { ...DEFAULT_JOB_CONFIG, dirs: { input: `${dir}/cs-x-in`, output: `${dir}/cs-x-out`, temp: `${dir}/cs-x-tmp` } }, log: silentLogger });
+    await expect(p.start(300)).rejects.toMatchObject({ code: 'COMFY_UNAVAILABLE', message: expect.stringContaining('did not answer at http://127.0.0.1:9') });
+    await p.close();
   });
 });
 
