@@ -1,4 +1,4 @@
-import { http, HttpResponse } from 'msw';
+import { delay, http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ComfySealClient } from '../../client/client.js';
@@ -104,6 +104,22 @@ describe('ComfySealClient against RunPod REST (msw)', () => {
     expect(error).toBeInstanceOf(RunpodConnectionError);
     expect(calls).toBe(2);
   }, 30_000);
+
+  it('times out a request that hangs, retries it, then reports a connection error', async () => {
+    let calls = 0;
+    server.use(
+      http.get(`${API}/${EP}/status/slow-request`, async () => {
+        calls++;
+        await delay(2_000);
+        return HttpResponse.json({ id: 'slow-request', status: 'IN_QUEUE' });
+      }),
+    );
+    const started = Date.now();
+    const error = await client({ requestTimeoutMs: 100, maxRetries: 1 }).wait('slow-request').catch((e) => e);
+    expect(error).toBeInstanceOf(RunpodConnectionError);
+    expect(calls).toBe(2);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
 
   it('gives up waiting with WaitTimeoutError, leaving the job alone', async () => {
     server.use(http.get(`${API}/${EP}/status/slow`, () => HttpResponse.json({ id: 'slow', status: 'IN_QUEUE' })));
