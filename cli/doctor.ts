@@ -41,10 +41,14 @@ export const command: Command = async (argv, io) => {
   const worker = values.worker ?? (!values.client && (existsSync('/comfyui') || Boolean(io.env.RUNPOD_POD_ID)));
   let checks;
   if (worker) {
-    const [{ workerChecks }, { resolveConfig }] = await Promise.all([import('../handler/doctor.js'), import('../handler/config.js')]);
+    const [{ workerChecks }, { resolveConfig }, { modelChecks }] = await Promise.all([
+      import('../handler/doctor.js'),
+      import('../handler/config.js'),
+      import('../handler/models/doctor.js'),
+    ]);
     const config = resolveConfig(values.key ? { key: values.key } : {}, io.env, { requireKey: false });
     const modelsDir = values['models-dir'] ?? io.env.COMFY_MODELS_DIR ?? '/comfyui/models';
-    checks = workerChecks({ config, python: io.env.COMFY_PYTHON ?? 'python3', modelsDir });
+    checks = workerChecks({ config, python: io.env.COMFY_PYTHON ?? 'python3', modelsDir }, modelChecks(io.env, modelsDir));
   } else {
     const { clientChecks } = await import('../client/doctor.js');
     checks = clientChecks({
