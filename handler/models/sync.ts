@@ -84,7 +84,8 @@ async function hubInfo(entry: Extract<ModelEntry, { kind: 'hf' }>, o: SyncOption
     path: entry.file,
     hubUrl: o.hubUrl ?? DEFAULTS.hubUrl,
     ...(o.accessToken ? { accessToken: o.accessToken as `hf_${string}` } : {}),
-    ...(o.fetch ? { fetch: o.fetch } : {}),
+    // The metadata request gets the same no-hang bound as the download itself.
+    fetch: (input, init) => (o.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(o.stallTimeoutMs ?? DEFAULTS.stallTimeoutMs) }),
   });
   if (!info) throw new Error(`not found on the hub: ${entry.repo}/${entry.file}`);
   const etag = info.etag.replace(/^W\//, '').replaceAll('"', '');

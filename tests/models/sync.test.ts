@@ -177,6 +177,17 @@ describe('model sync', () => {
     expect(existsSync(path.join(dir, 'models', 'vae', 'm.bin'))).toBe(false);
   });
 
+  it('never hangs on a hub that does not answer', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const started = Date.now();
+    const [r] = await syncModels(parseModels('org/repo:m.bin:vae'), options({ hubUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` }));
+    expect(r!.status).toBe('failed');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    silent.closeAllConnections();
+    silent.close();
+  });
+
   it('reports a missing repo file', async () => {
     const [r] = await syncModels(parseModels('org/repo:nope.bin:vae'), options());
     expect(r).toMatchObject({ status: 'failed', error: expect.stringContaining('not found on the hub') });
