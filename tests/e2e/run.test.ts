@@ -105,6 +105,13 @@ describe('comfy-seal run → worker --local → simulator', () => {
     expect([d.code, d.stderr]).toEqual([1, expect.stringContaining('ENCRYPTION_KEY')]);
   });
 
+  it('--debug says loudly that it sends plaintext, and a worker that refuses plaintext says PLAINTEXT_REFUSED', async () => {
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--debug'], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--debug: the job is sent in PLAINTEXT; RunPod can read it/);
+    expect(r.stderr).toMatch(/failed: PLAINTEXT_REFUSED/);
+  });
+
   it('resumes a job after the client process is killed mid-wait', async () => {
     sim.settings.stepMs = 100;
     const out = path.join(work, 'resumed');

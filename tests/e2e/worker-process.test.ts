@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Fernet, openResult, sealBundle } from '../../shared/index.js';
+import { startSimulator, type Simulator } from '../../simulator/index.js';
+import { startPlatform, type PlatformEmulator } from '../helpers/runpod-platform.js';
+import { spawn } from 'node:child_process';
+import { CLI } from '../helpers/cli.js';
+
+let sim: Simulator;
+let platform: PlatformEmulator;
+let work: string;
+beforeAll(async () => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'cs-worker-proc-'));
+  sim = await startSimulator({ port: 0, stepMs: 40, inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') });
+  platform = await startPlatform();
+});
+afterAll(async () => {
+  await platform.close();
+  await sim.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+it('comfy-seal worker on RunPod: takes a job, and on SIGTERM mid-job finishes it, posts it once and exits 0', async () => {
+  const key = Fernet.generateKey();
+  const fernet = new Fernet(key);
+  const workflow = {
+    '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'm.safetensors' } },
+    '2': { class_type: 'EmptyLatentImage', inputs: { width: 16, height: 16, batch_size: 1 } },
+    '3': { class_type: 'CLIPTextEncode', inputs: { text: 'x', clip: ['1', 1] } },
+    '4': { class_type: 'KSampler', inputs: { model: ['1', 0], seed: 1, steps: 15, cfg: 1, sampler_name: 'euler', scheduler: 'normal', positive: ['3', 0], negative: ['3', 0], latent_image: ['2', 0], denoise: 1 } },
+    '5': { class_type: 'VAEDecode', inputs: { samples: ['4', 0], vae: ['1', 2] } },
+    '6': { class_type: 'SaveImage', inputs: { images: ['5', 0], filename_prefix: 'w' } },
+  };
+  platform.queueJob({ id: 'proc-job-u1', input: { encrypted_input: sealBundle({ workflow, images: [], options: {} }, fernet) } });
+  const child = spawn(process.execPath, [CLI, 'worker', '--comfy-url', sim.url, '--input-dir', sim.dirs.input, '--output-dir', sim.dirs.output, '--temp-dir', sim.dirs.temp], {
+    env: { PATH: process.env.PATH, ...platform.env, ENCRYPTION_KEY: key, RUNPOD_ENDPOINT_ID: 'ep1', RUNPOD_PING_INTERVAL: '100' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let logs = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (logs += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+
+  // Mid-job: a progress post has gone out, the result has not.
+  await platform.waitFor((q) => q.path.endsWith('/proc-job-u1') && q.body.includes('IN_PROGRESS'));
+  child.kill('SIGTERM');
+  expect(await exited).toBe(0);
+
+  const results = platform.done().filter((q) => !q.body.includes('IN_PROGRESS'));
+  expect(results).toHaveLength(1);
+  const body = JSON.parse(results[0]!.body);
+  expect(openResult(body.output, fernet).files.map((f) => f.filename)).toEqual(['w_00001_.png']);
+  // Nothing after the result, pings carried the job id, logs are JSON lines without job content.
+  expect(platform.done().at(-1)).toBe(results[0]);
+  expect(platform.requests.some((q) => q.path.includes('/ping/') && q.query.job_id === 'proc-job-u1')).toBe(true);
+  const lines = logs.trim().split('\n');
+  for (const line of lines) expect(JSON.parse(line)).toHaveProperty('level');
+  expect(lines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(['comfy.ready', 'worker.start', 'job.start', 'job.done', 'job.posted', 'worker.stop']));
+  // No second job was taken after SIGTERM.
+  const takesAfterStop = platform.requests.filter((q) => q.path.includes('/job-take/') && q.at > results[0]!.at);
+  expect(takesAfterStop).toEqual([]);
+}, 30_000);
