@@ -12,16 +12,19 @@ const SIZES = [1, 16, 40];
 const RUNS = { 1: 9, 16: 7, 40: 5 };
 
 if (process.argv[2] === '--rss-child') {
-  // One encrypt + decrypt of N MB; report peak RSS growth from just before the payload existed.
+  // One encrypt + decrypt of N MB after a 1 MB warm-up (as any process that has sealed before); peak RSS growth from
+  // just before the payload existed, so the payload itself counts too.
   const size = Number(process.argv[3]) * MB;
+  const f = new Fernet(Fernet.generateKey());
+  f.decrypt(f.encrypt(randomBytes(MB)));
   global.gc?.();
   const base = process.memoryUsage().rss;
   const payload = randomBytes(size);
-  const f = new Fernet(Fernet.generateKey());
+  const withPayload = process.memoryUsage().rss;
   const token = f.encrypt(payload);
   const back = f.decrypt(token);
   if (!back.equals(payload)) throw new Error('round trip failed');
-  process.send({ peak: process.resourceUsage().maxRSS * 1024, base });
+  process.send({ peak: process.resourceUsage().maxRSS * 1024, base, withPayload });
   process.exit(0);
 }
 
@@ -89,9 +92,10 @@ for (const size of SIZES) {
 console.log('\nFernet encrypt + decrypt, median ms (lower is better)\n');
 console.log(table(['payload', 'ours', 'python cryptography', 'npm fernet (1 run, text)', 'ours/python', 'npm/python'], rows));
 
-const { peak, base } = await rss(40);
+const { peak, base, withPayload } = await rss(40);
 const over = (peak - base) / (40 * MB);
-console.log(`\npeak RSS over baseline, 40 MB encrypt+decrypt (fresh process): ${((peak - base) / MB).toFixed(0)} MB = ${over.toFixed(2)}x payload`);
+console.log(`\npeak RSS over baseline, 40 MB encrypt+decrypt (fresh process, payload counted): ${((peak - base) / MB).toFixed(0)} MB = ${over.toFixed(2)}x payload`);
+console.log(`  of which the payload itself: ${((withPayload - base) / MB).toFixed(0)} MB; encrypt + decrypt over a process holding it: ${((peak - withPayload) / (40 * MB)).toFixed(2)}x`);
 console.log('\ntargets:');
 console.log(`  ours/python at 16 MB <= 0.55: ${ratio16 === null ? 'n/a' : `${ratio16.toFixed(2)} ${ratio16 <= 0.55 ? 'PASS' : 'MISS'}`}`);
 console.log(`  peak RSS over baseline <= 4x payload at 40 MB: ${over.toFixed(2)}x ${over <= 4 ? 'PASS' : 'MISS'}`);

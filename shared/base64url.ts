@@ -1,0 +1,111 @@
+/**
+ * Canonical url-safe base64 with padding, as Fernet writes it, for texts of tens of MB: validated without a regex
+ * pass, decoded a piece at a time into one scratch buffer, encoded piece by piece straight into the final text.
+ */
+import { SealError } from './errors.js';
+import { allocReleasable, release } from './releasable.js';
+
+/**
+ * Characters per decoded piece (a multiple of 4). Small pieces keep each transient buffer below malloc's mmap
+ * threshold, which measured as ~15 MB less peak RSS than 1 MiB pieces on a 40 MB token, for the same speed.
+ */
+const PIECE_CHARS = 1 << 17;
+
+/**
+ * The decoded length of a canonical text, or -1 when the text is not exactly that. '+', '/' and misplaced '=' are
+ * found with indexOf; any other character outside the alphabet makes Node's decoder (which skips it) come up short,
+ * which the decoders check.
+ */
+export function canonicalLength(text: string): number {
+  if (text.length % 4 !== 0) return -1;
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const firstPad = text.indexOf('=');
+  if (firstPad !== -1 && firstPad !== text.length - pad) return -1;
+  if (text.indexOf('+') !== -1 || text.indexOf('/') !== -1) return -1;
+  if (pad > 0) {
+    // Canonical: the bits beyond the last whole byte must be zero, so each text has one spelling only.
+    const value = base64Value(text.charCodeAt(text.length - pad - 1));
+    if ((pad === 2 && (value & 0x0f) !== 0) || (pad === 1 && (value & 0x03) !== 0)) return -1;
+  }
+  return (text.length / 4) * 3 - pad;
+}
+
+/** Decodes canonical url-safe base64 with padding; null when the text is not exactly that. */
+export function decodeBase64Url(text: string): Buffer | null {
+  const length = canonicalLength(text);
+  if (length < 0) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.length === length ? bytes : null;
+}
+
+/**
+ * Visits the decoded bytes of a canonical text of `total` decoded bytes piece by piece, with each piece's byte offset;
+ * every piece is a view of one scratch buffer, valid only during the call. Returns false if the text turns out not to
+ * be base64 (a piece decodes short).
+ */
+export function eachPiece(text: string, total: number, visit: (piece: Buffer, offset: number) => void): boolean {
+  const scratch = Buffer.allocUnsafe(Math.min(total, (PIECE_CHARS / 4) * 3));
+  let offset = 0;
+  for (let at = 0; at < text.length; at += PIECE_CHARS) {
+    const written = scratch.write(text.slice(at, at + PIECE_CHARS), 0, 'base64url');
+    if (written !== Math.min(total - offset, scratch.length)) return false;
+    visit(scratch.subarray(0, written), offset);
+    offset += written;
+  }
+  return offset === total;
+}
+
+/**
+ * Builds the padded url-safe base64 text of exactly `byteLength` bytes pushed in pieces. The text is written into one
+ * buffer of its final size (never a raw copy of the bytes, never a rope of strings that V8 would flatten into a second
+ * copy later), then turned into a flat string and the buffer released.
+ */
+export class Base64UrlWriter {
+  readonly #text: Buffer;
+  #at = 0;
+  readonly #carry = Buffer.alloc(3);
+  #carried = 0;
+
+  constructor(byteLength: number) {
+    this.#text = allocReleasable(Math.ceil(byteLength / 3) * 4);
+  }
+
+  push(bytes: Uint8Array): void {
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    let used = 0;
+    if (this.#carried > 0) {
+      while (this.#carried < 3 && used < buf.length) this.#carry[this.#carried++] = buf[used++]!;
+      if (this.#carried < 3) return;
+      this.#write(this.#carry.toString('base64url'));
+      this.#carried = 0;
+    }
+    const aligned = used + Math.floor((buf.length - used) / 3) * 3;
+    if (aligned > used) this.#write(buf.toString('base64url', used, aligned));
+    for (let i = aligned; i < buf.length; i++) this.#carry[this.#carried++] = buf[i]!;
+  }
+
+  /** The whole text; the writer's buffer is released. Throws if the bytes pushed were not `byteLength`. */
+  finish(): string {
+    if (this.#carried > 0) {
+      this.#write(this.#carry.subarray(0, this.#carried).toString('base64url'));
+      this.#write(this.#carried === 1 ? '==' : '=');
+    }
+    if (this.#at !== this.#text.length) throw new SealError('INTERNAL', 'base64 writer: fewer bytes than announced');
+    const text = this.#text.toString('latin1');
+    release(this.#text);
+    return text;
+  }
+
+  #write(chars: string): void {
+    const written = this.#text.write(chars, this.#at, 'latin1');
+    if (written !== chars.length) throw new SealError('INTERNAL', 'base64 writer: more bytes than announced');
+    this.#at += written;
+  }
+}
+
+function base64Value(c: number): number {
+  if (c >= 65 && c <= 90) return c - 65;
+  if (c >= 97 && c <= 122) return c - 71;
+  if (c >= 48 && c <= 57) return c + 4;
+  return c === 45 ? 62 : 63;
+}
