@@ -84,15 +84,22 @@ export class Base64UrlWriter {
     for (let i = aligned; i < buf.length; i++) this.#carry[this.#carried++] = buf[i]!;
   }
 
-  /** The whole text; the writer's buffer is released. Throws if the bytes pushed were not `byteLength`. */
-  finish(): string {
+  /** The whole text as ASCII bytes, in a releasable buffer that now belongs to the caller. */
+  finishBytes(): Buffer {
     if (this.#carried > 0) {
       this.#write(this.#carry.subarray(0, this.#carried).toString('base64url'));
       this.#write(this.#carried === 1 ? '==' : '=');
+      this.#carried = 0;
     }
     if (this.#at !== this.#text.length) throw new SealError('INTERNAL', 'base64 writer: fewer bytes than announced');
-    const text = this.#text.toString('latin1');
-    release(this.#text);
+    return this.#text;
+  }
+
+  /** The whole text as a string; the writer's buffer is released. */
+  finish(): string {
+    const bytes = this.finishBytes();
+    const text = bytes.toString('latin1');
+    release(bytes);
     return text;
   }
 

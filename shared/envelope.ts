@@ -4,8 +4,9 @@
  */
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
 import { decodeUtf8, parseJsonLimited } from './bundle.js';
-import type { Fernet } from './fernet.js';
+import { Fernet } from './fernet.js';
 import { DEFAULT_LIMITS } from './limits.js';
+import { release } from './releasable.js';
 import {
   errorPayloadSchema,
   failureSchema,
@@ -48,33 +49,111 @@ export function buildResultPayload(files: readonly ResultFile[], timingsMs: Reco
   return { status: 'success', outputs, images, timings_ms: timingsMs };
 }
 
+/** Bytes of file data per base64 piece: a multiple of 3 (no padding inside), small enough to stay young garbage. */
+const BASE64_PIECE = 48 << 10;
+
 /**
- * The result's JSON (§3) as bytes, written straight into one buffer: each file's base64 is made once and written into
- * both `outputs` and `images`, with no intermediate JSON string of tens of MB. Same JSON as buildResultPayload.
+ * The result's JSON (§3), streamed: its exact byte length up front, then its bytes in pieces, so that sealing a result
+ * of tens of MB never builds the JSON, or even one file's base64, whole. Each file's base64 goes into both `outputs`
+ * and `images`. The same JSON as JSON.stringify(buildResultPayload(...)).
  */
+export class ResultJson {
+  readonly byteLength: number;
+  readonly #files: readonly ResultFile[];
+  /** JSON text, or the index of a file whose base64 goes there. */
+  readonly #parts: Array<string | number> = ['{"status":"success","outputs":['];
+
+  constructor(result: Result) {
+    this.#files = result.files;
+    const parts = this.#parts;
+    result.files.forEach((f, i) => {
+      const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
+      parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, i, '"}');
+    });
+    parts.push('],"images":{');
+    // As an object would: first position, last value for a repeated name.
+    const images = new Map<string, number>();
+    result.files.forEach((f, i) => f.kind === 'image' && images.set(f.filename, i));
+    [...images].forEach(([name, i], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, i, '"'));
+    parts.push(`},"timings_ms":${JSON.stringify(result.timingsMs)}}`);
+    this.byteLength = parts.reduce<number>(
+      (n, p) => n + (typeof p === 'number' ? Math.ceil(this.#files[p]!.data.length / 3) * 4 : Buffer.byteLength(p)),
+      0,
+    );
+  }
+
+  /** Feeds the JSON to `sink` in order; each piece is valid only during the call. */
+  writeTo(sink: (piece: Buffer) => void): void {
+    const scratch = Buffer.allocUnsafe((BASE64_PIECE / 3) * 4);
+    for (const part of this.#parts) {
+      if (typeof part === 'string') {
+        sink(Buffer.from(part, 'utf8'));
+        continue;
+      }
+      const data = this.#files[part]!.data;
+      for (let at = 0; at < data.length; at += BASE64_PIECE) {
+        const n = scratch.write(data.toString('base64', at, Math.min(data.length, at + BASE64_PIECE)), 'latin1');
+        sink(scratch.subarray(0, n));
+      }
+    }
+  }
+}
+
+/** The result's JSON as one buffer. */
 export function resultBytes(result: Result): Buffer {
-  const encoded = result.files.map((f) => f.data.toString('base64'));
-  const parts: Array<string | number> = ['{"status":"success","outputs":['];
-  result.files.forEach((f, i) => {
-    const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
-    parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, i, '"}');
-  });
-  parts.push('],"images":{');
-  // As an object would: first position, last value for a repeated name.
-  const images = new Map<string, number>();
-  result.files.forEach((f, i) => f.kind === 'image' && images.set(f.filename, i));
-  [...images].forEach(([name, i], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, i, '"'));
-  parts.push(`},"timings_ms":${JSON.stringify(result.timingsMs)}}`);
-  const size = parts.reduce<number>((n, p) => n + (typeof p === 'number' ? encoded[p]!.length : Buffer.byteLength(p)), 0);
-  const out = Buffer.allocUnsafe(size);
+  const json = new ResultJson(result);
+  const out = Buffer.allocUnsafe(json.byteLength);
   let at = 0;
-  for (const p of parts) at += typeof p === 'number' ? out.write(encoded[p]!, at, 'latin1') : out.write(p, at, 'utf8');
+  json.writeTo((piece) => (at += piece.copy(out, at)));
   return out;
 }
 
-/** Result → RunPod `output` for an encrypted job. */
-export function sealResult(result: Result, fernet: Fernet): { encrypted_output: string } {
-  return { encrypted_output: fernet.encrypt(resultBytes(result)) };
+/**
+ * A sealed result, `{ encrypted_output }`, holding its token as bytes: the worker sends those bytes as they are and
+ * releases them once posted. Reading `encrypted_output`, or JSON, gives the usual string.
+ */
+export class SealedOutput {
+  readonly #token: Buffer;
+
+  constructor(token: Buffer) {
+    this.#token = token;
+  }
+
+  /** The token's ASCII bytes. */
+  get bytes(): Buffer {
+    return this.#token;
+  }
+
+  get encrypted_output(): string {
+    return this.#token.toString('latin1');
+  }
+
+  toJSON(): { encrypted_output: string } {
+    return { encrypted_output: this.encrypted_output };
+  }
+
+  /** Gives the token's memory back; the output reads as empty afterwards. */
+  release(): void {
+    release(this.#token);
+  }
+}
+
+/**
+ * Result → RunPod `output` for an encrypted job, the JSON streamed through the cipher. OUTPUT_TOO_LARGE, before any
+ * work, when the token would be longer than `maxTokenChars`.
+ */
+export function sealResult(result: Result, fernet: Fernet, maxTokenChars = Infinity): SealedOutput {
+  const json = new ResultJson(result);
+  const length = Fernet.tokenLength(json.byteLength);
+  if (length > maxTokenChars) throw resultTooLarge(length, maxTokenChars);
+  const encrypter = fernet.encrypter(json.byteLength);
+  json.writeTo((piece) => encrypter.update(piece));
+  return new SealedOutput(encrypter.finalBytes());
+}
+
+/** OUTPUT_TOO_LARGE for a result of `bytes` (sealed or plaintext) over `limit`. */
+export function resultTooLarge(bytes: number, limit: number): SealError {
+  return new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(limit / 1e6)} MB once sealed`, { bytes, limit_bytes: limit });
 }
 
 /** RunPod `output` (sealed, or plaintext for a plaintext job) → Result. */

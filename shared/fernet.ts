@@ -6,10 +6,10 @@
  * only large allocations are that text and the string made of it; decryption streams the token text piece by piece
  * (HMAC pass, then decrypt pass), so its only large allocation is the plaintext. No hex or intermediate string round trips.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual, type Cipher, type Hmac } from 'node:crypto';
 import { Base64UrlWriter, canonicalLength, decodeBase64Url, eachPiece } from './base64url.js';
 import { SealError } from './errors.js';
-import { allocReleasable } from './releasable.js';
+import { allocReleasable, release } from './releasable.js';
 
 export { decodeBase64Url };
 
@@ -64,6 +64,66 @@ function decryptFailed(message: string): SealError {
   return new SealError('DECRYPT_FAILED', message);
 }
 
+export interface Encrypter {
+  update(bytes: Uint8Array): void;
+  /** The token. Throws INTERNAL if the pieces did not add up to the announced length. */
+  final(): string;
+  /**
+   * The token as ASCII bytes in a releasable buffer (shared/releasable.ts), for a caller that sends it on as bytes:
+   * a token of tens of MB then never becomes a JS string, which only a GC could free.
+   */
+  finalBytes(): Buffer;
+}
+
+function cipherLength(byteLength: number): number {
+  return (Math.floor(byteLength / BLOCK) + 1) * BLOCK;
+}
+
+/** Each cipher chunk goes into the HMAC and straight into the token's text: no raw token buffer. */
+class TokenEncrypter implements Encrypter {
+  readonly #cipher: Cipher;
+  readonly #hmac: Hmac;
+  readonly #text: Base64UrlWriter;
+  #left: number;
+
+  constructor(key: KeyPair, iv: Buffer, now: number, byteLength: number) {
+    this.#left = byteLength;
+    this.#text = new Base64UrlWriter(HEADER + cipherLength(byteLength) + MAC);
+    this.#hmac = createHmac('sha256', key.signing);
+    this.#cipher = createCipheriv('aes-128-cbc', key.encryption, iv);
+    const header = Buffer.allocUnsafe(HEADER);
+    header[0] = VERSION;
+    header.writeBigUInt64BE(BigInt(now), 1);
+    iv.copy(header, 9);
+    this.#take(header);
+  }
+
+  update(bytes: Uint8Array): void {
+    this.#left -= bytes.length;
+    if (this.#left < 0) throw new SealError('INTERNAL', 'more bytes to encrypt than announced');
+    for (let start = 0; start < bytes.length; start += CHUNK) this.#take(this.#cipher.update(bytes.subarray(start, start + CHUNK)));
+  }
+
+  finalBytes(): Buffer {
+    if (this.#left !== 0) throw new SealError('INTERNAL', 'fewer bytes to encrypt than announced');
+    this.#take(this.#cipher.final());
+    this.#text.push(this.#hmac.digest());
+    return this.#text.finishBytes();
+  }
+
+  final(): string {
+    const bytes = this.finalBytes();
+    const token = bytes.toString('latin1');
+    release(bytes);
+    return token;
+  }
+
+  #take(bytes: Buffer): void {
+    this.#hmac.update(bytes);
+    this.#text.push(bytes);
+  }
+}
+
 export class Fernet {
   readonly #keys: KeyPair[];
 
@@ -87,30 +147,26 @@ export class Fernet {
 
   encrypt(data: Uint8Array | string, internals: EncryptInternals = {}): string {
     const message = toBytes(data);
+    const encrypter = this.encrypter(message.length, internals);
+    encrypter.update(message);
+    return encrypter.final();
+  }
+
+  /**
+   * Encrypts a message of a known length given in pieces, so a large message never has to exist whole (the worker
+   * streams its result JSON through this). Pieces are consumed at once; they may be reused after `update` returns.
+   */
+  encrypter(byteLength: number, internals: EncryptInternals = {}): Encrypter {
     const key = this.#keys[0]!;
     const iv = internals.iv ? Buffer.from(internals.iv) : randomBytes(16);
     if (iv.length !== 16) throw new SealError('BAD_INPUT', 'a Fernet IV is 16 bytes');
     const now = internals.nowSeconds ?? Math.floor(Date.now() / 1000);
+    return new TokenEncrypter(key, iv, now, byteLength);
+  }
 
-    const header = Buffer.allocUnsafe(HEADER);
-    header[0] = VERSION;
-    header.writeBigUInt64BE(BigInt(now), 1);
-    iv.copy(header, 9);
-
-    // Each cipher chunk goes into the HMAC and straight into the token's text: no raw token buffer.
-    const cipherLength = (Math.floor(message.length / BLOCK) + 1) * BLOCK;
-    const text = new Base64UrlWriter(HEADER + cipherLength + MAC);
-    const hmac = createHmac('sha256', key.signing);
-    const take = (bytes: Buffer) => {
-      hmac.update(bytes);
-      text.push(bytes);
-    };
-    take(header);
-    const cipher = createCipheriv('aes-128-cbc', key.encryption, iv);
-    for (let start = 0; start < message.length; start += CHUNK) take(cipher.update(message.subarray(start, start + CHUNK)));
-    take(cipher.final());
-    text.push(hmac.digest());
-    return text.finish();
+  /** The length in characters of the token for a message of `byteLength` bytes. */
+  static tokenLength(byteLength: number): number {
+    return Math.ceil((HEADER + cipherLength(byteLength) + MAC) / 3) * 4;
   }
 
   /**

@@ -17,6 +17,8 @@ export {
 export {
   buildResultPayload,
   resultBytes,
+  ResultJson,
+  SealedOutput,
   sealResult,
   openResult,
   sealError,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   Fernet,
@@ -15,9 +16,11 @@ import {
   sealResult,
   validateBundle,
   resultBytes,
+  ResultJson,
   buildResultPayload,
   type Bundle,
 } from '../shared/index.js';
+import { sealErrorOf } from './helpers/errors.js';
 
 const CANARY = 'canary-7f3a9c-violet-lighthouse';
 const key = Fernet.generateKey();
@@ -159,7 +162,8 @@ describe('results, progress and failures', () => {
 
   it('seals a result that opens to the same files, with the older images map', () => {
     const output = sealResult({ files, timingsMs: { total: 12 } }, fernet);
-    expect(Object.keys(output)).toEqual(['encrypted_output']);
+    expect(Object.keys(JSON.parse(JSON.stringify(output)))).toEqual(['encrypted_output']); // what goes on the wire
+    expect(typeof output.encrypted_output).toBe('string');
     const opened = openResult(output, fernet);
     expect(opened.files).toEqual(files);
     expect(opened.timingsMs).toEqual({ total: 12 });
@@ -178,6 +182,33 @@ describe('results, progress and failures', () => {
       const timings = { total: 1.5, 'ö': 2 };
       expect(resultBytes({ files: set, timingsMs: timings }).toString('utf8')).toBe(JSON.stringify(buildResultPayload(set, timings)));
     }
+  });
+
+  it('streams the result JSON in pieces that add up to its announced length, large files included', () => {
+    const big = [...files, { nodeId: '20', filename: 'big.png', subfolder: '', kind: 'image', mime: 'image/png', data: randomBytes(300_001) }];
+    const result = { files: big, timingsMs: { total: 3 } };
+    const json = new ResultJson(result);
+    const pieces: Buffer[] = [];
+    json.writeTo((piece) => pieces.push(Buffer.from(piece)));
+    expect(pieces.length).toBeGreaterThan(3);
+    const whole = Buffer.concat(pieces);
+    expect(whole.length).toBe(json.byteLength);
+    expect(whole.toString('utf8')).toBe(JSON.stringify(buildResultPayload(big, { total: 3 })));
+    expect(openResult(sealResult(result, fernet), fernet).files[2]!.data.equals(big[2]!.data)).toBe(true);
+  });
+
+  it('refuses a result whose token would be too long before sealing it, and keeps the token as releasable bytes', () => {
+    const result = { files, timingsMs: {} };
+    const output = sealResult(result, fernet);
+    expect(output.bytes.toString('latin1')).toBe(output.encrypted_output);
+    const length = output.encrypted_output.length;
+    expect(Fernet.tokenLength(new ResultJson(result).byteLength)).toBe(length);
+    expect(sealResult(result, fernet, length).encrypted_output).toHaveLength(length);
+    const error = sealErrorOf(() => sealResult(result, fernet, length - 1));
+    expect(error.code).toBe('OUTPUT_TOO_LARGE');
+    expect(error.details).toEqual({ bytes: length, limit_bytes: length - 1 });
+    output.release();
+    expect(output.bytes.length).toBe(0);
   });
 
   it('opens a plaintext result and refuses a sealed one without a key', () => {

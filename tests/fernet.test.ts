@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Fernet } from '../shared/index.js';
 import { sealErrorOf } from './helpers/errors.js';
@@ -124,5 +125,38 @@ describe('Fernet', () => {
     for (const k of ['', 'short', 'A'.repeat(43) + '=x', Buffer.alloc(31).toString('base64url')]) {
       expect(failure(() => new Fernet(k)).code).toBe('BAD_INPUT');
     }
+  });
+});
+
+describe('Fernet encrypter (a message in pieces)', () => {
+  const f = new Fernet(Fernet.generateKey());
+
+  it('makes a token that opens to the pieces joined, of the length tokenLength announces', () => {
+    for (const size of [0, 1, 15, 16, 17, 49_151, 49_152, 200_003]) {
+      const message = randomBytes(size);
+      const encrypter = f.encrypter(size);
+      for (let at = 0; at < size; at += 7_001) encrypter.update(message.subarray(at, at + 7_001));
+      const token = encrypter.final();
+      expect(token).toHaveLength(Fernet.tokenLength(size));
+      expect(f.decrypt(token).equals(message)).toBe(true);
+    }
+  });
+
+  it('gives the same token as bytes or as a string, with a fixed iv and time', () => {
+    const iv = randomBytes(16);
+    const a = f.encrypter(5, { iv, nowSeconds: 1_000 });
+    a.update(Buffer.from('hello'));
+    const b = f.encrypter(5, { iv, nowSeconds: 1_000 });
+    b.update(Buffer.from('hel'));
+    b.update(Buffer.from('lo'));
+    expect(a.finalBytes().toString('latin1')).toBe(b.final());
+  });
+
+  it('refuses pieces that do not add up to the announced length', () => {
+    const over = f.encrypter(3);
+    expect(failure(() => over.update(Buffer.alloc(4))).code).toBe('INTERNAL');
+    const under = f.encrypter(3);
+    under.update(Buffer.alloc(2));
+    expect(failure(() => under.final()).code).toBe('INTERNAL');
   });
 });
