@@ -12,7 +12,8 @@ import { fileNameProblem } from '../shared/names.js';
 import { compareNodeIds } from '../shared/node-ids.js';
 import type { Clock } from './clock.js';
 import type { NodeUiOutput, OutputFileRef } from './comfy/messages.js';
-import { isInside, nodeFileSystem, storageError, type FileSystem } from './storage.js';
+import { release } from '../shared/releasable.js';
+import { isInside, nodeFileSystem, readReleasable, storageError, type FileSystem } from './storage.js';
 
 export interface CollectOptions {
   outputDir: string;
@@ -123,10 +124,11 @@ export async function readSettled(file: string, options: CollectOptions): Promis
     if (stat) {
       if (stat.size !== last.size || stat.mtimeMs !== last.mtimeMs) last = { size: stat.size, mtimeMs: stat.mtimeMs, since: clock.now() };
       if (stat.size > 0) {
-        const data = await fs.readFile(file);
+        const data = await readReleasable(file, fs).catch((error: unknown) => Promise.reject(storageError(error)));
         const complete = looksComplete(data);
         const quiet = clock.now() - last.since >= options.quietMs;
         if (data.length === stat.size && (complete === true || (complete === null && quiet))) return data;
+        release(data);
       }
     }
     if (clock.now() >= deadline) {
@@ -175,10 +177,12 @@ export async function collectOutputs(outputs: Record<string, NodeUiOutput>, opti
     const kind = kindOf(mime, animated);
     cost += sealedCost(data.length, kind);
     if (cost > options.maxResultBytes) {
-      throw new SealError('OUTPUT_TOO_LARGE', `the result would be over ${Math.floor(options.maxResultBytes / 1e6)} MB once sealed`, {
+      const error = new SealError('OUTPUT_TOO_LARGE', `the result would be over ${Math.floor(options.maxResultBytes / 1e6)} MB once sealed`, {
         limit_bytes: options.maxResultBytes,
         files: [...files.map((f) => ({ filename: f.filename, bytes: f.data.length })), { filename: ref.filename, bytes: data.length }],
       });
+      for (const f of [...files, { data }]) release(f.data);
+      throw error;
     }
     files.push({ nodeId, filename: ref.filename, subfolder: userSubfolder(subfolder, options.jobFolder), kind, mime, data });
   }

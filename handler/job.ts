@@ -3,10 +3,11 @@
  * Collaborators come in `JobDeps`, so tests drive the real pipeline against the simulator and temp dirs.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { buildResultPayload, sealError, sealProgress, sealResult } from '../shared/envelope.js';
+import { buildResultPayload, resultTooLarge, ResultJson, sealError, sealProgress, sealResult } from '../shared/envelope.js';
 import { SealError, type ErrorCode } from '../shared/errors.js';
 import type { Fernet } from '../shared/fernet.js';
 import type { Limits } from '../shared/limits.js';
+import { release } from '../shared/releasable.js';
 import type { Progress, ProgressUpdate } from '../shared/schema.js';
 import type { Clock } from './clock.js';
 import { collectOutputs } from './collect.js';
@@ -114,6 +115,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     await ensureDirs(config.dirs, fs);
     await wipeDirs(config.dirs, fs); // leftovers of a crashed run, before anything of this job is written
     await writeStage(plan, config.dirs.input, fs);
+    // Staged: the decoded inputs are not needed again, give their memory back now rather than at some later GC.
+    for (const image of opened.bundle.images) release(image.data);
     t = mark('stage', t);
     emit({ state: 'submitted' });
 
@@ -141,13 +144,17 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     mark('collect', t);
     timings.total = Math.round((clock.now() - started) * 10) / 10;
 
-    const output = key ? sealResult({ files, timingsMs: timings }, key) : buildResultPayload(files, timings);
-    const size = key ? (output as { encrypted_output: string }).encrypted_output.length : JSON.stringify(output).length;
-    if (size > config.maxResultBytes) {
-      throw new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(config.maxResultBytes / 1e6)} MB once sealed`, {
-        bytes: size,
-        limit_bytes: config.maxResultBytes,
-      });
+    const result = { files, timingsMs: timings };
+    let output: unknown;
+    try {
+      if (key) output = sealResult(result, key, config.maxResultBytes);
+      else {
+        const bytes = new ResultJson(result).byteLength;
+        if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
+        output = buildResultPayload(files, timings);
+      }
+    } finally {
+      for (const f of files) release(f.data);
     }
     outcome = { kind: 'success', output, timingsMs: timings };
   } catch (caught) {

@@ -5,6 +5,7 @@
 import * as nodeFs from 'node:fs/promises';
 import path from 'node:path';
 import { SealError } from '../shared/errors.js';
+import { allocReleasable, release } from '../shared/releasable.js';
 
 export type FileSystem = Pick<
   typeof nodeFs,
@@ -46,6 +47,30 @@ export async function writeDurable(file: string, data: Uint8Array, fs: FileSyste
   try {
     await handle.writeFile(data);
     await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A whole file, read into a releasable buffer (shared/releasable.ts) so that outputs of tens of MB can be given back
+ * as soon as they are sealed. Reads at most the size the file had when opened.
+ */
+export async function readReleasable(file: string, fs: FileSystem = nodeFileSystem): Promise<Buffer> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const data = allocReleasable(size);
+    let at = 0;
+    while (at < size) {
+      const { bytesRead } = await handle.read(data, at, size - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    if (at === size) return data;
+    const short = Buffer.from(data.subarray(0, at));
+    release(data);
+    return short;
   } finally {
     await handle.close();
   }

@@ -6,6 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { SealError } from './errors.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
+import { allocReleasable, release } from './releasable.js';
 import { bundleSchema, parseWith, type BundleOptions, type Workflow } from './schema.js';
 
 export interface BundleImage {
@@ -34,12 +35,19 @@ export function decodeImageData(text: string): Buffer {
   // regex pass over megabytes.
   const pad = body.endsWith('==') ? 2 : body.endsWith('=') ? 1 : 0;
   const firstPad = body.indexOf('=');
-  const data = Buffer.from(body, 'base64');
   const expected = Math.floor(((body.length - pad) * 3) / 4);
-  if (body.length % 4 === 1 || (firstPad !== -1 && firstPad < body.length - pad) || data.length !== expected) {
-    throw new SealError('BAD_INPUT', 'an image is not valid base64');
+  if (body.length % 4 === 1 || (firstPad !== -1 && firstPad < body.length - pad)) throw notBase64();
+  // Releasable: the worker gives inputs of tens of MB back as soon as they are staged.
+  const data = allocReleasable(expected);
+  if (data.write(body, 'base64') !== expected) {
+    release(data);
+    throw notBase64();
   }
   return data;
+}
+
+function notBase64(): SealError {
+  return new SealError('BAD_INPUT', 'an image is not valid base64');
 }
 
 /** JSON text → value, with the depth limit checked on the parsed tree (JSON.parse itself overflows on ~10k levels). */
@@ -82,10 +90,18 @@ export function decodeUtf8(bytes: Uint8Array, what: string): string {
 /** Bytes → validated Bundle with images decoded. Throws BAD_INPUT with a message that names no user data. */
 export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): Bundle {
   const limits = resolveLimits(limitsIn);
+  return parseBundleText(bundleText(bytes, limits), limits);
+}
+
+function bundleText(bytes: Uint8Array, limits: Limits): string {
   if (bytes.length > limits.maxBundleBytes) {
     throw new SealError('BAD_INPUT', `bundle is ${bytes.length} bytes, over the ${limits.maxBundleBytes}-byte limit`);
   }
-  return validateBundle(parseJsonLimited(decodeUtf8(bytes, 'bundle'), limits.maxJsonDepth, 'bundle'), limits);
+  return decodeUtf8(bytes, 'bundle');
+}
+
+function parseBundleText(text: string, limits: Limits): Bundle {
+  return validateBundle(parseJsonLimited(text, limits.maxJsonDepth, 'bundle'), limits);
 }
 
 /** A parsed JSON value → validated Bundle (also used for plaintext jobs, whose bundle arrives already parsed). */
@@ -151,6 +167,13 @@ export interface OpenBundleOptions {
 /** The worker side: token → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
 export function openBundle(token: string, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
   const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
+  const limits = resolveLimits(options.limits);
   const bytes = fernet.decrypt(token, ttl === undefined ? {} : { ttlSeconds: ttl });
-  return parseBundle(bytes, options.limits);
+  let text: string;
+  try {
+    text = bundleText(bytes, limits);
+  } finally {
+    release(bytes); // the plaintext bytes are ours alone; the text has everything
+  }
+  return parseBundleText(text, limits);
 }

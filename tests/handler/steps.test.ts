@@ -10,7 +10,8 @@ import { compareNodeIds } from '../../shared/node-ids.js';
 import { createLogger } from '../../handler/log.js';
 import { openJobInput } from '../../handler/open.js';
 import { planStage, writeStage } from '../../handler/stage.js';
-import { scrubFile, wipeTree, type FileSystem } from '../../handler/storage.js';
+import { readReleasable, scrubFile, wipeTree, type FileSystem } from '../../handler/storage.js';
+import { release } from '../../shared/releasable.js';
 import { sealErrorOf } from '../helpers/errors.js';
 
 const CANARY = 'canary-2b7e-amber-heron';
@@ -208,6 +209,20 @@ describe('collect', () => {
     expect(e).toBeInstanceOf(SealError);
     expect(e.code).toBe('OUTPUT_TOO_LARGE');
     expect(e.message).not.toContain('big.png');
+  });
+});
+
+describe('releasable reads', () => {
+  it('reads a whole file into a buffer whose memory can be given back', async () => {
+    const file = path.join(dir, 'out.png');
+    const data = png(100_000);
+    await writeFile(file, data);
+    const read = await readReleasable(file);
+    expect(read.equals(data)).toBe(true);
+    release(read);
+    expect(read.length).toBe(0);
+    await writeFile(file, Buffer.alloc(0));
+    expect((await readReleasable(file)).length).toBe(0);
   });
 });
 
