@@ -2,7 +2,9 @@
  * RunPod's worker-side API (../shared/docs/runpod-protocol.md): take a job, post progress and the result, heartbeat,
  * and the job-stop channel. URLs come from the RUNPOD_WEBHOOK_* templates; auth is the raw key, no "Bearer".
  */
+import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
+import { SealedOutput } from '../../shared/envelope.js';
 import { SealError } from '../../shared/errors.js';
 
 export interface PlatformOptions {
@@ -95,13 +97,14 @@ export class Platform {
     return jobs.length > 0 ? { kind: 'jobs', jobs } : { kind: 'none' };
   }
 
-  /** POST to the done URL. 5xx and connection errors throw plain errors (retryable); 4xx throws PostRejected. */
+  /** POST to the done URL (the body is bytes, see doneBody). 5xx and connection errors throw plain errors (retryable); 4xx throws PostRejected. */
   async postDone(jobId: string, body: Record<string, unknown>, isStream = false): Promise<void> {
     const url = fillTemplate(this.#options.doneUrl, { podId: this.#options.podId, id: jobId }, { isStream: String(isStream) });
+    const parts = doneBody(body);
     const res = await request(url, {
       method: 'POST',
-      headers: this.#headers(true),
-      body: JSON.stringify(body),
+      headers: { ...this.#headers(true), 'content-length': String(parts.reduce((n, p) => n + p.length, 0)) },
+      body: Readable.from(parts, { objectMode: false }),
       dispatcher: this.#agent,
       headersTimeout: 60_000,
       bodyTimeout: 60_000,
@@ -139,4 +142,15 @@ export class Platform {
   close(): Promise<void> {
     return this.#agent.close();
   }
+}
+
+/**
+ * The done body's bytes: JSON, except that a sealed output's token goes out as the bytes it already is, never as a
+ * JS string (and a JSON string, and its UTF-8) of tens of MB.
+ */
+export function doneBody(body: Record<string, unknown>): Buffer[] {
+  const { output, ...rest } = body;
+  if (!(output instanceof SealedOutput)) return [Buffer.from(JSON.stringify(body), 'utf8')];
+  const others = JSON.stringify(rest).slice(1, -1);
+  return [Buffer.from('{"output":{"encrypted_output":"'), output.bytes, Buffer.from(`"}${others ? `,${others}` : ''}}`)];
 }

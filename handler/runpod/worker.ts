@@ -10,7 +10,7 @@
  * - Shutdown (SIGTERM): stop taking, finish the running job, post it, return.
  */
 import pRetry, { AbortError } from 'p-retry';
-import { sealError } from '../../shared/envelope.js';
+import { SealedOutput, sealError } from '../../shared/envelope.js';
 import { SealError } from '../../shared/errors.js';
 import type { Clock } from '../clock.js';
 import type { JobContext, JobOutcome } from '../job.js';
@@ -185,7 +185,7 @@ async function deliver(options: WorkerLoopOptions, jobId: string, outcome: Exclu
         },
       );
       log.log('info', 'job.posted', { job_id: jobId });
-      return;
+      break;
     } catch (error) {
       // A success refused (RunPod answers 400 to bodies near 20 MB) becomes a failure the client can read.
       if (error instanceof PostRejected && outcome.kind === 'success' && round === 0) {
@@ -194,9 +194,11 @@ async function deliver(options: WorkerLoopOptions, jobId: string, outcome: Exclu
         continue;
       }
       log.log('error', 'job.post_retry', { job_id: jobId, reason: error instanceof PostRejected ? error.status : 'gave_up' });
-      return;
+      break;
     }
   }
+  // Posted or given up: either way the token's memory goes back now, not at some later GC.
+  if (outcome.kind === 'success' && outcome.output instanceof SealedOutput) outcome.output.release();
 }
 
 /** Long-polls job-stop; aborts the running job when its id comes back. Ends when `signal` aborts. */

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Fernet, openResult, sealResult } from '../../shared/index.js';
 import { systemClock } from '../../handler/clock.js';
 import type { JobContext, JobOutcome } from '../../handler/job.js';
 import { createLogger } from '../../handler/log.js';
-import { fillTemplate, Platform } from '../../handler/runpod/platform.js';
+import { doneBody, fillTemplate, Platform } from '../../handler/runpod/platform.js';
 import { runWorkerLoop, type JobRunner } from '../../handler/runpod/worker.js';
 import { API_KEY, POD_ID, startPlatform, type PlatformEmulator } from '../helpers/runpod-platform.js';
 
@@ -101,6 +103,27 @@ describe('RunPod worker protocol', () => {
     expect(posts.at(-1)).toBe(result);
     expect(progress.some((q) => q.body.includes('late-but-before-result'))).toBe(true);
     expect(posts.filter((q) => q.body.includes('result-token'))).toHaveLength(1);
+  });
+
+  it('posts a sealed output as its token bytes (with stopPod alongside), again after a 5xx, and releases them once posted', async () => {
+    const fernet = new Fernet(Fernet.generateKey());
+    const files = [{ nodeId: '9', filename: 'a.png', subfolder: '', kind: 'image', mime: 'image/png', data: randomBytes(200_000) }];
+    const sealed = sealResult({ files, timingsMs: {} }, fernet);
+    const token = sealed.encrypted_output;
+    expect(doneBody({ output: sealed, stopPod: true }).map((b) => b.toString('latin1')).join('')).toBe(
+      JSON.stringify({ output: { encrypted_output: token }, stopPod: true }),
+    );
+
+    platform.queueJob({ id: 'job-sealed', input: {} });
+    platform.doneStatuses.push(503); // the retry must still have the bytes
+    const loop = startLoop(runner(async () => success(sealed)));
+    await platform.waitFor(() => platform.done().length === 2);
+    await loop.stop();
+    const posted = platform.done()[1]!;
+    expect(Number(posted.headers['content-length'])).toBe(Buffer.byteLength(posted.body));
+    expect(JSON.parse(posted.body)).toEqual({ output: { encrypted_output: token } });
+    expect(openResult(JSON.parse(posted.body).output, fernet).files[0]!.data.equals(files[0]!.data)).toBe(true);
+    expect(sealed.bytes.length).toBe(0); // given back after the post
   });
 
   it('backs off after 429 on take', async () => {
