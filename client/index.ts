@@ -21,5 +21,5 @@ export {
   WaitTimeoutError,
   JobFailedError,
 } from './errors.js';
-export { prepareWorkflow, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
+export { prepareWorkflow, type NodeFile, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
 export { writeResultFiles, type WrittenFile } from './output.js';

@@ -6,19 +6,9 @@
 import path from 'node:path';
 import type { Bundle } from '../shared/bundle.js';
 import { SealError } from '../shared/errors.js';
+import { FILE_LOADERS } from '../shared/loaders.js';
 import type { Workflow } from '../shared/schema.js';
 import { nodeFileSystem, storageError, syncDir, writeDurable, type FileSystem } from './storage.js';
-
-/** Nodes that load a file from the input dir, and the input naming it. */
-export const FILE_LOADERS: Readonly<Record<string, string>> = {
-  LoadImage: 'image',
-  LoadImageMask: 'image',
-  LoadImageOutput: 'image',
-  LoadAudio: 'audio',
-  LoadVideo: 'file',
-  VHS_LoadVideo: 'video',
-  VHS_LoadAudioUpload: 'audio',
-};
 
 /** ComfyUI's annotated names: `name [input]`, `name [output]`, `name [temp]`. */
 const ANNOTATION = / \[(input|output|temp)\]$/;

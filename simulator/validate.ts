@@ -96,8 +96,11 @@ export function validatePrompt(prompt: unknown, registry: Map<string, NodeDef>, 
       if (problem) errors.push(problem);
     }
     if (errors.length === 0 && def.check) {
-      const message = def.check(node.inputs ?? {}, { inputDir: dirs.input, outputDir: dirs.output, tempDir: dirs.temp });
-      if (message) errors.push(fail('custom_validation_failed', 'Custom validation failed for node', `image - ${message}`, { input_name: 'image', input_config: ['COMBO'], received_value: node.inputs?.image }));
+      const failed = def.check(node.inputs ?? {}, { inputDir: dirs.input, outputDir: dirs.output, tempDir: dirs.temp });
+      if (failed) {
+        const { input, message } = failed;
+        errors.push(fail('custom_validation_failed', 'Custom validation failed for node', `${input} - ${message}`, { input_name: input, input_config: ['COMBO'], received_value: node.inputs?.[input] }));
+      }
     }
     stack.delete(id);
     upstreamOk.set(id, ok);

@@ -22,6 +22,8 @@ the opened results into --out. Only sealed tokens leave this machine.
 Workflow:
   --workflow FILE       API-format workflow JSON (ComfyUI: Workflow > Export (API))
   --img FILE...         images for the LoadImage nodes, in ascending node-id order (repeatable)
+  --file NODE=FILE      a file for one loader node: LoadAudio, LoadVideo, VHS_LoadVideo, or an image loader
+                        that --img should leave alone (repeatable)
   --prompt TEXT         positive prompt, put where the samplers' positive conditioning comes from
   --negative TEXT       negative prompt, likewise
   --prompt-node ID      the node that gets --prompt, when the graph is ambiguous
@@ -50,6 +52,7 @@ Exit codes: 0 done, 1 the job or a request failed (reason on stderr), 2 usage, 1
 const OPTIONS = {
   workflow: { type: 'string' },
   img: { type: 'string', multiple: true },
+  file: { type: 'string', multiple: true },
   prompt: { type: 'string' },
   negative: { type: 'string' },
   'prompt-node': { type: 'string' },
@@ -69,6 +72,14 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+async function readInput(file: string, what: string): Promise<{ name: string; data: Buffer }> {
+  try {
+    return { name: path.basename(file), data: await readFile(file) };
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
 /** `--img a.png b.png` (the documented form) → `--img a.png --img b.png` for the strict parser. */
 export function expandMultiValueFlags(argv: string[], flags: readonly string[] = ['--img']): string[] {
   const out: string[] = [];
@@ -86,14 +97,9 @@ export function expandMultiValueFlags(argv: string[], flags: readonly string[] =
 }
 
 async function readJsonFile(file: string, what: string): Promise<unknown> {
-  let text: string;
+  const { data } = await readInput(file, what);
   try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read ${what} ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  try {
-    return JSON.parse(text);
+    return JSON.parse(data.toString('utf8'));
   } catch {
     throw new UsageError(`${what} ${file} is not valid JSON`);
   }
@@ -120,13 +126,12 @@ export const command: Command = async (argv, io) => {
   let prepared: ReturnType<typeof prepareWorkflow> | undefined;
   if (!resumeId) {
     const workflow = await readJsonFile(values.workflow!, 'workflow');
-    const images = await Promise.all(
-      (values.img ?? []).map(async (file) => {
-        try {
-          return { name: path.basename(file), data: await readFile(file) };
-        } catch (error) {
-          throw new UsageError(`cannot read image ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-        }
+    const images = await Promise.all((values.img ?? []).map((file) => readInput(file, 'image')));
+    const files = await Promise.all(
+      (values.file ?? []).map(async (spec) => {
+        const at = spec.indexOf('=');
+        if (at <= 0 || at === spec.length - 1) throw new UsageError(`--file wants NODE=FILE (a node id, then the file), not "${spec}"`);
+        return { nodeId: spec.slice(0, at), file: await readInput(spec.slice(at + 1), 'file') };
       }),
     );
     const seed = numberFlag('seed', values.seed);
@@ -139,6 +144,7 @@ export const command: Command = async (argv, io) => {
       ...(values['random-seed'] ? { randomSeed: true } : {}),
       ...(values.set ? { set: values.set } : {}),
       images,
+      files,
     });
   }
   const timeoutS = numberFlag('timeout', values.timeout);

@@ -1,5 +1,7 @@
 /** The node tables prepareWorkflow reads a graph with (comfyui-protocol.md §6). */
 
+import { FILE_LOADERS } from '../../shared/loaders.js';
+
 /**
  * Text encoders and the inputs that hold their prompt. Every listed field gets the same text: that is what the
  * ComfyUI templates do for the multi-encoder models (SDXL text_g/text_l, Flux clip_l/t5xxl, SD3, HiDream...).
@@ -63,12 +65,10 @@ export const SLOT_INPUTS: Readonly<Record<string, Readonly<Record<number, string
 /** Conditioning with no text left in it: a side that ends here has no prompt to set. */
 export const ZEROING: ReadonlySet<string> = new Set(['ConditioningZeroOut']);
 
-/** Image loaders and the input that names their file. */
-export const IMAGE_LOADERS: Readonly<Record<string, string>> = {
-  LoadImage: 'image',
-  LoadImageMask: 'image',
-  LoadImageOutput: 'image',
-};
+/** Image loaders (the ones --img fills in node-id order) and the input that names their file. */
+export const IMAGE_LOADERS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(FILE_LOADERS).filter(([, input]) => input === 'image'),
+);
 
 /** Inputs that hold a seed; any node with one as a number is a sampler or noise source (KSampler, RandomNoise...). */
 export const SEED_FIELDS: readonly string[] = ['seed', 'noise_seed'];

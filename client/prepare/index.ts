@@ -8,12 +8,12 @@ import { isUiFormat, UI_FORMAT_MESSAGE, type BundleImage } from '../../shared/bu
 import { SealError } from '../../shared/errors.js';
 import { parseWith, workflowSchema, type Workflow } from '../../shared/schema.js';
 import { findSides } from './graph.js';
-import { assignImages, type ImageAssignment } from './images.js';
+import { assignFiles, type ImageAssignment, type NodeFile } from './images.js';
 import { applySeeds, type SeedChange } from './seeds.js';
 import { applySets, type SetChange } from './set.js';
 import { applyText, type TextChange } from './text.js';
 
-export type { ImageAssignment, SeedChange, SetChange, TextChange };
+export type { ImageAssignment, NodeFile, SeedChange, SetChange, TextChange };
 
 export interface PrepareOptions {
   /** Goes to every text encoder feeding a positive input of a sampler or guider (see text.ts for ambiguity). */
@@ -24,8 +24,10 @@ export interface PrepareOptions {
   promptNode?: string;
   /** The node that gets the negative prompt. */
   negativeNode?: string;
-  /** One file per image loader, in ascending node-id order. */
+  /** One file per image loader, in ascending node-id order (loaders given a file in `files` left out). */
   images?: readonly BundleImage[];
+  /** A file for a named loader node of any kind (LoadAudio, LoadVideo, VHS_LoadVideo, an image loader...). */
+  files?: readonly NodeFile[];
   /** Sets every `seed` / `noise_seed`. */
   seed?: number;
   /** A random seed for each `seed` / `noise_seed`, from `random`. */
@@ -40,13 +42,14 @@ export interface PrepareReport {
   prompt: TextChange[];
   negative: TextChange[];
   images: ImageAssignment[];
+  files: ImageAssignment[];
   seeds: SeedChange[];
   set: SetChange[];
 }
 
 export interface Prepared {
   workflow: Workflow;
-  /** The bundle's images: each distinct file once, names unique. */
+  /** The bundle's files (images and the rest): each distinct file once, names unique. */
   images: BundleImage[];
   report: PrepareReport;
 }
@@ -73,8 +76,8 @@ function parseWorkflow(input: unknown): Workflow {
 export function prepareWorkflow(input: unknown, options: PrepareOptions = {}): Prepared {
   const workflow = parseWorkflow(input);
   const text = applyText(workflow, findSides(workflow), options);
-  const { images, assignments } = assignImages(workflow, options.images ?? []);
+  const { images, assignments, files } = assignFiles(workflow, options.images ?? [], options.files ?? []);
   const seeds = applySeeds(workflow, { seed: options.seed, randomSeed: options.randomSeed, random: options.random ?? Math.random });
   const set = applySets(workflow, options.set ?? []);
-  return { workflow, images, report: { prompt: text.prompt, negative: text.negative, images: assignments, seeds, set } };
+  return { workflow, images, report: { prompt: text.prompt, negative: text.negative, images: assignments, files, seeds, set } };
 }

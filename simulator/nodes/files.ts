@@ -15,13 +15,31 @@ export function annotatedPath(value: string, dirs: Dirs, defaultDir: keyof Dirs 
   return path.join(dir, m ? value.slice(0, m.index) : value);
 }
 
-function imageCheck(defaultDir: keyof Dirs) {
-  return (inputs: Record<string, unknown>, dirs: { inputDir: string; outputDir: string; tempDir: string }): string | null => {
-    const value = inputs.image;
+/** ComfyUI's VALIDATE_INPUTS for a loader: the named file must exist ("Invalid image file: x.png"). */
+function fileCheck(input: string, what: string, defaultDir: keyof Dirs = 'input') {
+  return (inputs: Record<string, unknown>, dirs: { inputDir: string; outputDir: string; tempDir: string }) => {
+    const value = inputs[input];
     if (typeof value !== 'string') return null;
     const file = annotatedPath(value, { input: dirs.inputDir, output: dirs.outputDir, temp: dirs.tempDir }, defaultDir);
-    return existsSync(file) && statSync(file).isFile() ? null : `Invalid image file: ${value}`;
+    return existsSync(file) && statSync(file).isFile() ? null : { input, message: `Invalid ${what} file: ${value}` };
   };
+}
+
+/** What a media loader yields, derived from the file's bytes so that different inputs give different outputs. */
+function mediaOf(ctx: RunContext, value: unknown) {
+  const file = annotatedPath(String(value), ctx.dirs);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    throw new NodeFailure('FileNotFoundError', `[Errno 2] No such file or directory: '${file}' (${(error as NodeJS.ErrnoException).code})`);
+  }
+  return { hash: hashOf(bytes.toString('base64')), bytes: bytes.length };
+}
+
+/** Deterministic video frames for a loaded file. */
+function framesFrom(hash: string, count: number) {
+  return Array.from({ length: count }, (_, n) => generateFrame(64, 64, hashOf(hash, n)));
 }
 
 function loadFrames(file: string) {
@@ -81,14 +99,14 @@ export const fileNodes: NodeDef[] = [
       const mask: MaskValue = { kind: 'mask', frames: [channelMask(frame, 'alpha')] };
       return { outputs: [image, mask] };
     },
-    { category: 'image', check: imageCheck('input'), options: { image: { image_upload: true } } },
+    { category: 'image', check: fileCheck('image', 'image'), options: { image: { image_upload: true } } },
   ),
   define(
     'LoadImageMask',
     'image:COMBO channel:COMBO upload?:IMAGEUPLOAD',
     'MASK',
     (ctx, i) => ({ outputs: [{ kind: 'mask', frames: [channelMask(loadFrames(annotatedPath(String(i.image), ctx.dirs)), String(i.channel))] }] }),
-    { category: 'mask', check: imageCheck('input'), options: { channel: { choices: ['alpha', 'red', 'green', 'blue'] } } },
+    { category: 'mask', check: fileCheck('image', 'image'), options: { channel: { choices: ['alpha', 'red', 'green', 'blue'] } } },
   ),
   define(
     'LoadImageOutput',
@@ -98,7 +116,7 @@ export const fileNodes: NodeDef[] = [
       const frame = loadFrames(annotatedPath(String(i.image), ctx.dirs, 'output'));
       return { outputs: [{ kind: 'image', frames: [frame] }, { kind: 'mask', frames: [channelMask(frame, 'alpha')] }] };
     },
-    { category: 'image', check: imageCheck('output') },
+    { category: 'image', check: fileCheck('image', 'image', 'output') },
   ),
   define(
     'SaveImage',
@@ -181,6 +199,35 @@ export const fileNodes: NodeDef[] = [
       return { outputs: [{ kind: 'image', frames }, { kind: 'mask', frames }, count] };
     },
     { category: 'Video Helper Suite' },
+  ),
+  ...(
+    [
+      ['LoadAudio', 'audio:COMBO upload?:AUDIOUPLOAD', 'audio'],
+      ['VHS_LoadAudioUpload', 'audio:COMBO start_time?:FLOAT duration?:FLOAT', 'Video Helper Suite'],
+    ] as const
+  ).map(([name, inputs, category]) =>
+    define(name, inputs, 'AUDIO', (ctx, i) => ({ outputs: [{ kind: 'audio', ...mediaOf(ctx, i.audio) } as never] }), { category, check: fileCheck('audio', 'audio') }),
+  ),
+  define(
+    'LoadVideo',
+    'file:COMBO',
+    'VIDEO',
+    (ctx, i) => {
+      const { hash } = mediaOf(ctx, i.file);
+      return { outputs: [{ kind: 'video', hash, frames: framesFrom(hash, 4) } as never] };
+    },
+    { category: 'image/video', check: fileCheck('file', 'video') },
+  ),
+  define(
+    'VHS_LoadVideo',
+    'video:COMBO force_rate?:FLOAT custom_width?:INT custom_height?:INT frame_load_cap?:INT skip_first_frames?:INT select_every_nth?:INT meta_batch?:VHS_BatchManager vae?:VAE',
+    'IMAGE INT AUDIO VHS_VIDEOINFO',
+    (ctx, i) => {
+      const { hash } = mediaOf(ctx, i.video);
+      const count = Math.max(1, Math.min(8, Number(i.frame_load_cap) || 4));
+      return { outputs: [{ kind: 'image', frames: framesFrom(hash, count) }, count, { kind: 'audio', hash } as never, { frames: count } as never] };
+    },
+    { category: 'Video Helper Suite', names: 'IMAGE frame_count audio video_info', check: fileCheck('video', 'video') },
   ),
   // Network and parameter image sources: the simulator never fetches; it makes a deterministic picture instead.
   ...['LoadImageFromURL', 'ImageRequestParameter'].map((name) =>

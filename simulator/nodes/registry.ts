@@ -27,8 +27,8 @@ export interface NodeDef {
   outputNode: boolean;
   category: string;
   run(ctx: RunContext, inputs: Record<string, unknown>): Promise<NodeResult> | NodeResult;
-  /** Extra validation of literal inputs (e.g. LoadImage's file must exist); returns an error message or null. */
-  check?(inputs: Record<string, unknown>, ctx: { inputDir: string; outputDir: string; tempDir: string }): string | null;
+  /** Extra validation of literal inputs (VALIDATE_INPUTS, e.g. a loader's file must exist): the failing input and message, or null. */
+  check?(inputs: Record<string, unknown>, ctx: { inputDir: string; outputDir: string; tempDir: string }): { input: string; message: string } | null;
 }
 
 const NUMBER_BOUNDS: Record<string, { min: number; max: number }> = {

@@ -86,6 +86,57 @@ describe('images', () => {
   });
 });
 
+
+describe('files for named loader nodes (--file)', () => {
+  const media = (): Workflow => ({
+    '1': { class_type: 'LoadAudio', inputs: { audio: 'example.wav', upload: 'audio' } },
+    '2': { class_type: 'VHS_LoadVideo', inputs: { video: 'clip.mp4', force_rate: 0, frame_load_cap: 4 } },
+    '3': loadImage('a.png'),
+    '4': loadImage('b.png'),
+    '5': { class_type: 'SaveAudio', inputs: { audio: link('1'), filename_prefix: 'audio/out' } },
+  });
+
+  it('fills any file loader by node id, and leaves those nodes out of the --img order', () => {
+    const { workflow, images, report } = prepareWorkflow(deepFreeze(media()), {
+      files: [
+        { nodeId: '2', file: png('take.mp4') },
+        { nodeId: '1', file: png('voice.wav') },
+        { nodeId: '4', file: png('mask.png') },
+      ],
+      images: [png('only.png')],
+    });
+    expect(workflow['1']!.inputs.audio).toBe('voice.wav');
+    expect(workflow['2']!.inputs).toEqual({ video: 'take.mp4', force_rate: 0, frame_load_cap: 4 });
+    expect(workflow['3']!.inputs.image).toBe('only.png'); // the one image loader --img still fills
+    expect(workflow['4']!.inputs.image).toBe('mask.png');
+    expect(report.images).toEqual([{ node_id: '3', class_type: 'LoadImage', name: 'only.png' }]);
+    expect(report.files.map((f) => `${f.node_id}=${f.name}`)).toEqual(['2=take.mp4', '1=voice.wav', '4=mask.png']);
+    expect(images.map((i) => i.name)).toEqual(['only.png', 'take.mp4', 'voice.wav', 'mask.png']);
+  });
+
+  it('shares names and bytes with --img: the same file travels once, a different one is renamed', () => {
+    const same = png('x.png', 'same');
+    const { images, report } = prepareWorkflow(media(), { images: [same], files: [{ nodeId: '4', file: same }, { nodeId: '1', file: png('x.png', 'other') }] });
+    expect(images.map((i) => i.name)).toEqual(['x.png', 'x-2.png']);
+    expect(report.files).toEqual([
+      { node_id: '4', class_type: 'LoadImage', name: 'x.png' },
+      { node_id: '1', class_type: 'LoadAudio', name: 'x-2.png', given_name: 'x.png' },
+    ]);
+  });
+
+  it('refuses a node that is missing, not a loader, fed by a link, or given two files', () => {
+    const wf = { ...media(), '6': { class_type: 'LoadAudio', inputs: { audio: link('7') } }, '7': { class_type: 'PrimitiveString', inputs: { value: 'a.wav' } } };
+    const one = (nodeId: string) => errorOf(() => prepareWorkflow(wf, { files: [{ nodeId, file: png('a.wav') }] }));
+    expect(one('99').message).toBe('a file was given for node 99, which the workflow does not have');
+    expect(one('5').message).toMatch(/^node 5 \(SaveAudio\) does not load a file; file loaders: LoadImage, .*LoadAudio/);
+    expect(one('6').message).toBe('node 6 takes its audio from a link, not a file name');
+    const twice = errorOf(() => prepareWorkflow(wf, { files: [{ nodeId: '1', file: png('a.wav') }, { nodeId: '1', file: png('b.wav') }] }));
+    expect(twice.message).toBe('two files were given for node 1');
+    expect(errorOf(() => prepareWorkflow(wf, { files: [{ nodeId: '1', file: png('../a.wav') }] })).message).toMatch(/^the file for node 1: /);
+    for (const e of [one('99'), one('5'), one('6'), twice]) expect(e.code).toBe('BAD_INPUT');
+  });
+});
+
 describe('seeds', () => {
   const wf = (): Workflow => ({
     '1': checkpoint(),

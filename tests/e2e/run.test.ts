@@ -62,6 +62,35 @@ describe('comfy-seal run → worker --local → simulator', () => {
     expect(readFileSync(report.files[0].path).equals(readFileSync(second.files[0].path))).toBe(false);
   });
 
+  it('--file fills audio and video loaders by node id; the worker stages them and the outputs come back', async () => {
+    const wf = {
+      '1': { class_type: 'LoadAudio', inputs: { audio: 'example.wav', upload: 'audio' } },
+      '2': { class_type: 'SaveAudio', inputs: { audio: ['1', 0], filename_prefix: 'audio/echo' } },
+      '3': { class_type: 'VHS_LoadVideo', inputs: { video: 'example.mp4', force_rate: 0, frame_load_cap: 3 } },
+      '4': { class_type: 'VHS_VideoCombine', inputs: { images: ['3', 0], frame_rate: 8, loop_count: 0, filename_prefix: 'clip', format: 'video/h264-mp4', pingpong: false, save_output: true } },
+    };
+    const file = path.join(work, 'media.json');
+    writeFileSync(file, JSON.stringify(wf));
+    writeFileSync(path.join(work, `${CANARY}.wav`), Buffer.from(`RIFF-${CANARY}`));
+    writeFileSync(path.join(work, 'take.mp4'), Buffer.from('not really an mp4'));
+    const out = path.join(work, 'media-out');
+    const args = ['run', '--workflow', file, '--file', `1=${path.join(work, `${CANARY}.wav`)}`, '--file', `3=${path.join(work, 'take.mp4')}`, '--out', out, '--json'];
+    const r = await runCli(args, { env: env() });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout.toString());
+    expect(report.files.map((f: { path: string }) => path.relative(out, f.path)).sort()).toEqual(['audio/echo_00001_.flac', 'clip_00001.mp4']);
+    expect(worker.output()).not.toContain(CANARY); // the file's name is the user's too
+    expect(listFiles(sim.dirs.input).concat(listFiles(sim.dirs.output), listFiles(sim.dirs.temp))).toEqual([]);
+
+    const notLoader = await runCli(['run', '--workflow', file, '--file', `2=${path.join(work, 'take.mp4')}`, '--dry-run'], { env: {} });
+    expect([notLoader.code, notLoader.stderr]).toEqual([1, expect.stringContaining('node 2 (SaveAudio) does not load a file')]);
+    const missing = await runCli(['run', '--workflow', file, '--file', '1=nowhere.wav', '--dry-run'], { env: {} });
+    expect([missing.code, missing.stderr]).toEqual([2, expect.stringContaining('cannot read file nowhere.wav')]);
+    const malformed = await runCli(['run', '--workflow', file, '--file', 'nonsense', '--dry-run'], { env: {} });
+    expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringContaining('--file wants NODE=FILE')]);
+  });
+
   it('prints a human summary and the job id when not --json', async () => {
     const out = path.join(work, 'human');
     const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--out', out], { env: env() });

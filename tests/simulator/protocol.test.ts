@@ -173,6 +173,14 @@ describe('ComfyUI simulator: protocol', () => {
       prompt: { '1': { class_type: 'LoadImage', inputs: { image: 'missing.png' } }, '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'x' } } },
     });
     expect(noFile.json.node_errors['1'].errors[0]).toMatchObject({ type: 'custom_validation_failed', details: 'image - Invalid image file: missing.png' });
+    const noAudio = await post(s, '/prompt', {
+      prompt: { '1': { class_type: 'LoadAudio', inputs: { audio: 'gone.wav' } }, '2': { class_type: 'SaveAudio', inputs: { audio: ['1', 0], filename_prefix: 'x' } } },
+    });
+    expect(noAudio.json.node_errors['1'].errors[0]).toMatchObject({
+      type: 'custom_validation_failed',
+      details: 'audio - Invalid audio file: gone.wav',
+      extra_info: { input_name: 'audio', received_value: 'gone.wav' },
+    });
     expect((await post(s, '/prompt', { prompt: simple(), prompt_id: 'NOT-A-UUID' })).json.error.type).toBe('invalid_prompt_id');
     expect((await post(s, '/prompt', '{"prompt": ')).status).toBe(500);
   });
