@@ -34,7 +34,14 @@ export interface Result {
 }
 
 function openJson(token: string, fernet: Fernet, what: string): unknown {
-  return parseJsonLimited(decodeUtf8(fernet.decrypt(token), what), DEFAULT_LIMITS.maxJsonDepth, what);
+  const bytes = fernet.decrypt(token);
+  let text: string;
+  try {
+    text = decodeUtf8(bytes, what);
+  } finally {
+    release(bytes); // tens of MB for a result; the text has it all
+  }
+  return parseJsonLimited(text, DEFAULT_LIMITS.maxJsonDepth, what);
 }
 
 /** The plaintext result object (§3), with the older endpoint's `images` map derived from the image outputs. */
