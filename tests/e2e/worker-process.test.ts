@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Fernet, openResult, sealBundle } from '../../shared/index.js';
 import { startSimulator, type Simulator } from '../../simulator/index.js';
@@ -22,6 +24,19 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** `comfy-seal worker` (RunPod mode) as a real process against the platform emulator and the simulator. */
+function startWorker(key: string) {
+  const child = spawn(process.execPath, [CLI, 'worker', '--comfy-url', sim.url, '--input-dir', sim.dirs.input, '--output-dir', sim.dirs.output, '--temp-dir', sim.dirs.temp], {
+    env: { PATH: process.env.PATH, ...platform.env, ENCRYPTION_KEY: key, RUNPOD_ENDPOINT_ID: 'ep1', RUNPOD_PING_INTERVAL: '100' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (text += c));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { exited, kill: () => child.kill('SIGTERM'), logs: () => text };
+}
+
 it('comfy-seal worker on RunPod: takes a job, and on SIGTERM mid-job finishes it, posts it once and exits 0', async () => {
   const key = Fernet.generateKey();
   const fernet = new Fernet(key);
@@ -34,18 +49,10 @@ it('comfy-seal worker on RunPod: takes a job, and on SIGTERM mid-job finishes it
     '6': { class_type: 'SaveImage', inputs: { images: ['5', 0], filename_prefix: 'w' } },
   };
   platform.queueJob({ id: 'proc-job-u1', input: { encrypted_input: sealBundle({ workflow, images: [], options: {} }, fernet) } });
-  const child = spawn(process.execPath, [CLI, 'worker', '--comfy-url', sim.url, '--input-dir', sim.dirs.input, '--output-dir', sim.dirs.output, '--temp-dir', sim.dirs.temp], {
-    env: { PATH: process.env.PATH, ...platform.env, ENCRYPTION_KEY: key, RUNPOD_ENDPOINT_ID: 'ep1', RUNPOD_PING_INTERVAL: '100' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let logs = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (logs += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (logs += c));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-
+  const { exited, kill, logs } = startWorker(key);
   // Mid-job: a progress post has gone out, the result has not.
   await platform.waitFor((q) => q.path.endsWith('/proc-job-u1') && q.body.includes('IN_PROGRESS'));
-  child.kill('SIGTERM');
+  kill();
   expect(await exited).toBe(0);
 
   const results = platform.done().filter((q) => !q.body.includes('IN_PROGRESS'));
@@ -55,10 +62,35 @@ it('comfy-seal worker on RunPod: takes a job, and on SIGTERM mid-job finishes it
   // Nothing after the result, pings carried the job id, logs are JSON lines without job content.
   expect(platform.done().at(-1)).toBe(results[0]);
   expect(platform.requests.some((q) => q.path.includes('/ping/') && q.query.job_id === 'proc-job-u1')).toBe(true);
-  const lines = logs.trim().split('\n');
+  const lines = logs().trim().split('\n');
   for (const line of lines) expect(JSON.parse(line)).toHaveProperty('level');
   expect(lines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(['comfy.ready', 'worker.start', 'job.start', 'job.done', 'job.posted', 'worker.stop']));
   // No second job was taken after SIGTERM.
   const takesAfterStop = platform.requests.filter((q) => q.path.includes('/job-take/') && q.at > results[0]!.at);
   expect(takesAfterStop).toEqual([]);
+}, 30_000);
+
+it('comfy-seal worker posts a multi-MB sealed result as its bytes, with the right length, that opens to the output', async () => {
+  const key = Fernet.generateKey();
+  const fernet = new Fernet(key);
+  const side = 700; // ~2 MB of incompressible pixels
+  const png = new PNG({ width: side, height: side });
+  randomBytes(png.data.length).copy(png.data);
+  const image = PNG.sync.write(png, { deflateLevel: 0 });
+  const workflow = {
+    '1': { class_type: 'LoadImage', inputs: { image: 'in.png' } },
+    '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'big' } },
+  };
+  platform.queueJob({ id: 'big-job-u1', input: { encrypted_input: sealBundle({ workflow, images: [{ name: 'in.png', data: image }], options: {} }, fernet) } });
+  const { exited, kill } = startWorker(key);
+  const posted = await platform.waitFor((q) => q.path.endsWith('/big-job-u1') && !q.body.includes('IN_PROGRESS'), 20_000);
+  kill();
+  expect(await exited).toBe(0);
+
+  expect(Buffer.byteLength(posted.body)).toBeGreaterThan(4_000_000); // outputs + images map, base64, sealed
+  expect(Number(posted.headers['content-length'])).toBe(Buffer.byteLength(posted.body));
+  const [file] = openResult(JSON.parse(posted.body).output, fernet).files;
+  const out = PNG.sync.read(file!.data);
+  expect([out.width, out.height]).toEqual([side, side]);
+  expect(out.data.equals(png.data)).toBe(true);
 }, 30_000);
