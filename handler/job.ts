@@ -3,7 +3,7 @@
  * Collaborators come in `JobDeps`, so tests drive the real pipeline against the simulator and temp dirs.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { buildResultPayload, resultTooLarge, ResultJson, sealError, sealProgress, sealResult } from '../shared/envelope.js';
+import { buildResultPayload, resultTooLarge, ResultJson, SealedOutput, sealError, sealProgress, sealResultBytes } from '../shared/envelope.js';
 import { SealError, type ErrorCode } from '../shared/errors.js';
 import type { Fernet } from '../shared/fernet.js';
 import type { Limits } from '../shared/limits.js';
@@ -147,7 +147,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const result = { files, timingsMs: timings };
     let output: unknown;
     try {
-      if (key) output = sealResult(result, key, config.maxResultBytes);
+      if (key) output = sealResultBytes(result, key, config.maxResultBytes);
       else {
         const bytes = new ResultJson(result).byteLength;
         if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
@@ -173,7 +173,10 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     log.log('error', 'wipe.incomplete', { job_id: job.id, count: wipe.failures.length, reason: wipe.failures[0] });
     // Files may remain: this worker must not take another job.
     if (outcome.kind === 'failure') outcome.unhealthy = true;
-    else if (outcome.kind === 'success') outcome = { kind: 'failure', error: sealError(new SealError('INTERNAL', 'the worker could not wipe its files'), replyKey), code: 'INTERNAL', unhealthy: true };
+    else if (outcome.kind === 'success') {
+      if (outcome.output instanceof SealedOutput) outcome.output.release();
+      outcome = { kind: 'failure', error: sealError(new SealError('INTERNAL', 'the worker could not wipe its files'), replyKey), code: 'INTERNAL', unhealthy: true };
+    }
   } else {
     log.log('debug', 'wipe.done', { job_id: job.id, files: wipe.files, bytes: wipe.bytes });
   }

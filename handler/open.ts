@@ -29,8 +29,10 @@ export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
   if ('encrypted_input' in fields) {
     if (typeof fields.encrypted_input !== 'string') throw new SealError('BAD_INPUT', 'encrypted_input must be a string (a Fernet token)');
     if (!options.fernet) throw new SealError('DECRYPT_FAILED', 'this worker has no ENCRYPTION_KEY');
+    // Releasable images: the job gives them back as soon as they are staged.
     const bundle = openBundle(fields.encrypted_input, options.fernet, {
       ttlSeconds: options.ttlSeconds,
+      releasable: true,
       ...(options.limits ? { limits: options.limits } : {}),
     });
     return { bundle, fernet: options.fernet };
@@ -41,7 +43,7 @@ export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
     }
     // Older clients add these; `debug` never turns off wiping.
     const { is_encrypted: _e, debug: _d, ...bundle } = fields;
-    return { bundle: validateBundle(bundle, options.limits), fernet: null };
+    return { bundle: validateBundle(bundle, options.limits, true), fernet: null };
   }
   throw new SealError('BAD_INPUT', 'the job input has neither encrypted_input nor workflow');
 }

@@ -63,14 +63,18 @@ export function eachPiece(text: string, total: number, visit: (piece: Buffer, of
 export class Base64UrlWriter {
   readonly #text: Buffer;
   #at = 0;
+  #left: number;
   readonly #carry = Buffer.alloc(3);
   #carried = 0;
 
   constructor(byteLength: number) {
+    this.#left = byteLength;
     this.#text = allocReleasable(Math.ceil(byteLength / 3) * 4);
   }
 
   push(bytes: Uint8Array): void {
+    this.#left -= bytes.length;
+    if (this.#left < 0) throw new SealError('INTERNAL', 'base64 writer: more bytes than announced');
     const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     let used = 0;
     if (this.#carried > 0) {
@@ -91,7 +95,7 @@ export class Base64UrlWriter {
       this.#write(this.#carried === 1 ? '==' : '=');
       this.#carried = 0;
     }
-    if (this.#at !== this.#text.length) throw new SealError('INTERNAL', 'base64 writer: fewer bytes than announced');
+    if (this.#left !== 0) throw new SealError('INTERNAL', 'base64 writer: fewer bytes than announced');
     return this.#text;
   }
 
@@ -104,9 +108,7 @@ export class Base64UrlWriter {
   }
 
   #write(chars: string): void {
-    const written = this.#text.write(chars, this.#at, 'latin1');
-    if (written !== chars.length) throw new SealError('INTERNAL', 'base64 writer: more bytes than announced');
-    this.#at += written;
+    this.#at += this.#text.write(chars, this.#at, 'latin1');
   }
 }
 

@@ -23,8 +23,11 @@ export interface Bundle {
 
 const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
 
-/** Decodes a bundle image: plain base64 (either alphabet, line breaks allowed) or a `data:...;base64,` URI. */
-export function decodeImageData(text: string): Buffer {
+/**
+ * Decodes a bundle image: plain base64 (either alphabet, line breaks allowed) or a `data:...;base64,` URI. `releasable`
+ * (the worker, which gives inputs back as soon as they are staged): into a buffer from shared/releasable.ts.
+ */
+export function decodeImageData(text: string, releasable = false): Buffer {
   let body = text;
   const uri = DATA_URI.exec(body.slice(0, 256));
   if (uri) body = body.slice(uri[0].length);
@@ -37,8 +40,7 @@ export function decodeImageData(text: string): Buffer {
   const firstPad = body.indexOf('=');
   const expected = Math.floor(((body.length - pad) * 3) / 4);
   if (body.length % 4 === 1 || (firstPad !== -1 && firstPad < body.length - pad)) throw notBase64();
-  // Releasable: the worker gives inputs of tens of MB back as soon as they are staged.
-  const data = allocReleasable(expected);
+  const data = releasable ? allocReleasable(expected) : Buffer.allocUnsafe(expected);
   if (data.write(body, 'base64') !== expected) {
     release(data);
     throw notBase64();
@@ -90,7 +92,7 @@ export function decodeUtf8(bytes: Uint8Array, what: string): string {
 /** Bytes → validated Bundle with images decoded. Throws BAD_INPUT with a message that names no user data. */
 export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): Bundle {
   const limits = resolveLimits(limitsIn);
-  return parseBundleText(bundleText(bytes, limits), limits);
+  return parseBundleText(bundleText(bytes, limits), limits, false);
 }
 
 function bundleText(bytes: Uint8Array, limits: Limits): string {
@@ -100,12 +102,15 @@ function bundleText(bytes: Uint8Array, limits: Limits): string {
   return decodeUtf8(bytes, 'bundle');
 }
 
-function parseBundleText(text: string, limits: Limits): Bundle {
-  return validateBundle(parseJsonLimited(text, limits.maxJsonDepth, 'bundle'), limits);
+function parseBundleText(text: string, limits: Limits, releasable: boolean): Bundle {
+  return validateBundle(parseJsonLimited(text, limits.maxJsonDepth, 'bundle'), limits, releasable);
 }
 
-/** A parsed JSON value → validated Bundle (also used for plaintext jobs, whose bundle arrives already parsed). */
-export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}): Bundle {
+/**
+ * A parsed JSON value → validated Bundle (also used for plaintext jobs, whose bundle arrives already parsed).
+ * `releasable`: images decoded into buffers from shared/releasable.ts, for a caller that releases them.
+ */
+export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}, releasable = false): Bundle {
   const limits = resolveLimits(limitsIn);
   if (isUiFormat(value)) {
     throw new SealError('BAD_INPUT', UI_FORMAT_MESSAGE);
@@ -127,7 +132,7 @@ export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}): 
     if (seen.has(name)) throw new SealError('BAD_INPUT', `image ${index + 1} repeats an earlier image's name`, { name });
     seen.add(name);
     try {
-      return { name, data: decodeImageData(text) };
+      return { name, data: decodeImageData(text, releasable) };
     } catch (error) {
       throw new SealError('BAD_INPUT', `image ${index + 1}: ${(error as Error).message}`, { name });
     }
@@ -162,18 +167,20 @@ export interface OpenBundleOptions {
   /** Oldest accepted token age in seconds; undefined or 0 = no limit. */
   ttlSeconds?: number;
   limits?: Partial<Limits>;
+  /** Images decoded into buffers from shared/releasable.ts, for a caller that releases them (the worker). */
+  releasable?: boolean;
 }
 
 /** The worker side: token → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
 export function openBundle(token: string, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
   const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
   const limits = resolveLimits(options.limits);
-  const bytes = fernet.decrypt(token, ttl === undefined ? {} : { ttlSeconds: ttl });
+  const bytes = fernet.decrypt(token, { releasable: true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
   let text: string;
   try {
     text = bundleText(bytes, limits);
   } finally {
     release(bytes); // the plaintext bytes are ours alone; the text has everything
   }
-  return parseBundleText(text, limits);
+  return parseBundleText(text, limits, options.releasable ?? false);
 }

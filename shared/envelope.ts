@@ -34,7 +34,7 @@ export interface Result {
 }
 
 function openJson(token: string, fernet: Fernet, what: string): unknown {
-  const bytes = fernet.decrypt(token);
+  const bytes = fernet.decrypt(token, { releasable: true });
   let text: string;
   try {
     text = decodeUtf8(bytes, what);
@@ -146,16 +146,24 @@ export class SealedOutput {
 }
 
 /**
- * Result → RunPod `output` for an encrypted job, the JSON streamed through the cipher. OUTPUT_TOO_LARGE, before any
- * work, when the token would be longer than `maxTokenChars`.
+ * Result → RunPod `output` for an encrypted job, the JSON streamed through the cipher, the token kept as bytes (the
+ * worker posts them as they are). OUTPUT_TOO_LARGE, before any work, when the token would be longer than `maxTokenChars`.
  */
-export function sealResult(result: Result, fernet: Fernet, maxTokenChars = Infinity): SealedOutput {
+export function sealResultBytes(result: Result, fernet: Fernet, maxTokenChars = Infinity): SealedOutput {
   const json = new ResultJson(result);
   const length = Fernet.tokenLength(json.byteLength);
   if (length > maxTokenChars) throw resultTooLarge(length, maxTokenChars);
   const encrypter = fernet.encrypter(json.byteLength);
   json.writeTo((piece) => encrypter.update(piece));
   return new SealedOutput(encrypter.finalBytes());
+}
+
+/** Result → RunPod `output` for an encrypted job, as a plain object. */
+export function sealResult(result: Result, fernet: Fernet, maxTokenChars = Infinity): { encrypted_output: string } {
+  const sealed = sealResultBytes(result, fernet, maxTokenChars);
+  const output = { encrypted_output: sealed.encrypted_output };
+  sealed.release();
+  return output;
 }
 
 /** OUTPUT_TOO_LARGE for a result of `bytes` (sealed or plaintext) over `limit`. */

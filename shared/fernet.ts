@@ -27,6 +27,8 @@ export interface DecryptOptions {
   ttlSeconds?: number;
   /** The current time in seconds; for the spec's fixed vectors. */
   nowSeconds?: number;
+  /** Decrypt into a releasable buffer (shared/releasable.ts) that the caller gives back; for the package's own use. */
+  releasable?: boolean;
 }
 
 /** Hooks for the spec's fixed test vectors: a given IV and time instead of random and now. */
@@ -169,10 +171,7 @@ export class Fernet {
     return Math.ceil((HEADER + cipherLength(byteLength) + MAC) / 3) * 4;
   }
 
-  /**
-   * Verifies then decrypts. The returned Buffer is a view of a releasable buffer (see releasable.ts) that belongs to
-   * the caller, who may `release` it as soon as the plaintext is no longer needed.
-   */
+  /** Verifies then decrypts. */
   decrypt(token: string, options: DecryptOptions = {}): Buffer {
     return this.#open(token, options).message;
   }
@@ -221,7 +220,7 @@ export class Fernet {
       }
     }
 
-    const out = allocReleasable(signedLength - HEADER);
+    const out = options.releasable ? allocReleasable(signedLength - HEADER) : Buffer.allocUnsafe(signedLength - HEADER);
     const decipher = createDecipheriv('aes-128-cbc', key.encryption, header.subarray(9, HEADER));
     decipher.setAutoPadding(false);
     let written = 0;

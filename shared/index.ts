@@ -20,6 +20,7 @@ export {
   ResultJson,
   SealedOutput,
   sealResult,
+  sealResultBytes,
   openResult,
   sealError,
   openError,

@@ -6,14 +6,22 @@
  * shrunk to zero, which returns its pages to the OS right away, so the big transient buffers we own are made that way.
  */
 
-/** A zero-filled Buffer of `size` bytes whose memory `release` gives back immediately. */
+/** Below this, an ordinary buffer: mapping pages of its own would cost more than waiting for the GC saves. */
+const MIN_RELEASABLE = 1 << 20;
+
+/**
+ * A zero-filled Buffer of `size` bytes whose memory `release` gives back immediately. Some web APIs (fetch, Response)
+ * refuse a buffer over a resizable ArrayBuffer, so callers outside the package get one only where they ask for it
+ * (decrypt's `releasable`, `Encrypter.finalBytes`, `sealResultBytes`).
+ */
 export function allocReleasable(size: number): Buffer {
-  return Buffer.from(new ArrayBuffer(size, { maxByteLength: Math.max(size, 1) }));
+  if (size < MIN_RELEASABLE) return Buffer.alloc(size);
+  return Buffer.from(new ArrayBuffer(size, { maxByteLength: size }));
 }
 
 /**
- * Gives the memory of a buffer from allocReleasable back to the OS; it and every view of it read as empty afterwards,
- * so only for a buffer nothing else still holds. Any other buffer is left to the GC.
+ * Gives the memory of a buffer from allocReleasable back to the OS. Only for a buffer nothing else still holds: its
+ * length (and every view's) reads 0 afterwards, and writing into it throws. An ordinary buffer is left to the GC.
  */
 export function release(buffer: Uint8Array): void {
   const backing = buffer.buffer;

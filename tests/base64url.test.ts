@@ -41,6 +41,11 @@ describe('Base64UrlWriter', () => {
     const under = new Base64UrlWriter(10);
     under.push(randomBytes(4));
     expect(() => under.finish()).toThrow(/fewer bytes/);
+    // Inside the last 3-byte group too.
+    const short = new Base64UrlWriter(3);
+    short.push(randomBytes(2));
+    expect(() => short.finish()).toThrow(/fewer bytes/);
+    expect(() => new Base64UrlWriter(1).push(randomBytes(3))).toThrow(/more bytes/);
   });
 });
 
@@ -87,9 +92,13 @@ describe('releasable buffers', () => {
     expect(view.length).toBe(0);
   });
 
-  it('leaves an ordinary buffer alone', () => {
+  it('leaves an ordinary buffer alone, and small sizes are ordinary buffers', () => {
     const buffer = Buffer.alloc(16, 1);
     release(buffer);
     expect(buffer.length).toBe(16);
+    const small = allocReleasable(1000);
+    expect(small.equals(Buffer.alloc(1000))).toBe(true);
+    release(small);
+    expect(small.length).toBe(1000);
   });
 });

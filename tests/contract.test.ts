@@ -17,6 +17,8 @@ import {
   validateBundle,
   resultBytes,
   ResultJson,
+  sealResultBytes,
+  decodeImageData,
   buildResultPayload,
   type Bundle,
 } from '../shared/index.js';
@@ -197,18 +199,36 @@ describe('results, progress and failures', () => {
     expect(openResult(sealResult(result, fernet), fernet).files[2]!.data.equals(big[2]!.data)).toBe(true);
   });
 
-  it('refuses a result whose token would be too long before sealing it, and keeps the token as releasable bytes', () => {
+  it('refuses a result whose token would be too long before sealing it, and can keep the token as releasable bytes', () => {
     const result = { files, timingsMs: {} };
     const output = sealResult(result, fernet);
-    expect(output.bytes.toString('latin1')).toBe(output.encrypted_output);
+    expect({ ...output }).toEqual({ encrypted_output: output.encrypted_output }); // a plain object, as before
     const length = output.encrypted_output.length;
     expect(Fernet.tokenLength(new ResultJson(result).byteLength)).toBe(length);
     expect(sealResult(result, fernet, length).encrypted_output).toHaveLength(length);
     const error = sealErrorOf(() => sealResult(result, fernet, length - 1));
     expect(error.code).toBe('OUTPUT_TOO_LARGE');
     expect(error.details).toEqual({ bytes: length, limit_bytes: length - 1 });
-    output.release();
-    expect(output.bytes.length).toBe(0);
+    expect(sealErrorOf(() => sealResultBytes(result, fernet, length - 1)).code).toBe('OUTPUT_TOO_LARGE');
+
+    const big = { files: [{ ...files[0]!, data: randomBytes(600_000) }], timingsMs: {} };
+    const sealed = sealResultBytes(big, fernet);
+    expect(sealed.bytes.toString('latin1')).toBe(sealed.encrypted_output);
+    expect(JSON.parse(JSON.stringify(sealed))).toEqual({ encrypted_output: sealed.encrypted_output });
+    expect(openResult(sealed, fernet).files[0]!.data.equals(big.files[0]!.data)).toBe(true);
+    sealed.release();
+    expect(sealed.bytes.length).toBe(0);
+  });
+
+  it('hands callers ordinary buffers that web APIs accept (fetch and Response refuse resizable ones)', async () => {
+    const token = fernet.encrypt(randomBytes(2_000_000));
+    expect((await new Response(fernet.decrypt(token)).arrayBuffer()).byteLength).toBe(2_000_000);
+    const image = randomBytes(1_500_000);
+    expect((await new Response(decodeImageData(image.toString('base64'))).arrayBuffer()).byteLength).toBe(image.length);
+    const bundle = openBundle(sealBundle({ workflow, images: [{ name: 'a.png', data: image }], options: {} }, fernet), fernet);
+    expect((await new Response(bundle.images[0]!.data).arrayBuffer()).byteLength).toBe(image.length);
+    // The worker's opt-in: releasable.
+    expect((fernet.decrypt(token, { releasable: true }).buffer as ArrayBuffer).resizable).toBe(true);
   });
 
   it('opens a plaintext result and refuses a sealed one without a key', () => {

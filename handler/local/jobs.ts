@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { SealedOutput } from '../../shared/envelope.js';
 import type { JobContext, JobOutcome } from '../job.js';
 
 export type JobStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
@@ -138,7 +139,11 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
     job.expiresAt = job.endedAt + this.#keepMs;
     // Progress shown while running is not the result.
     delete job.output;
-    if (fields.output !== undefined) job.output = fields.output;
+    if (fields.output instanceof SealedOutput) {
+      // Kept as the string every /status poll serves, once; the token's bytes go back now.
+      job.output = { encrypted_output: fields.output.encrypted_output };
+      fields.output.release();
+    } else if (fields.output !== undefined) job.output = fields.output;
     if (fields.error !== undefined) job.error = fields.error;
     if (status === 'COMPLETED') this.#counts.completed += 1;
     if (status === 'FAILED') this.#counts.failed += 1;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Fernet, openResult, sealResult } from '../../shared/index.js';
+import { Fernet, openResult, sealResultBytes } from '../../shared/index.js';
 import { systemClock } from '../../handler/clock.js';
 import type { JobContext, JobOutcome } from '../../handler/job.js';
 import { createLogger } from '../../handler/log.js';
@@ -107,8 +107,8 @@ describe('RunPod worker protocol', () => {
 
   it('posts a sealed output as its token bytes (with stopPod alongside), again after a 5xx, and releases them once posted', async () => {
     const fernet = new Fernet(Fernet.generateKey());
-    const files = [{ nodeId: '9', filename: 'a.png', subfolder: '', kind: 'image', mime: 'image/png', data: randomBytes(200_000) }];
-    const sealed = sealResult({ files, timingsMs: {} }, fernet);
+    const files = [{ nodeId: '9', filename: 'a.png', subfolder: '', kind: 'image', mime: 'image/png', data: randomBytes(600_000) }];
+    const sealed = sealResultBytes({ files, timingsMs: {} }, fernet); // a token over 1 MiB: releasable
     const token = sealed.encrypted_output;
     expect(doneBody({ output: sealed, stopPod: true }).map((b) => b.toString('latin1')).join('')).toBe(
       JSON.stringify({ output: { encrypted_output: token }, stopPod: true }),
