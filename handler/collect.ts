@@ -91,51 +91,74 @@ export function listOutputFiles(outputs: Record<string, NodeUiOutput>): Wanted[]
   return wanted;
 }
 
-/** Whether the bytes form a whole file of a format that marks its end; null when the format has no such mark. */
-export function looksComplete(data: Buffer): boolean | null {
-  if (data.length >= 8 && data.readUInt32BE(0) === 0x89504e47) {
-    return data.length >= 20 && data.subarray(-12).equals(PNG_IEND);
+/**
+ * Whether a file of `size` bytes is whole, judged from its first and last bytes (up to 12 each) for formats that mark
+ * their end; null when the format has no such mark.
+ */
+export function endMarkOf(head: Buffer, tail: Buffer, size: number): boolean | null {
+  if (head.length >= 8 && head.readUInt32BE(0) === 0x89504e47) return size >= 20 && tail.length >= 12 && tail.subarray(-12).equals(PNG_IEND);
+  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) {
+    return size >= 4 && tail[tail.length - 2] === 0xff && tail[tail.length - 1] === 0xd9;
   }
-  if (data.length >= 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff) {
-    return data.length >= 4 && data[data.length - 2] === 0xff && data[data.length - 1] === 0xd9;
-  }
-  if (data.length >= 12 && data.toString('latin1', 0, 4) === 'RIFF') {
-    return data.readUInt32LE(4) + 8 <= data.length;
-  }
-  if (data.length >= 6 && data.toString('latin1', 0, 4) === 'GIF8') return data[data.length - 1] === 0x3b;
+  if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF') return head.readUInt32LE(4) + 8 <= size;
+  if (head.length >= 6 && head.toString('latin1', 0, 4) === 'GIF8') return tail[tail.length - 1] === 0x3b;
   return null;
 }
 
-const PNG_IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+/** Whether the bytes form a whole file of a format that marks its end; null when the format has no such mark. */
+export function looksComplete(data: Buffer): boolean | null {
+  return endMarkOf(data.subarray(0, MARK_BYTES), data.subarray(-MARK_BYTES), data.length);
+}
 
-/** Reads a file once it has settled; EXECUTION_FAILED if it never appears or never settles in time. */
+const PNG_IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
+const MARK_BYTES = 12;
+
+/** The first and last bytes of a file (a few dozen bytes read, however large the file). */
+async function headAndTail(file: string, size: number, fs: FileSystem): Promise<{ head: Buffer; tail: Buffer }> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const n = Math.min(MARK_BYTES, size);
+    const head = Buffer.alloc(n);
+    const tail = Buffer.alloc(n);
+    const a = await handle.read(head, 0, n, 0);
+    const b = await handle.read(tail, 0, n, size - n);
+    return { head: head.subarray(0, a.bytesRead), tail: tail.subarray(0, b.bytesRead) };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads a file once it has settled. It is watched with stat (and its end mark, a few bytes) until it is whole or, for
+ * formats without a mark, until size and mtime hold still for the quiet period; only then is it read, once.
+ * A file that is not there was never going to come: ComfyUI closes its files before it reports them, so a missing one
+ * is an answer from its cache naming a wiped job's file, and the job fails at once (contract §6).
+ */
 export async function readSettled(file: string, options: CollectOptions): Promise<Buffer> {
   const fs = options.fs ?? nodeFileSystem;
   const { clock } = options;
   const deadline = clock.now() + options.settleTimeoutMs;
   let last = { size: -1, mtimeMs: -1, since: clock.now() };
+  const fail = <T>(error: unknown): Promise<T> => Promise.reject(storageError(error));
   for (let wait = 2; ; wait = Math.min(50, wait * 2)) {
     let stat;
     try {
       stat = await fs.stat(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError(error);
+      throw new SealError('EXECUTION_FAILED', 'ComfyUI reported an output file that is not on disk (a cached answer?)', { file: path.basename(file) });
     }
-    if (stat) {
-      if (stat.size !== last.size || stat.mtimeMs !== last.mtimeMs) last = { size: stat.size, mtimeMs: stat.mtimeMs, since: clock.now() };
-      if (stat.size > 0) {
-        const data = await readReleasable(file, fs).catch((error: unknown) => Promise.reject(storageError(error)));
-        const complete = looksComplete(data);
-        const quiet = clock.now() - last.since >= options.quietMs;
-        if (data.length === stat.size && (complete === true || (complete === null && quiet))) return data;
-        release(data);
+    if (stat.size !== last.size || stat.mtimeMs !== last.mtimeMs) last = { size: stat.size, mtimeMs: stat.mtimeMs, since: clock.now() };
+    if (stat.size > 0) {
+      const { head, tail } = await headAndTail(file, stat.size, fs).catch(fail<{ head: Buffer; tail: Buffer }>);
+      const marked = endMarkOf(head, tail, stat.size);
+      if (marked === true || (marked === null && clock.now() - last.since >= options.quietMs)) {
+        const data = await readReleasable(file, fs).catch(fail<Buffer>);
+        if (data.length === stat.size) return data;
+        release(data); // it changed under us: watch again
       }
     }
-    if (clock.now() >= deadline) {
-      throw new SealError('EXECUTION_FAILED', stat ? 'an output file never finished writing' : 'an output file never appeared', {
-        file: path.basename(file),
-      });
-    }
+    if (clock.now() >= deadline) throw new SealError('EXECUTION_FAILED', 'an output file never finished writing', { file: path.basename(file) });
     await clock.sleep(wait);
   }
 }

@@ -26,6 +26,7 @@ export const SETTINGS = {
   tokenTtlS: { flag: 'token-ttl', env: 'COMFY_SEAL_TOKEN_TTL_S', kind: 'seconds', default: 86_400, help: 'oldest accepted token, seconds; 0 = no limit' },
   jobTimeoutS: { flag: 'job-timeout', env: 'COMFY_SEAL_JOB_TIMEOUT_S', kind: 'seconds', default: 600, help: "per-job limit, seconds; a bundle's options.timeout_s may lower it" },
   maxResultMb: { flag: 'max-result-mb', env: 'COMFY_SEAL_MAX_RESULT_MB', kind: 'mb', default: 18, help: 'larger results fail with OUTPUT_TOO_LARGE (RunPod refuses ~20 MB)' },
+  releaseTimeoutS: { flag: 'release-timeout', env: 'COMFY_SEAL_RELEASE_TIMEOUT_S', kind: 'seconds', default: 300, help: 'after an interrupt, how long ComfyUI may take to let go of a prompt before the worker is unhealthy' },
   comfyLog: { flag: 'comfy-log', env: 'COMFY_SEAL_COMFY_LOG', kind: 'string', default: undefined, help: "ComfyUI's output file, zeroed and truncated after every job" },
   readyTimeoutS: { flag: 'ready-timeout', env: 'COMFY_SEAL_READY_TIMEOUT_S', kind: 'seconds', default: 600, help: 'how long to wait for ComfyUI to answer at start' },
 } as const satisfies Record<string, Setting>;
@@ -42,6 +43,7 @@ export interface WorkerConfig {
   tokenTtlS: number;
   jobTimeoutS: number;
   maxResultMb: number;
+  releaseTimeoutS: number;
   comfyLog: string | undefined;
   readyTimeoutS: number;
 }
@@ -100,6 +102,7 @@ export function jobConfigOf(config: WorkerConfig): JobConfig {
     tokenTtlS: config.tokenTtlS,
     jobTimeoutS: config.jobTimeoutS,
     maxResultBytes: Math.floor(config.maxResultMb * 1_000_000),
+    releaseTimeoutMs: config.releaseTimeoutS * 1000,
     scrubFiles: config.comfyLog ? [config.comfyLog] : [],
   };
 }

@@ -16,7 +16,7 @@ import type { ComfySocket } from './comfy/ws.js';
 import type { Logger } from './log.js';
 import { openJobInput } from './open.js';
 import { runPrompt } from './run.js';
-import { jobFolder, planStage, writeStage } from './stage.js';
+import { hasLinkedPrefix, jobFolder, planStage, writeStage } from './stage.js';
 import { ensureDirs, nodeFileSystem, scrubFile, wipeDirs, type Dirs, type FileSystem } from './storage.js';
 
 export interface JobConfig {
@@ -30,7 +30,7 @@ export interface JobConfig {
   /** Output settle: how long a file may take to finish, and the quiet period for formats without an end mark. */
   settleTimeoutMs: number;
   settleQuietMs: number;
-  /** After an interrupt, how long to wait for ComfyUI to let go of the prompt before wiping. */
+  /** After an interrupt, how long ComfyUI may take to let go of the prompt; past that the worker is unhealthy. */
   releaseTimeoutMs: number;
   /** Files kept open by others (ComfyUI's log) that are zeroed and truncated after every job. */
   scrubFiles: string[];
@@ -44,7 +44,7 @@ export const DEFAULT_JOB_CONFIG: Omit<JobConfig, 'dirs'> = {
   maxResultBytes: 18_000_000,
   settleTimeoutMs: 30_000,
   settleQuietMs: 250,
-  releaseTimeoutMs: 10_000,
+  releaseTimeoutMs: 300_000,
   scrubFiles: [],
 };
 
@@ -70,7 +70,8 @@ export type JobOutcome =
   | { kind: 'success'; output: unknown; timingsMs: Record<string, number> }
   /** `error` is RunPod's error string; `unhealthy` asks for this worker to be replaced (ComfyUI gone, files left). */
   | { kind: 'failure'; error: string; code: ErrorCode; unhealthy: boolean }
-  | { kind: 'cancelled' };
+  /** Nothing is posted for a cancelled job; `unhealthy` still asks for this worker to be replaced. */
+  | { kind: 'cancelled'; unhealthy?: boolean };
 
 export async function runJob(job: { id: string; input: unknown }, deps: JobDeps, ctx: JobContext = {}): Promise<JobOutcome> {
   const { clock, log, config } = deps;
@@ -111,7 +112,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     t = mark('open', t);
 
     const jobTag = randomBytes(6).toString('hex');
-    const plan = planStage(opened.bundle, { jobTag });
+    const stringConcatenate = hasLinkedPrefix(opened.bundle.workflow) && (await deps.http.hasNode('StringConcatenate'));
+    const plan = planStage(opened.bundle, { jobTag, stringConcatenate });
     await ensureDirs(config.dirs, fs);
     await wipeDirs(config.dirs, fs); // leftovers of a crashed run, before anything of this job is written
     await writeStage(plan, config.dirs.input, fs);
@@ -164,21 +166,26 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     else outcome = { kind: 'failure', error: sealError(error, replyKey), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
   }
 
-  // Wipe whatever happened. If the prompt did not end normally, ComfyUI may still be writing: wait for it to let go.
-  if (submitted && !finished) await waitForRelease(deps, promptId);
+  // Wipe whatever happened. A prompt that did not end normally may still be running its last node (savers never look at
+  // the interrupt flag): nothing is wiped or deleted until ComfyUI has let go of it, or its history entry could appear
+  // after the delete and keep the whole prompt (contract §6).
+  const held = submitted && !finished && !(await waitForRelease(deps, promptId));
+  if (held) log.log('error', 'comfy.not_released', { job_id: job.id, ms: config.releaseTimeoutMs });
   if (submitted) await deps.http.deleteHistory([promptId]).catch(() => undefined);
   const wipe = await wipeDirs(config.dirs, fs);
   for (const file of config.scrubFiles) await scrubFile(file, fs, wipe);
-  if (wipe.failures.length > 0) {
-    log.log('error', 'wipe.incomplete', { job_id: job.id, count: wipe.failures.length, reason: wipe.failures[0] });
-    // Files may remain: this worker must not take another job.
+  if (wipe.failures.length > 0) log.log('error', 'wipe.incomplete', { job_id: job.id, count: wipe.failures.length, reason: wipe.failures[0] });
+  else log.log('debug', 'wipe.done', { job_id: job.id, files: wipe.files, bytes: wipe.bytes });
+  if (held || wipe.failures.length > 0) {
+    // Files may remain, or ComfyUI may still write some: this worker must not take another job.
     if (outcome.kind === 'failure') outcome.unhealthy = true;
-    else if (outcome.kind === 'success') {
-      if (outcome.output instanceof SealedOutput) outcome.output.release();
-      outcome = { kind: 'failure', error: sealError(new SealError('INTERNAL', 'the worker could not wipe its files'), replyKey), code: 'INTERNAL', unhealthy: true };
+    else {
+      if (outcome.kind === 'success' && outcome.output instanceof SealedOutput) outcome.output.release();
+      const reason = held ? 'ComfyUI did not let go of the prompt in time' : 'the worker could not wipe its files';
+      const code = held ? 'COMFY_UNAVAILABLE' : 'INTERNAL';
+      // A cancelled job posts nothing, but the worker still has to go.
+      outcome = outcome.kind === 'cancelled' ? { kind: 'cancelled', unhealthy: true } : { kind: 'failure', error: sealError(new SealError(code, reason), replyKey), code, unhealthy: true };
     }
-  } else {
-    log.log('debug', 'wipe.done', { job_id: job.id, files: wipe.files, bytes: wipe.bytes });
   }
 
   const ms = clock.now() - started;
@@ -188,16 +195,21 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   return outcome;
 }
 
-/** Bounded wait until ComfyUI neither runs nor queues the prompt (after an interrupt, a node may still finish). */
-async function waitForRelease(deps: JobDeps, promptId: string): Promise<void> {
+/**
+ * Waits until ComfyUI has let go of the prompt: its history entry exists, or its queue no longer holds it (contract §6).
+ * True when it has (or ComfyUI is gone: then nothing more will be written); false when the release timeout ran out.
+ */
+async function waitForRelease(deps: JobDeps, promptId: string): Promise<boolean> {
   const until = deps.clock.now() + deps.config.releaseTimeoutMs;
-  for (let wait = 10; deps.clock.now() < until; wait = Math.min(200, wait * 2)) {
+  for (let wait = 10; ; wait = Math.min(500, wait * 2)) {
     try {
       const queue = await deps.http.queue();
-      if (!queue.running.includes(promptId) && !queue.pending.includes(promptId)) return;
-    } catch {
-      return; // ComfyUI gone: nothing more will be written
+      if (!queue.running.includes(promptId) && !queue.pending.includes(promptId)) return true;
+      if ((await deps.http.history(promptId)) !== null) return true;
+    } catch (error) {
+      if (SealError.from(error).code === 'COMFY_UNAVAILABLE') return true;
     }
-    await deps.clock.sleep(wait);
+    if (deps.clock.now() >= until) return false;
+    await deps.clock.sleep(Math.min(wait, Math.max(0, until - deps.clock.now())));
   }
 }

@@ -20,6 +20,7 @@ export type LogEvent =
   | 'job.post_retry'
   | 'wipe.done'
   | 'wipe.incomplete'
+  | 'comfy.not_released'
   | 'take.backoff'
   | 'take.error'
   | 'ping.error'

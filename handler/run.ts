@@ -11,6 +11,7 @@ import type { Clock } from './clock.js';
 import type { ComfyHttp } from './comfy/http.js';
 import { eventPromptId, type ComfyEvent, type ExecutionErrorData, type HistoryEntry, type NodeUiOutput } from './comfy/messages.js';
 import type { ComfySocket } from './comfy/ws.js';
+import { ProgressEstimate } from './progress.js';
 
 export interface RunDeps {
   http: ComfyHttp;
@@ -95,8 +96,7 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
   const opts = { ...DEFAULTS, ...options };
   const { http, socket, clock } = deps;
   const { promptId } = opts;
-  const totalNodes = Object.keys(workflow).length;
-  const done = new Set<string>();
+  const estimate = new ProgressEstimate(workflow);
   const executedOutputs: Record<string, NodeUiOutput> = {};
   let sawSuccess = false;
   let running = false;
@@ -136,11 +136,6 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
 
     const progress = (p: ProgressUpdate) => {
       if (!settled) opts.onProgress?.(p);
-    };
-
-    const percent = (step?: { value: number; max: number }) => {
-      const partial = step && step.max > 0 ? step.value / step.max : 0;
-      return Math.min(100, Math.round(((done.size + partial) / Math.max(1, totalNodes)) * 1000) / 10);
     };
 
     /** A check asked for while one runs: run again after it (true wins: the prompt is known to have ended). */
@@ -203,7 +198,7 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
           progress({ state: 'running', percent: 0 });
           return;
         case 'execution_cached':
-          for (const id of event.data.nodes ?? []) done.add(String(id));
+          estimate.cached((event.data.nodes ?? []).map(String));
           return;
         case 'executing': {
           const node = event.data.node;
@@ -213,17 +208,27 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
             return;
           }
           running = true;
-          progress({ state: 'running', node_id: node, node_type: workflow[node]?.class_type, percent: percent() });
+          estimate.executing(node);
+          progress({ state: 'running', node_id: node, node_type: workflow[node]?.class_type, percent: estimate.percent() });
           return;
         }
         case 'progress': {
           const step = { value: event.data.value, max: event.data.max };
           const node = event.data.node;
-          progress({ state: 'running', step, percent: percent(step), ...(node ? { node_id: node, node_type: workflow[node]?.class_type } : {}) });
+          if (!node) {
+            progress({ state: 'running', step, percent: estimate.percent() });
+            return;
+          }
+          estimate.step(node, step.value, step.max);
+          const sampler = { node_id: node, node_type: workflow[node]?.class_type };
+          progress({ state: 'running', step, percent: estimate.percent(), ...sampler, sampler });
           return;
         }
+        case 'progress_state':
+          estimate.states(event.data.nodes ?? {});
+          return;
         case 'executed':
-          done.add(event.data.node);
+          estimate.finished(event.data.node);
           if (event.data.output) executedOutputs[event.data.node] = event.data.output;
           return;
         case 'execution_success':

@@ -22,6 +22,18 @@ export interface StagePlan {
 export interface StageOptions {
   /** Per-job tag used in staged names and as the output subfolder; lowercase hex. */
   jobTag: string;
+  /** Whether ComfyUI has the core StringConcatenate node, which puts the per-job folder in front of a linked prefix. */
+  stringConcatenate?: boolean;
+}
+
+/** Sources whose literal can be written into the saver itself, so no node needs to be added. */
+const STRING_PRIMITIVES = new Set(['PrimitiveString', 'PrimitiveStringMultiline']);
+
+const isLink = (value: unknown): value is [string, number] => Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'number';
+
+/** Whether some `filename_prefix` comes from another node (then planStage may need StringConcatenate). */
+export function hasLinkedPrefix(workflow: Workflow): boolean {
+  return Object.values(workflow).some((node) => isLink(node.inputs.filename_prefix));
 }
 
 export function jobFolder(jobTag: string): string {
@@ -34,11 +46,13 @@ function extensionOf(name: string): string {
 }
 
 /** Pure: the rewritten workflow and the files to write. Throws WORKFLOW_INVALID / BAD_INPUT (details sealed). */
-export function planStage(bundle: Bundle, { jobTag }: StageOptions): StagePlan {
+export function planStage(bundle: Bundle, { jobTag, stringConcatenate = false }: StageOptions): StagePlan {
   const workflow = structuredClone(bundle.workflow);
   const byName = new Map(bundle.images.map((image, index) => [image.name, { image, staged: `${jobFolder(jobTag)}-${index}${extensionOf(image.name)}` }]));
   const files = new Map<string, Uint8Array>();
   const folder = jobFolder(jobTag);
+  const extra: Workflow = {};
+  let added = 0;
 
   for (const [nodeId, node] of Object.entries(workflow)) {
     const inputs = node.inputs;
@@ -58,16 +72,32 @@ export function planStage(bundle: Bundle, { jobTag }: StageOptions): StagePlan {
       files.set(match.staged, match.image.data);
     }
     const prefix = inputs.filename_prefix;
-    if (typeof prefix === 'string') {
-      const parts = prefix.replaceAll('\\', '/').split('/');
-      if (prefix.startsWith('/') || parts.includes('..')) {
-        throw new SealError('BAD_INPUT', 'a filename_prefix leaves the output folder', { node_id: nodeId, filename_prefix: prefix });
+    if (typeof prefix === 'string') inputs.filename_prefix = inFolder(folder, prefix, nodeId);
+    else if (isLink(prefix)) {
+      // A prefix fed by a link must differ per job too, or ComfyUI's cache answers with a wiped job's files (contract §6).
+      const source = workflow[prefix[0]];
+      const literal = source && STRING_PRIMITIVES.has(source.class_type) ? source.inputs.value : undefined;
+      if (typeof literal === 'string') inputs.filename_prefix = inFolder(folder, literal, nodeId);
+      else if (stringConcatenate) {
+        const id = `${folder}-prefix-${added++}`;
+        extra[id] = { class_type: 'StringConcatenate', inputs: { string_a: `${folder}/`, string_b: prefix, delimiter: '' } };
+        inputs.filename_prefix = [id, 0];
       }
-      inputs.filename_prefix = `${folder}/${prefix}`;
+      // Otherwise a cached answer names files that are not there, and the collect step fails the job at once.
     }
   }
+  Object.assign(workflow, extra);
   // A bundle image no loader names is not written: under our name nothing could find it.
   return { workflow, files };
+}
+
+/** The user's prefix inside the per-job folder; BAD_INPUT if it would leave the output folder. */
+function inFolder(folder: string, prefix: string, nodeId: string): string {
+  const parts = prefix.replaceAll('\\', '/').split('/');
+  if (prefix.startsWith('/') || parts.includes('..')) {
+    throw new SealError('BAD_INPUT', 'a filename_prefix leaves the output folder', { node_id: nodeId, filename_prefix: prefix });
+  }
+  return `${folder}/${prefix}`;
 }
 
 /** Writes the plan's files into the input dir, each flushed, then the directory entry flushed. */

@@ -75,6 +75,8 @@ export const progressSchema = z.looseObject({
   step: z.object({ value: z.number(), max: z.number() }).optional(),
   node_id: z.string().optional(),
   node_type: z.string().optional(),
+  /** The sampler the step belongs to, so that two samplers of one workflow can be told apart. */
+  sampler: z.looseObject({ node_id: z.string(), node_type: z.string().optional() }).optional(),
   /** Prompts ahead of ours in ComfyUI's queue. */
   queue_remaining: z.number().optional(),
   elapsed_ms: z.number(),
@@ -87,6 +89,7 @@ export interface ProgressUpdate {
   step?: { value: number; max: number };
   node_id?: string;
   node_type?: string;
+  sampler?: { node_id: string; node_type?: string | undefined };
   queue_remaining?: number;
 }
 

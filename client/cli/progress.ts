@@ -12,7 +12,8 @@ export function describeProgress(event: JobProgress): string {
   const parts: string[] = [p.state];
   if (p.state === 'queued' && typeof p.queue_remaining === 'number') parts.push(`(${p.queue_remaining} in ComfyUI's queue)`);
   if (typeof p.percent === 'number') parts.push(`${Math.round(p.percent)}%`);
-  if (p.node_type) parts.push(p.node_type);
+  if (p.sampler) parts.push(`${p.sampler.node_type ?? 'sampler'} #${p.sampler.node_id}`);
+  else if (p.node_type) parts.push(p.node_type);
   if (p.step) parts.push(`step ${p.step.value}/${p.step.max}`);
   parts.push(seconds(event.elapsedMs));
   return parts.join(' ');

@@ -168,6 +168,12 @@ export class ComfyHttp {
     await this.#retrying(() => this.#request('POST', '/history', { delete: promptIds }));
   }
 
+  /** Whether ComfyUI knows a node class (GET /object_info/{class} answers `{}` for an unknown one). */
+  async hasNode(classType: string, signal?: AbortSignal): Promise<boolean> {
+    const body = await this.#getJson(`/object_info/${encodeURIComponent(classType)}`, signal);
+    return body !== null && typeof body === 'object' && classType in body;
+  }
+
   /** GET /queue: prompt ids running and pending. */
   async queue(signal?: AbortSignal): Promise<{ running: string[]; pending: string[] }> {
     const body = (await this.#getJson('/queue', signal)) as { queue_running?: unknown[][]; queue_pending?: unknown[][] };

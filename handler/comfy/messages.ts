@@ -23,6 +23,7 @@ export type ComfyEvent =
   | { type: 'execution_cached'; data: { prompt_id: string; nodes: string[] } }
   | { type: 'executing'; data: { prompt_id?: string; node: string | null; display_node?: string } }
   | { type: 'progress'; data: { prompt_id?: string; node?: string; value: number; max: number } }
+  | { type: 'progress_state'; data: { prompt_id?: string; nodes?: Record<string, { value?: number; max?: number; state?: string }> } }
   | { type: 'executed'; data: { prompt_id: string; node: string; output: NodeUiOutput | null } }
   | { type: 'execution_success'; data: { prompt_id: string } }
   | { type: 'execution_error'; data: ExecutionErrorData }
@@ -43,13 +44,14 @@ const TYPES = new Set([
   'execution_cached',
   'executing',
   'progress',
+  'progress_state',
   'executed',
   'execution_success',
   'execution_error',
   'execution_interrupted',
 ]);
 
-/** A text frame → a known event, or null (unknown types, progress_state, malformed JSON are ignored). */
+/** A text frame → a known event, or null (unknown types and malformed JSON are ignored). */
 export function parseEvent(text: string): ComfyEvent | null {
   let value: unknown;
   try {

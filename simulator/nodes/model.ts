@@ -255,4 +255,7 @@ export const modelNodes: NodeDef[] = [
   primitive('PrimitiveString', 'STRING', String),
   primitive('PrimitiveStringMultiline', 'STRING', String),
   primitive('INTConstant', 'INT', Number),
+  define('StringConcatenate', 'string_a:STRING string_b:STRING delimiter:STRING', 'STRING', (_ctx, i) => ({
+    outputs: [[i.string_a, i.string_b].map(String).join(String(i.delimiter ?? '')) as never],
+  }), { category: 'utils/string', options: { delimiter: { default: '' } } }),
 ];

@@ -158,9 +158,8 @@ describe('collect', () => {
   it('waits for a file written late and in chunks, then reads all of it', async () => {
     const file = path.join(dir, 'late.png');
     const whole = png(50_000);
+    await writeFile(file, whole.subarray(0, 10_000)); // ComfyUI has created it by the time it reports it
     const writer = (async () => {
-      await new Promise((r) => setTimeout(r, 30));
-      await writeFile(file, whole.subarray(0, 10_000));
       for (let i = 10_000; i < whole.length; i += 10_000) {
         await new Promise((r) => setTimeout(r, 15));
         await appendFile(file, whole.subarray(i, i + 10_000));
@@ -171,10 +170,56 @@ describe('collect', () => {
     expect(data).toEqual(whole);
   });
 
-  it('gives up on a file that never appears, with EXECUTION_FAILED', async () => {
+  it('fails at once, never after the settle timeout, on a reported file that is not on disk', async () => {
+    const started = Date.now();
     await expect(
-      readSettled(path.join(dir, 'never.png'), { outputDir: dir, jobFolder: 'x', maxResultBytes: 1e9, settleTimeoutMs: 100, quietMs: 10, clock: systemClock }),
-    ).rejects.toMatchObject({ code: 'EXECUTION_FAILED' });
+      readSettled(path.join(dir, 'never.png'), { outputDir: dir, jobFolder: 'x', maxResultBytes: 1e9, settleTimeoutMs: 30_000, quietMs: 10, clock: systemClock }),
+    ).rejects.toMatchObject({ code: 'EXECUTION_FAILED', message: expect.stringContaining('not on disk'), details: { file: 'never.png' } });
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('gives up on a file that never finishes, with EXECUTION_FAILED', async () => {
+    const file = path.join(dir, 'cut.png');
+    await writeFile(file, png().subarray(0, -3));
+    await expect(
+      readSettled(file, { outputDir: dir, jobFolder: 'x', maxResultBytes: 1e9, settleTimeoutMs: 150, quietMs: 10, clock: systemClock }),
+    ).rejects.toMatchObject({ code: 'EXECUTION_FAILED', message: expect.stringContaining('never finished') });
+  });
+
+  it('watches a growing file with stat and its end mark, and reads it whole only once', async () => {
+    for (const [name, whole] of [
+      ['grow.png', png(200_000)],
+      ['grow.webm', Buffer.concat([Buffer.from('\x1aE\xdf\xa3'), Buffer.alloc(300_000, 7)])],
+    ] as const) {
+      const file = path.join(dir, name);
+      await writeFile(file, whole.subarray(0, 50_000));
+      let bytesRead = 0;
+      const counting: typeof nodeFs = {
+        ...nodeFs,
+        open: (async (...args: Parameters<typeof nodeFs.open>) => {
+          const handle = await nodeFs.open(...args);
+          const read = handle.read.bind(handle) as (...a: unknown[]) => Promise<{ bytesRead: number }>;
+          (handle as unknown as { read: unknown }).read = async (...a: unknown[]) => {
+            const r = await read(...a);
+            bytesRead += r.bytesRead;
+            return r;
+          };
+          return handle;
+        }) as typeof nodeFs.open,
+      };
+      const writer = (async () => {
+        for (let i = 50_000; i < whole.length; i += 50_000) {
+          await new Promise((r) => setTimeout(r, 20));
+          await appendFile(file, whole.subarray(i, i + 50_000));
+        }
+      })();
+      const data = await readSettled(file, { outputDir: dir, jobFolder: 'x', maxResultBytes: 1e9, settleTimeoutMs: 5_000, quietMs: 150, clock: systemClock, fs: counting });
+      await writer;
+      expect(data.equals(whole)).toBe(true);
+      // One whole read, plus a few dozen bytes per look at the end mark; re-reading on every poll would be many times the size.
+      expect(bytesRead).toBeGreaterThanOrEqual(whole.length);
+      expect(bytesRead).toBeLessThan(whole.length + 5_000);
+    }
   });
 
   const options = () => ({ outputDir: dir, jobFolder: 'cs-j1', maxResultBytes: 1e6, settleTimeoutMs: 1_000, quietMs: 20, clock: systemClock });
