@@ -104,7 +104,7 @@ describe('comfy-seal (bin)', () => {
 
   it('worker --help lists every setting with its variable and default', async () => {
     const help = (await runCli(['worker', '--help'])).stdout.toString();
-    for (const v of ['ENCRYPTION_KEY', 'COMFY_URL', 'COMFY_SEAL_INPUT_DIR', 'COMFY_SEAL_OUTPUT_DIR', 'COMFY_SEAL_TEMP_DIR', 'COMFY_SEAL_ALLOW_PLAINTEXT', 'COMFY_SEAL_TOKEN_TTL_S', 'COMFY_SEAL_JOB_TIMEOUT_S', 'COMFY_SEAL_MAX_RESULT_MB']) {
+    for (const v of ['ENCRYPTION_KEY', 'COMFY_URL', 'COMFY_SEAL_INPUT_DIR', 'COMFY_SEAL_OUTPUT_DIR', 'COMFY_SEAL_TEMP_DIR', 'COMFY_SEAL_ALLOW_PLAINTEXT', 'COMFY_SEAL_TOKEN_TTL_S', 'COMFY_SEAL_JOB_TIMEOUT_S', 'COMFY_SEAL_MAX_RESULT_MB', 'COMFY_SEAL_RELEASE_TIMEOUT_S']) {
       expect(help).toContain(v);
     }
     expect(help).toContain('(default: /dev/shm/comfy-seal/input)');

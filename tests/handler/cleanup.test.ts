@@ -147,6 +147,16 @@ describe('durability and start-up', () => {
   });
 });
 
+describe('the release timeout setting', () => {
+  it('defaults to 300 s, and takes COMFY_SEAL_RELEASE_TIMEOUT_S or --release-timeout', async () => {
+    const { jobConfigOf, resolveConfig } = await import('../../handler/config.js');
+    const env = { ENCRYPTION_KEY: 'k' };
+    expect(jobConfigOf(resolveConfig({}, env)).releaseTimeoutMs).toBe(300_000);
+    expect(jobConfigOf(resolveConfig({}, { ...env, COMFY_SEAL_RELEASE_TIMEOUT_S: '45' })).releaseTimeoutMs).toBe(45_000);
+    expect(jobConfigOf(resolveConfig({ 'release-timeout': '7' }, { ...env, COMFY_SEAL_RELEASE_TIMEOUT_S: '45' })).releaseTimeoutMs).toBe(7_000);
+  });
+});
+
 describe('failures carry their reason sealed', () => {
   it('a prompt that failed names the node only inside the sealed error', async () => {
     rig = await startRig();
