@@ -21,13 +21,23 @@ const workflow = {
   '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'u' } },
 };
 
-/** A file system whose unlink fails (EACCES) while `broken` is set: a wipe that cannot finish. */
+/** A file system whose unlink fails (EACCES) while `broken` is set (a wipe that cannot finish), recording fsyncs and unlinks. */
 function breakableFs() {
-  const state = { broken: false };
+  const state = { broken: false, events: [] as string[] };
   const fs: FileSystem = {
     ...nodeFs,
+    open: async (file, flags, mode) => {
+      const handle = await nodeFs.open(file, flags, mode);
+      const sync = handle.sync.bind(handle);
+      handle.sync = async () => {
+        state.events.push(`fsync ${String(file)}`);
+        return sync();
+      };
+      return handle;
+    },
     unlink: async (file) => {
       if (state.broken) throw Object.assign(new Error('refused'), { code: 'EACCES' });
+      state.events.push(`unlink ${String(file)}`);
       return nodeFs.unlink(file);
     },
   };
@@ -64,8 +74,14 @@ describe('local endpoint: unhealthy means no job runs until a re-check passes', 
     expect(rig.sim.calls.filter((c) => c.path === '/prompt').length).toBe(prompts); // neither reached ComfyUI
     expect(((await (await fetch(`${api.url}/ep/health`)).json()) as any).workers).toMatchObject({ idle: 0, unhealthy: 1 });
 
+    const left = rig.leftovers();
+    expect(left).toHaveLength(1); // the first job's output, which no wipe could remove
     state.broken = false;
+    state.events.length = 0;
     const third = await post('runsync', { input: input() });
+    // The re-check's wipe zeroed it and flushed the zeros to the device before unlinking it.
+    expect(state.events.indexOf(`fsync ${left[0]}`)).toBeGreaterThanOrEqual(0);
+    expect(state.events.indexOf(`fsync ${left[0]}`)).toBeLessThan(state.events.indexOf(`unlink ${left[0]}`));
     expect(third.status).toBe('COMPLETED');
     expect(openResult(third.output, rig.fernet).files).toHaveLength(1);
     expect(rig.leftovers()).toEqual([]); // the re-check's wipe took the first job's files too
