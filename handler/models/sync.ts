@@ -89,7 +89,10 @@ async function hubInfo(entry: Extract<ModelEntry, { kind: 'hf' }>, o: SyncOption
     hubUrl: o.hubUrl ?? DEFAULTS.hubUrl,
     ...(o.accessToken ? { accessToken: o.accessToken as `hf_${string}` } : {}),
     // The metadata request gets the same no-hang bound as the download itself.
-    fetch: (input, init) => (o.fetch ?? fetch)(input, { ...init, signal: AbortSignal.timeout(o.stallTimeoutMs ?? DEFAULTS.stallTimeoutMs) }),
+    fetch: (input, init) => {
+      const bound = AbortSignal.timeout(o.stallTimeoutMs ?? DEFAULTS.stallTimeoutMs);
+      return (o.fetch ?? fetch)(input, { ...init, signal: o.signal ? AbortSignal.any([bound, o.signal]) : bound });
+    },
   });
   if (!info) throw new Error(`not found on the hub: ${entry.repo}/${entry.file}`);
   const etag = info.etag.replace(/^W\//, '').replaceAll('"', '');
@@ -220,14 +223,15 @@ async function syncOne(entry: ModelEntry, o: SyncOptions): Promise<SyncResult> {
       return { entry, target, status: 'linked', bytes: (await sizeOf(cached, fs)) ?? 0 };
     }
     expected = info.expected;
+    // The host cache first: linking (again) costs nothing, hashing a linked file of GBs would.
+    if (cached && (await sizeOf(cached, fs)) === expected.size) {
+      await link(cached, target, fs);
+      return { entry, target, status: 'linked', bytes: expected.size };
+    }
     // Present without a marker (placed by hand): the hub's size, and its sha256 when it has one, decide.
     if (present !== null && !marker && present === expected.size && (!expected.sha256 || (await hashFile(target, fs)) === expected.sha256)) {
       await writeMarker(target, { ...expected, size: present }, fs);
       return { entry, target, status: 'present', bytes: present };
-    }
-    if (cached && (await sizeOf(cached, fs)) === expected.size) {
-      await link(cached, target, fs);
-      return { entry, target, status: 'linked', bytes: expected.size };
     }
     const hubOrigin = new URL(o.hubUrl ?? DEFAULTS.hubUrl).origin;
     sources = [{ url: info.url, auth: new URL(info.url).origin === hubOrigin }];

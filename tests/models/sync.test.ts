@@ -200,6 +200,20 @@ describe('model sync', () => {
     expect(r).toMatchObject({ status: 'failed', error: expect.stringContaining('not found on the hub') });
   });
 
+  it('a Hugging Face file placed by hand is kept only if it hashes to the hub\'s sha256', async () => {
+    const data = randomBytes(4_000);
+    files['/org/repo/h.bin'] = { data };
+    const target = path.join(dir, 'models', 'vae', 'h.bin');
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, randomBytes(4_000)); // the right size, other bytes
+    expect((await syncModels(parseModels('org/repo:h.bin:vae'), options()))[0]!.status).toBe('downloaded');
+    expect(readFileSync(target).equals(data)).toBe(true);
+    rmSync(path.join(dir, 'models', 'vae', '.h.bin.comfy-seal.json'));
+    requests.length = 0;
+    expect((await syncModels(parseModels('org/repo:h.bin:vae'), options()))[0]!.status).toBe('present');
+    expect(requests.filter((q) => q.startsWith('GET'))).toEqual([]);
+  });
+
   it('the command exits 1 on failure, 0 with MODELS_OPTIONAL=1, and doctor reports the missing model', async () => {
     const env = { MODELS: 'org/repo:missing.bin:vae', HF_ENDPOINT: base, COMFY_MODELS_DIR: path.join(dir, 'models'), HF_HUB_CACHE: path.join(dir, 'hf-cache') };
     const strict = await runCli(['models', 'sync'], { env });
