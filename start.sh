@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # comfy-seal container entrypoint: sshd (only with PUBLIC_KEY), RAM-disk dirs, model sync, ComfyUI on loopback with its
 # output kept off the container log, then the worker. If ComfyUI or the worker dies, the container exits non-zero so
-# RunPod replaces it. SIGTERM goes to the worker, which finishes its job, posts it and exits; then ComfyUI is stopped.
+# RunPod replaces it. SIGTERM (or SIGINT) once running goes to the worker, which finishes its job, posts it and exits;
+# then ComfyUI is stopped, and the exit code is the worker's. SIGTERM during start-up (model sync, ComfyUI's boot) stops
+# at once: the step running and ComfyUI are killed, and the exit code is 0 (stopped as asked, no job was taken).
 set -euo pipefail
 
 COMFY_DIR="${COMFY_DIR:-/comfyui}"
@@ -18,7 +20,57 @@ COMFY_SEAL="${COMFY_SEAL_BIN:-comfy-seal}"
 READY_TIMEOUT_S="${COMFY_SEAL_READY_TIMEOUT_S:-600}"
 
 log() { printf '%s start.sh %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
-die() { log "fatal: $*" >&2; exit 1; }
+STEP_PID=""
+COMFY_PID=""
+WORKER_PID=""
+
+die() {
+  log "fatal: $*" >&2
+  stop_children "$STEP_PID" "$COMFY_PID"
+  exit 1
+}
+
+# bash runs a trap only once the foreground command has ended, but a `wait` it is blocked in returns at once: so every
+# start-up step that can take long runs as a child that is waited for.
+step() {
+  local rc=0
+  "$@" &
+  STEP_PID=$!
+  wait "$STEP_PID" || rc=$?
+  STEP_PID=""
+  return "$rc"
+}
+
+# TERM, then KILL whatever is still there after 10 s, and reap them all.
+stop_children() {
+  local pids=() pid tries=0
+  for pid in "$@"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && pids+=("$pid"); done
+  [ "${#pids[@]}" -gt 0 ] || return 0
+  while kill -0 "${pids[@]}" 2>/dev/null && [ "$tries" -lt 100 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+
+on_signal() {
+  trap '' TERM INT # a second signal must not cut this short
+  set +e
+  local status=0
+  if [ -n "$WORKER_PID" ]; then
+    log "SIGTERM: letting the worker finish its job"
+    kill -TERM "$WORKER_PID" 2>/dev/null
+    wait "$WORKER_PID" 2>/dev/null
+    status=$?
+  else
+    log "SIGTERM during start-up: stopping"
+  fi
+  stop_children "$STEP_PID" "$COMFY_PID"
+  exit "$status"
+}
+# Before anything starts: bash as PID 1 would otherwise ignore SIGTERM.
+trap on_signal TERM INT
 
 start_sshd() {
   [ -n "${PUBLIC_KEY:-}" ] || return 0
@@ -45,7 +97,8 @@ sync_models() {
   [ -n "${MODELS:-}" ] || return 0
   log "syncing models"
   # The command itself honours MODELS_OPTIONAL=1; without it a failure stops start-up here.
-  $COMFY_SEAL models sync --models-dir "${COMFY_MODELS_DIR:-${COMFY_DIR}/models}"
+  # shellcheck disable=SC2086 # COMFY_SEAL is a command line on purpose
+  step $COMFY_SEAL models sync --models-dir "${COMFY_MODELS_DIR:-${COMFY_DIR}/models}"
 }
 
 sqlalchemy_preflight() {
@@ -53,7 +106,7 @@ sqlalchemy_preflight() {
   local check='import sqlalchemy,sys; sys.exit(0 if int(sqlalchemy.__version__.split(".")[0]) >= 2 else 1)'
   if "$PYTHON" -c "$check" >/dev/null 2>&1; then return 0; fi
   log "SQLAlchemy >= 2 missing (a custom node may have downgraded it); repairing"
-  "$PYTHON" -m pip install --no-cache-dir --quiet "SQLAlchemy>=2" alembic >/dev/null 2>&1 \
+  step "$PYTHON" -m pip install --no-cache-dir --quiet "SQLAlchemy>=2" alembic >/dev/null 2>&1 \
     || die "SQLAlchemy >= 2 is required by ComfyUI and could not be installed; rebuild the image"
   "$PYTHON" -c "$check" >/dev/null 2>&1 || die "SQLAlchemy >= 2 is still missing after the repair"
 }
@@ -73,10 +126,10 @@ start_comfy() {
 
 wait_ready() {
   local waited=0
-  until node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$COMFY_URL/system_stats"; do
+  until step node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$COMFY_URL/system_stats"; do
     kill -0 "$COMFY_PID" 2>/dev/null || { cat "$COMFY_LOG" >&2; die "ComfyUI exited during start-up"; }
     [ "$waited" -lt "$READY_TIMEOUT_S" ] || die "ComfyUI did not answer within ${READY_TIMEOUT_S} s"
-    sleep 1
+    step sleep 1
     waited=$((waited + 1))
   done
   # Start-up output holds no job data yet: it is the one part of ComfyUI's log the container may show.
@@ -91,16 +144,6 @@ start_worker() {
   WORKER_PID=$!
 }
 
-stop_all() {
-  log "SIGTERM: letting the worker finish its job"
-  kill -TERM "$WORKER_PID" 2>/dev/null || true
-  wait "$WORKER_PID" 2>/dev/null
-  WORKER_STATUS=$?
-  kill -TERM "$COMFY_PID" 2>/dev/null || true
-  wait "$COMFY_PID" 2>/dev/null || true
-  exit "$WORKER_STATUS"
-}
-
 start_sshd
 prepare_dirs
 sync_models
@@ -108,7 +151,6 @@ sqlalchemy_preflight
 start_comfy
 wait_ready
 start_worker
-trap stop_all TERM INT
 
 # Whichever ends first decides: neither may die quietly.
 set +e

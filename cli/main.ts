@@ -19,7 +19,7 @@ const COMMANDS: Record<string, Entry> = {
   open: { summary: 'decrypt a token (or a RunPod /status JSON) from stdin', load: () => import('../client/cli/open.js') },
   run: { summary: 'seal a workflow, run it on your endpoint, write the results', load: () => import('../client/cli/run.js'), handlesSignals: true },
   worker: { summary: 'the RunPod worker (--local: a local endpoint API)', load: () => import('../handler/cli.js'), handlesSignals: true },
-  models: { summary: 'sync MODELS from Hugging Face or URLs (start.sh runs it)', load: () => import('../handler/models/cli.js') },
+  models: { summary: 'sync MODELS from Hugging Face or URLs (start.sh runs it)', load: () => import('../handler/models/cli.js'), handlesSignals: true },
   doctor: { summary: 'check the setup (inside the image, or your machine)', load: () => import('./doctor.js') },
   simulator: { summary: 'run the ComfyUI simulator', load: () => import('../simulator/cli.js'), handlesSignals: true },
 };

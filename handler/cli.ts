@@ -63,9 +63,10 @@ export const command: Command = async (argv, io) => {
   try {
     await pipeline.start(config.readyTimeoutS * 1000, io.signal);
     if (platform) {
-      await runWorkerLoop({ platform, runner: pipeline, log, clock: systemClock, pingIntervalMs }, io.signal);
+      const end = await runWorkerLoop({ platform, runner: pipeline, log, clock: systemClock, pingIntervalMs }, io.signal);
       await platform.close();
-      return 0;
+      // Unhealthy: stopPod has been posted; a non-zero exit ends the container so RunPod replaces it.
+      return end === 'unhealthy' ? 1 : 0;
     }
     const api = await startLocalApi({ runner: pipeline, port: intFlag('port', values.port, 8000), ...(values.host ? { host: values.host } : {}) });
     io.stdout.write(`comfy-seal local endpoint on ${api.url} (ComfyUI at ${config.comfyUrl})\n`);

@@ -8,6 +8,7 @@ export type LogEvent =
   | 'worker.start'
   | 'worker.stop'
   | 'worker.idle'
+  | 'worker.unhealthy'
   | 'comfy.ready'
   | 'comfy.unavailable'
   | 'comfy.socket_down'

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './clock.js';
 import { ComfyHttp } from './comfy/http.js';
 import { waitForComfy } from './comfy/ready.js';
 import { ComfySocket } from './comfy/ws.js';
+import { checkHealth, type HealthProblem } from './health.js';
 import type { JobConfig, JobContext, JobOutcome } from './job.js';
 import { runJob } from './job.js';
 import type { Logger } from './log.js';
@@ -76,6 +77,11 @@ export class Pipeline {
   /** Whether ComfyUI still answers (after a failed job, to decide on asking RunPod for a new worker). */
   async healthy(): Promise<boolean> {
     return (await this.http.probe()) !== null;
+  }
+
+  /** An unhealthy worker's re-check before a job (handler/health.ts): null when it may take jobs again. */
+  recheck(): Promise<HealthProblem | null> {
+    return checkHealth({ http: this.http, clientId: this.socket.clientId, dirs: this.#options.job.dirs, fs: this.#options.fs ?? nodeFileSystem });
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,6 +112,55 @@ describe("start.sh (run for real, the simulator in ComfyUI's place)", () => {
     expect(s.output()).toContain('ComfyUI exited');
   });
 
+  it('SIGTERM during ComfyUI\'s boot stops at once: ComfyUI is killed and reaped, the worker never starts, exit 0', async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'cs-start-'));
+    const s = startSh({ COMFY_PORT: String(await freePort()), COMFY_SEAL_LOCAL: '1', COMFY_SEAL_LOCAL_PORT: String(await freePort()), ENCRYPTION_KEY: Fernet.generateKey(), COMFY_ARGS: '--slow-start-ms 60000' });
+    await until(() => /ComfyUI starting \(pid \d+\)/.test(s.output()), 'ComfyUI to be launched');
+    const comfyPid = Number(/ComfyUI starting \(pid (\d+)\)/.exec(s.output())![1]);
+    await new Promise((r) => setTimeout(r, 1_500)); // inside the wait for /system_stats (its probe or its sleep)
+    const signalled = Date.now();
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(1_000); // not after the 1 s sleep, nor after ComfyUI's boot
+    expect(s.output()).toContain('SIGTERM during start-up: stopping');
+    expect(s.output()).not.toContain('local endpoint on');
+    expect(() => process.kill(comfyPid, 0)).toThrow(/ESRCH/); // gone, not left running or a zombie
+  });
+
+  it('SIGTERM during the model sync stops at once: the download is aborted, its temp file removed, ComfyUI never started', async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'cs-start-'));
+    let closed!: () => void;
+    const dropped = new Promise<void>((r) => (closed = r));
+    // Sends the headers and a first piece, then stalls: a download that would take forever.
+    const stalling = createHttpServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '100000000' });
+      res.write(Buffer.alloc(64 * 1024, 7));
+      req.socket.once('close', closed);
+    });
+    await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(stalling.address() as { port: number }).port}/m.safetensors`;
+    const models = path.join(work, 'models');
+    const s = startSh({ MODELS: `${url}>checkpoints`, COMFY_MODELS_DIR: models, COMFY_PORT: String(await freePort()), ENCRYPTION_KEY: Fernet.generateKey() });
+    await until(() => s.output().includes('syncing models'), 'the model sync');
+    const parts = () => {
+      try {
+        return readdirSync(path.join(models, 'checkpoints')).filter((name) => name.endsWith('.part'));
+      } catch {
+        return [];
+      }
+    };
+    await until(() => parts().length > 0, 'the download to start');
+    const signalled = Date.now();
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(2_000);
+    await dropped; // the sync process closed its connection: it is gone
+    expect(readdirSync(path.join(models, 'checkpoints'))).toEqual([]); // no .part left on a network volume
+    expect(s.output()).not.toContain('ComfyUI starting');
+    stalling.closeAllConnections();
+    stalling.close();
+  });
+
   it('fails start-up clearly: SQLAlchemy missing and not repairable, PUBLIC_KEY without sshd, bad temp dir', async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'cs-start-'));
     const fakePython = path.join(work, 'python');
@@ -148,6 +198,9 @@ describe('image files', () => {
     expect(text).not.toMatch(/^(ENV|ARG)\s+[^\n]*(TOKEN|KEY|SECRET)[^\n]*=/m);
     expect(text).toContain('--mount=type=secret,id=hf_token');
     expect(text).toMatch(/SQLAlchemy>=2/);
+    // ComfyUI pinned to the release the worker's protocol facts were checked on.
+    expect(text).toMatch(/^ARG COMFYUI_VERSION=v0\.27\.1$/m);
+    expect(text).toContain('--branch "${COMFYUI_VERSION}"');
     expect(text).toMatch(/COPY start\.sh \/start\.sh/);
     expect(text).toMatch(/CMD \["\/start\.sh"\]/);
     expect(readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')).toMatch(/node_modules/);

@@ -181,6 +181,14 @@ export class ComfyHttp {
     return { running: ids(body.queue_running), pending: ids(body.queue_pending) };
   }
 
+  /** Prompt ids running or pending that were queued under `clientId` (the queue item's extra_data.client_id). */
+  async queuedBy(clientId: string): Promise<string[]> {
+    const body = (await this.#getJson('/queue')) as { queue_running?: unknown[][]; queue_pending?: unknown[][] };
+    return [...(body.queue_running ?? []), ...(body.queue_pending ?? [])]
+      .filter((item) => (item[3] as { client_id?: unknown } | null)?.client_id === clientId)
+      .map((item) => String(item[1]));
+  }
+
   close(): Promise<void> {
     return this.#pool.close();
   }

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { SealedOutput } from '../../shared/envelope.js';
+import { SealedOutput, sealError } from '../../shared/envelope.js';
+import { isUnhealthy, unhealthyError, type HealthProblem } from '../health.js';
 import type { JobContext, JobOutcome } from '../job.js';
 
 export type JobStatus = 'IN_QUEUE' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
@@ -28,6 +29,8 @@ export interface LocalJob {
 
 export interface JobRunnerLike {
   run(job: { id: string; input: unknown }, ctx: JobContext): Promise<JobOutcome>;
+  /** Once a job left the worker unhealthy, asked before each next job: null when it may run jobs again. */
+  recheck(): Promise<HealthProblem | null>;
 }
 
 export interface JobTableOptions {
@@ -54,6 +57,8 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
   readonly #keepMs: number;
   readonly #now: () => number;
   #running: LocalJob | null = null;
+  /** Set by an unhealthy outcome; cleared by a passing re-check. */
+  #unhealthy = false;
   #idle: Array<() => void> = [];
   #counts = { completed: 0, failed: 0, retried: 0 };
 
@@ -129,7 +134,7 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
   health(): Record<string, unknown> {
     return {
       jobs: { ...this.#counts, inProgress: this.#running ? 1 : 0, inQueue: this.#queue.length },
-      workers: { idle: this.#running ? 0 : 1, running: this.#running ? 1 : 0 },
+      workers: { idle: this.#running || this.#unhealthy ? 0 : 1, running: this.#running ? 1 : 0, unhealthy: this.#unhealthy ? 1 : 0 },
     };
   }
 
@@ -158,12 +163,20 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
     job.status = 'IN_PROGRESS';
     job.startedAt = this.#now();
     try {
+      // An unhealthy worker runs nothing (files of the last job may remain) until a re-check passes.
+      const problem = this.#unhealthy ? await this.#runner.recheck() : null;
+      if (problem) {
+        if (job.status === 'IN_PROGRESS') this.#finish(job, 'FAILED', { error: sealError(unhealthyError(problem), null) });
+        return;
+      }
+      this.#unhealthy = false;
       const outcome = await this.#runner.run(job, {
         signal: job.controller.signal,
         onProgress: (output) => {
           if (job.status === 'IN_PROGRESS') job.output = output;
         },
       });
+      if (isUnhealthy(outcome)) this.#unhealthy = true;
       if (job.status === 'IN_PROGRESS') {
         if (outcome.kind === 'success') this.#finish(job, 'COMPLETED', { output: outcome.output });
         else if (outcome.kind === 'failure') this.#finish(job, 'FAILED', { error: outcome.error });

@@ -48,7 +48,10 @@ export const command: Command = async (argv, io) => {
     ...(io.env.HF_ENDPOINT ? { hubUrl: io.env.HF_ENDPOINT } : {}),
     concurrency: intFlag('concurrency', values.concurrency, 2) || 1,
     progress: (line) => io.stdout.write(`${line}\n`),
+    signal: io.signal,
   });
+  // Stopped (start.sh got SIGTERM): the downloads were aborted and their temp files removed.
+  if (io.signal.aborted) return 1;
   const failed = results.filter((r) => r.status === 'failed');
   if (failed.length === 0) return 0;
   const optional = io.env.MODELS_OPTIONAL === '1';

@@ -35,6 +35,11 @@ export class PostRejected extends Error {
   }
 }
 
+const isTimeout = (error: unknown) => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+};
+
 /** Substitutes `$RUNPOD_POD_ID` and `$ID` everywhere and appends query parameters with `?` or `&` as needed. */
 export function fillTemplate(template: string, values: { podId: string; id: string }, params: Record<string, string | undefined> = {}): string {
   let url = template.replaceAll('$RUNPOD_POD_ID', values.podId).replaceAll('$ID', values.id);
@@ -56,6 +61,11 @@ export class Platform {
 
   get podId(): string {
     return this.#options.podId;
+  }
+
+  /** False when RUNPOD_WEBHOOK_PING is unset: no heartbeat then. */
+  get canPing(): boolean {
+    return this.#options.pingUrl !== '';
   }
 
   #headers(json: boolean): Record<string, string> {
@@ -80,7 +90,16 @@ export class Platform {
 
   async take(jobInProgress: boolean, signal?: AbortSignal): Promise<TakeResult> {
     const url = fillTemplate(this.#options.takeUrl, { podId: this.#options.podId, id: this.#options.podId }, { job_in_progress: jobInProgress ? '1' : '0' });
-    const res = await this.#longPoll(url, signal);
+    // Bounded like the SDK's wrapper, on a precise timer (undici's own timeouts fire up to a second late).
+    const bound = AbortSignal.timeout(this.#options.takeTimeoutMs);
+    let res;
+    try {
+      res = await this.#longPoll(url, signal ? AbortSignal.any([signal, bound]) : bound);
+    } catch (error) {
+      // The platform held an empty take past our bound: that is "no job", and the next take goes out at once.
+      if ((bound.aborted && !signal?.aborted) || isTimeout(error)) return { kind: 'none' };
+      throw error;
+    }
     const text = res.text;
     if (res.statusCode === 204 || res.statusCode === 400) return { kind: 'none' };
     if (res.statusCode === 429) return { kind: 'backoff' };

@@ -6,13 +6,16 @@
  *   (a late progress post can overwrite the result on RunPod: runpod-python#250).
  * - The result post is retried on 5xx and connection errors until delivered; a 4xx is not retried (it would fail the
  *   same way), and a result refused as too large is replaced by an OUTPUT_TOO_LARGE failure.
- * - job-stop aborts the running job: it is interrupted and wiped, and nothing is posted for it.
+ * - job-stop aborts the running job (it is interrupted and wiped) or drops a batch job still waiting; nothing is posted
+ *   for either.
+ * - Unhealthy (contract §6): the result goes out with stopPod, no further job runs, and the loop ends 'unhealthy'.
  * - Shutdown (SIGTERM): stop taking, finish the running job, post it, return.
  */
 import pRetry, { AbortError } from 'p-retry';
 import { SealedOutput, sealError } from '../../shared/envelope.js';
 import { SealError } from '../../shared/errors.js';
 import type { Clock } from '../clock.js';
+import { isUnhealthy } from '../health.js';
 import type { JobContext, JobOutcome } from '../job.js';
 import type { Logger } from '../log.js';
 import { PostRejected, type Platform, type TakenJob } from './platform.js';
@@ -84,9 +87,19 @@ export class Heartbeat {
     private readonly log: Logger,
   ) {}
 
+  /** Without a ping URL (RUNPOD_WEBHOOK_PING unset) there is nothing to beat, and nothing to log about it. */
   start(): void {
+    if (!this.platform.canPing) return;
+    let failing = false;
+    // One warning when pings start failing, not one per interval.
     const beat = () => {
-      this.platform.ping(this.#jobs).catch(() => this.log.log('warn', 'ping.error'));
+      this.platform.ping(this.#jobs).then(
+        () => (failing = false),
+        () => {
+          if (!failing) this.log.log('warn', 'ping.error');
+          failing = true;
+        },
+      );
     };
     beat();
     this.#timer = setInterval(beat, this.intervalMs);
@@ -102,19 +115,28 @@ export class Heartbeat {
   }
 }
 
-export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortSignal): Promise<void> {
+/** How the loop ended: asked to (SIGTERM), or because the worker is unhealthy and must be replaced (exit non-zero). */
+export type LoopEnd = 'shutdown' | 'unhealthy';
+
+/** What job-stop can reach: the running job, and jobs of a batch take still waiting their turn. */
+interface LoopState {
+  running: { id: string; controller: AbortController } | null;
+  backlog: TakenJob[];
+}
+
+export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortSignal): Promise<LoopEnd> {
   const { platform, runner, log, clock } = options;
   const heartbeat = new Heartbeat(platform, options.pingIntervalMs, log);
-  let running: { id: string; controller: AbortController } | null = null;
+  const state: LoopState = { running: null, backlog: [] };
   const stopWatch = new AbortController();
-  const stopLoop = watchJobStops(platform, clock, () => running, stopWatch.signal);
+  const stopLoop = watchJobStops(platform, clock, state, log, stopWatch.signal);
+  let end: LoopEnd = 'shutdown';
 
   heartbeat.start();
   log.log('info', 'worker.start');
-  const backlog: TakenJob[] = [];
   try {
-    while (!shutdown.aborted || backlog.length > 0) {
-      let job = backlog.shift();
+    while (!shutdown.aborted || state.backlog.length > 0) {
+      let job = state.backlog.shift();
       if (!job) {
         const taken = await platform.take(false, shutdown).catch((error: unknown) => {
           if (!shutdown.aborted) log.log('warn', 'take.error', { reason: (error as { code?: string }).code ?? 'error' });
@@ -132,11 +154,11 @@ export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortS
         }
         if (taken.kind === 'none') continue;
         job = taken.jobs[0]!;
-        backlog.push(...taken.jobs.slice(1));
+        state.backlog.push(...taken.jobs.slice(1));
       }
 
       const controller = new AbortController();
-      running = { id: job.id, controller };
+      state.running = { id: job.id, controller };
       heartbeat.setJobs([job.id]);
       const progress = new ProgressSender(
         (output) => platform.postDone(job.id, { status: 'IN_PROGRESS', output }),
@@ -144,14 +166,19 @@ export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortS
       );
       const outcome = await runner.run(job, { signal: controller.signal, onProgress: (p) => progress.push(p) });
       await progress.close();
-      running = null;
+      state.running = null;
 
-      if (outcome.kind !== 'cancelled') {
-        let unhealthy = outcome.kind === 'failure' && outcome.unhealthy;
-        if (outcome.kind === 'failure' && !unhealthy) unhealthy = !(await runner.healthy());
-        await deliver(options, job.id, outcome, unhealthy);
-      }
+      let unhealthy = isUnhealthy(outcome);
+      if (outcome.kind === 'failure' && !unhealthy) unhealthy = !(await runner.healthy());
+      if (outcome.kind !== 'cancelled') await deliver(options, job.id, outcome, unhealthy);
       heartbeat.setJobs([]);
+      if (unhealthy) {
+        // Files of this job may remain, or ComfyUI may still run it: no further job here, the platform gets a new worker.
+        end = 'unhealthy';
+        log.log('error', 'worker.unhealthy', { job_id: job.id, ...(outcome.kind === 'failure' ? { code: outcome.code } : {}) });
+        for (const waiting of state.backlog.splice(0)) await deliver(options, waiting.id, NOT_RUN, true);
+        break;
+      }
     }
   } finally {
     stopWatch.abort();
@@ -159,7 +186,16 @@ export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortS
     await stopLoop;
     log.log('info', 'worker.stop');
   }
+  return end;
 }
+
+/** What a batch job still waiting gets when the worker turns unhealthy: it never ran, so a plain failure. */
+const NOT_RUN: Extract<JobOutcome, { kind: 'failure' }> = {
+  kind: 'failure',
+  error: sealError(new SealError('COMFY_UNAVAILABLE', 'the worker became unhealthy before this job started; submit it again'), null),
+  code: 'COMFY_UNAVAILABLE',
+  unhealthy: true,
+};
 
 /** Posts the result until it is delivered. */
 async function deliver(options: WorkerLoopOptions, jobId: string, outcome: Exclude<JobOutcome, { kind: 'cancelled' }>, stopPod: boolean): Promise<void> {
@@ -201,13 +237,19 @@ async function deliver(options: WorkerLoopOptions, jobId: string, outcome: Exclu
   if (outcome.kind === 'success' && outcome.output instanceof SealedOutput) outcome.output.release();
 }
 
-/** Long-polls job-stop; aborts the running job when its id comes back. Ends when `signal` aborts. */
-async function watchJobStops(platform: Platform, clock: Clock, running: () => { id: string; controller: AbortController } | null, signal: AbortSignal): Promise<void> {
+/** Long-polls job-stop: aborts the running job, or drops a waiting batch job, when its id comes back. Ends with `signal`. */
+async function watchJobStops(platform: Platform, clock: Clock, state: LoopState, log: Logger, signal: AbortSignal): Promise<void> {
   while (!signal.aborted) {
     const started = clock.now();
     const ids = await platform.jobsToStop(signal).catch(() => [] as string[]);
-    const job = running();
-    if (job && ids.includes(job.id)) job.controller.abort();
+    for (const id of ids) {
+      if (state.running?.id === id) state.running.controller.abort();
+      const waiting = state.backlog.findIndex((job) => job.id === id);
+      if (waiting >= 0) {
+        state.backlog.splice(waiting, 1);
+        log.log('info', 'job.cancelled', { job_id: id });
+      }
+    }
     // A quick empty answer (no long-poll support) must not become a busy loop.
     if (clock.now() - started < 1_000) await clock.sleep(1_000, signal).catch(() => undefined);
   }

@@ -94,3 +94,36 @@ it('comfy-seal worker posts a multi-MB sealed result as its bytes, with the righ
   expect([out.width, out.height]).toEqual([side, side]);
   expect(out.data.equals(png.data)).toBe(true);
 }, 30_000);
+
+it('comfy-seal worker, once unhealthy (ComfyUI died mid-job), posts the failure with stopPod, takes nothing more and exits non-zero', async () => {
+  const dying = await startSimulator({ port: 0, stepMs: 5, inputDir: path.join(work, 'd-in'), outputDir: path.join(work, 'd-out'), tempDir: path.join(work, 'd-tmp', 'temp'), faults: { crashAt: 'SaveImage' } });
+  const key = Fernet.generateKey();
+  const workflow = {
+    '1': { class_type: 'EmptyImage', inputs: { width: 4, height: 4, batch_size: 1, color: 0 } },
+    '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'd' } },
+  };
+  const input = { encrypted_input: sealBundle({ workflow, images: [], options: {} }, new Fernet(key)) };
+  platform.queueJob({ id: 'dies-u1', input });
+  platform.queueJob({ id: 'not-taken-u1', input });
+  const child = spawn(process.execPath, [CLI, 'worker', '--comfy-url', dying.url, '--input-dir', dying.dirs.input, '--output-dir', dying.dirs.output, '--temp-dir', dying.dirs.temp], {
+    env: { PATH: process.env.PATH, ...platform.env, ENCRYPTION_KEY: key, RUNPOD_ENDPOINT_ID: 'ep1', RUNPOD_PING_INTERVAL: '100' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  const exitedAt = Date.now();
+  await dying.close().catch(() => undefined);
+
+  expect(code).toBe(1);
+  const posts = platform.done().filter((q) => q.path.endsWith('/dies-u1') && !q.body.includes('IN_PROGRESS'));
+  expect(posts).toHaveLength(1);
+  const body = JSON.parse(posts[0]!.body);
+  expect(body.stopPod).toBe(true);
+  expect(JSON.parse(body.error).code).toBe('COMFY_UNAVAILABLE');
+  expect(platform.requests.filter((q) => q.at > posts[0]!.at && q.path.includes('/job-take/'))).toEqual([]);
+  expect(platform.requests.some((q) => q.path.endsWith('/not-taken-u1'))).toBe(false);
+  expect(platform.requests.filter((q) => q.at > exitedAt)).toEqual([]);
+  const messages = text.trim().split('\n').map((l) => JSON.parse(l).message);
+  expect(messages.slice(-3)).toEqual(['job.posted', 'worker.unhealthy', 'worker.stop']);
+}, 30_000);

@@ -26,6 +26,8 @@ export interface PlatformEmulator {
   doneStatuses: number[];
   /** Job ids the next job-stop poll reports. */
   stopJobs(ids: string[]): void;
+  /** How long an empty take is held before "no job" (a real long poll holds it for many seconds). @default 50 */
+  holdEmptyTakes(ms: number): void;
   done(): RecordedRequest[];
   waitFor(predicate: (r: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
   close(): Promise<void>;
@@ -40,6 +42,7 @@ export async function startPlatform(): Promise<PlatformEmulator> {
   const takeStatuses: number[] = [];
   const doneStatuses: number[] = [];
   let stops: string[] = [];
+  let emptyTakeHoldMs = 50;
   const waiters: Array<() => void> = [];
 
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -62,9 +65,10 @@ export async function startPlatform(): Promise<PlatformEmulator> {
       if (status !== undefined) return void res.writeHead(status).end();
       const job = jobs.shift();
       if (!job) {
-        // Like the real long poll, hold an empty take a little before answering "no job".
-        await new Promise((r) => setTimeout(r, 50));
-        return void res.writeHead(204).end();
+        // Like the real long poll, hold an empty take before answering "no job" (unless the worker gave up first).
+        await new Promise((r) => setTimeout(r, emptyTakeHoldMs));
+        if (!res.destroyed) res.writeHead(204).end();
+        return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify(job));
@@ -101,6 +105,9 @@ export async function startPlatform(): Promise<PlatformEmulator> {
     doneStatuses,
     stopJobs: (ids) => {
       stops = ids;
+    },
+    holdEmptyTakes: (ms) => {
+      emptyTakeHoldMs = ms;
     },
     done: () => requests.filter((r) => r.path.includes('/job-done/')),
     waitFor(predicate, timeoutMs = 10_000) {

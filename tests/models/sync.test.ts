@@ -1,19 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseModels, ModelSpecError } from '../../handler/models/spec.js';
-import { syncModels, verifyModels, type SyncOptions } from '../../handler/models/sync.js';
+import { syncModels, verifyModels, type SyncFs, type SyncOptions } from '../../handler/models/sync.js';
 import { runCli } from '../helpers/cli.js';
 
 /** A stand-in for the Hugging Face hub's resolve endpoint, with per-file misbehaviour. */
 interface HubFile {
   data: Buffer;
   /** What each full GET does, in order; the last repeats. */
-  plan?: Array<'ok' | 'stub' | 'drop' | 'stall' | '500'>;
+  plan?: Array<'ok' | 'stub' | 'drop' | 'stall' | '500' | 'html' | 'html-as-binary'>;
   etag?: string;
 }
 
@@ -45,6 +46,12 @@ beforeEach(async () => {
     const plan = file.plan ?? ['ok'];
     const step = plan.length > 1 ? plan.shift()! : plan[0]!;
     if (step === '500') return void res.writeHead(500).end();
+    if (step === 'html' || step === 'html-as-binary') {
+      // A login or "are you sure" page served with 200, big enough to pass for a small file.
+      const page = Buffer.from(`<!DOCTYPE html><html><body>${'sign in '.repeat(2_000)}</body></html>`);
+      res.writeHead(200, { 'Content-Type': step === 'html' ? 'text/html; charset=utf-8' : 'application/octet-stream', 'Content-Length': String(page.length) });
+      return void res.end(page);
+    }
     if (step === 'stub') {
       const stub = Buffer.from('version https://git-lfs.github.com/spec/v1\n');
       res.writeHead(200, { 'Content-Length': String(stub.length) });
@@ -193,6 +200,20 @@ describe('model sync', () => {
     expect(r).toMatchObject({ status: 'failed', error: expect.stringContaining('not found on the hub') });
   });
 
+  it('a Hugging Face file placed by hand is kept only if it hashes to the hub\'s sha256', async () => {
+    const data = randomBytes(4_000);
+    files['/org/repo/h.bin'] = { data };
+    const target = path.join(dir, 'models', 'vae', 'h.bin');
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, randomBytes(4_000)); // the right size, other bytes
+    expect((await syncModels(parseModels('org/repo:h.bin:vae'), options()))[0]!.status).toBe('downloaded');
+    expect(readFileSync(target).equals(data)).toBe(true);
+    rmSync(path.join(dir, 'models', 'vae', '.h.bin.comfy-seal.json'));
+    requests.length = 0;
+    expect((await syncModels(parseModels('org/repo:h.bin:vae'), options()))[0]!.status).toBe('present');
+    expect(requests.filter((q) => q.startsWith('GET'))).toEqual([]);
+  });
+
   it('the command exits 1 on failure, 0 with MODELS_OPTIONAL=1, and doctor reports the missing model', async () => {
     const env = { MODELS: 'org/repo:missing.bin:vae', HF_ENDPOINT: base, COMFY_MODELS_DIR: path.join(dir, 'models'), HF_HUB_CACHE: path.join(dir, 'hf-cache') };
     const strict = await runCli(['models', 'sync'], { env });
@@ -208,5 +229,121 @@ describe('model sync', () => {
     expect(doctor.code).toBe(1);
     expect(report.checks.find((c: { name: string }) => c.name === 'model vae/missing.bin')).toMatchObject({ verdict: 'fail', detail: 'missing' });
     expect(report.checks.find((c: { name: string }) => c.name === 'comfyui')).toMatchObject({ verdict: 'fail' });
+  });
+});
+
+describe('model sync of URL entries: the checks Hugging Face entries get', () => {
+  const urlEntry = (...names: string[]) => parseModels(`${names.map((n) => `${base}${n}`).join('|')}>loras`);
+  const loras = () => path.join(dir, 'models', 'loras');
+
+  it.each([
+    ['an HTML page (content-type text/html)', 'html', /HTML page \(content-type text\/html\)/],
+    ['an HTML page sent as binary', 'html-as-binary', /sent an HTML page, not the file/],
+    ['a Git LFS pointer', 'stub', /too small for a model file/],
+  ] as const)('refuses %s, tries the mirror, and keeps nothing of it', async (_what, step, message) => {
+    const data = randomBytes(10_000);
+    files['/bad/x.safetensors'] = { data, plan: [step] };
+    files['/good/x.safetensors'] = { data };
+    const [alone] = await syncModels(urlEntry('/bad/x.safetensors'), options());
+    expect(alone!.status).toBe('failed');
+    expect(alone!.error).toMatch(message);
+    expect(readdirSync(loras())).toEqual([]);
+    const [mirrored] = await syncModels(urlEntry('/bad/x.safetensors', '/good/x.safetensors'), options());
+    expect(mirrored).toMatchObject({ status: 'downloaded', bytes: 10_000 });
+    expect(readFileSync(path.join(loras(), 'x.safetensors')).equals(data)).toBe(true);
+  });
+
+  it('checks the disk against content-length before downloading, once (no retry can make room)', async () => {
+    files['/big/x.safetensors'] = { data: randomBytes(100_000) };
+    const [r] = await syncModels(urlEntry('/big/x.safetensors'), options({ freeBytes: async () => 50_000, diskMarginBytes: 0 }));
+    expect(r!.status).toBe('failed');
+    expect(r!.error).toMatch(/not enough disk for x\.safetensors: needs 100000 bytes with margin, 50000 free/);
+    expect(requests).toEqual(['GET /big/x.safetensors']);
+    expect(readdirSync(loras())).toEqual([]);
+  });
+
+  it('on a restart, trusts the file only as its marker says: size, unchanged mtime or else the same sha256', async () => {
+    const data = randomBytes(20_000);
+    files['/m/x.safetensors'] = { data };
+    const entries = urlEntry('/m/x.safetensors');
+    const target = path.join(loras(), 'x.safetensors');
+    const markerFile = path.join(loras(), '.x.safetensors.comfy-seal.json');
+    expect((await syncModels(entries, options()))[0]!.status).toBe('downloaded');
+    const marker = JSON.parse(readFileSync(markerFile, 'utf8'));
+    expect(marker).toEqual({ size: 20_000, sha256: createHash('sha256').update(data).digest('hex'), mtimeMs: expect.any(Number) });
+
+    // Touched but the same bytes: hashed again, still present, marker renewed; no network.
+    requests.length = 0;
+    utimesSync(target, new Date(), new Date(Date.now() + 5_000));
+    expect((await syncModels(entries, options()))[0]!.status).toBe('present');
+    expect(requests).toEqual([]);
+    expect(JSON.parse(readFileSync(markerFile, 'utf8')).mtimeMs).not.toBe(marker.mtimeMs);
+
+    // Same size, other bytes (a later write): not the verified file, so downloaded again.
+    writeFileSync(target, randomBytes(20_000));
+    expect((await syncModels(entries, options()))[0]!.status).toBe('downloaded');
+    expect(readFileSync(target).equals(data)).toBe(true);
+
+    // A torn marker vouches for nothing: an HTML page left at the target is replaced.
+    writeFileSync(markerFile, '{"size": 2');
+    writeFileSync(target, `<!doctype html>${'x'.repeat(30_000)}`);
+    expect((await syncModels(entries, options()))[0]!.status).toBe('downloaded');
+    expect(readFileSync(target).equals(data)).toBe(true);
+  });
+
+  it('a file placed by hand is kept when plausible, replaced when it is a stub', async () => {
+    const data = randomBytes(5_000);
+    files['/h/y.safetensors'] = { data };
+    mkdirSync(loras(), { recursive: true });
+    const target = path.join(loras(), 'y.safetensors');
+    writeFileSync(target, 'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 5000\n');
+    expect((await syncModels(urlEntry('/h/y.safetensors'), options()))[0]!.status).toBe('downloaded');
+    const own = randomBytes(4_000);
+    rmSync(path.join(loras(), '.y.safetensors.comfy-seal.json'));
+    writeFileSync(target, own);
+    expect((await syncModels(urlEntry('/h/y.safetensors'), options()))[0]!.status).toBe('present');
+    expect(readFileSync(target).equals(own)).toBe(true);
+  });
+});
+
+describe('model sync durability (observed through the injected file system)', () => {
+  /** node:fs/promises, recording each fsync (by path) and rename, in order. */
+  function recordingFs(events: string[]): SyncFs {
+    const rel = (p: unknown) => path.relative(dir, String(p));
+    return {
+      ...nodeFs,
+      open: async (file, flags, mode) => {
+        const handle = await nodeFs.open(file, flags, mode);
+        const sync = handle.sync.bind(handle);
+        handle.sync = async () => {
+          events.push(`fsync ${rel(file)}`);
+          return sync();
+        };
+        return handle;
+      },
+      rename: async (from, to) => {
+        events.push(`rename ${rel(from)} -> ${rel(to)}`);
+        return nodeFs.rename(from, to);
+      },
+    };
+  }
+
+  it.each([
+    ['a Hugging Face entry', () => { files['/org/repo/d.bin'] = { data: randomBytes(3_000) }; return parseModels('org/repo:d.bin:vae'); }],
+    ['a URL entry', () => { files['/u/d.bin'] = { data: randomBytes(3_000) }; return parseModels(`${base}/u/d.bin>vae`); }],
+  ])('%s: the file is fsync\'d before its rename, then its directory; the marker likewise', async (_what, make) => {
+    const events: string[] = [];
+    const [r] = await syncModels(make(), options({ fs: recordingFs(events) }));
+    expect(r!.status).toBe('downloaded');
+    const part = `models/vae/.d.bin.${process.pid}.part`;
+    const marker = 'models/vae/.d.bin.comfy-seal.json';
+    expect(events).toEqual([
+      `fsync ${part}`,
+      `rename ${part} -> models/vae/d.bin`,
+      'fsync models/vae',
+      `fsync ${marker}.${process.pid}.tmp`,
+      `rename ${marker}.${process.pid}.tmp -> ${marker}`,
+      'fsync models/vae',
+    ]);
   });
 });

@@ -18,6 +18,7 @@ function echoRunner(ms = 50) {
   let maxConcurrent = 0;
   return {
     order,
+    recheck: async () => null,
     get maxConcurrent() {
       return maxConcurrent;
     },

@@ -33,16 +33,17 @@ function runner(script: (job: { id: string; input: unknown }, ctx: JobContext) =
   };
 }
 
-function startLoop(r: JobRunner, opts: { pingIntervalMs?: number; backoffMs?: number } = {}) {
+function startLoop(r: JobRunner, opts: { pingIntervalMs?: number; backoffMs?: number; pingUrl?: string; takeTimeoutMs?: number } = {}) {
   const shutdown = new AbortController();
   const env = platform.env;
   const p = new Platform({
     takeUrl: env.RUNPOD_WEBHOOK_GET_JOB!,
     doneUrl: env.RUNPOD_WEBHOOK_POST_OUTPUT!,
-    pingUrl: env.RUNPOD_WEBHOOK_PING!,
+    pingUrl: opts.pingUrl ?? env.RUNPOD_WEBHOOK_PING!,
     apiKey: API_KEY,
     podId: POD_ID,
     pingIntervalMs: opts.pingIntervalMs ?? 10_000,
+    ...(opts.takeTimeoutMs ? { takeTimeoutMs: opts.takeTimeoutMs } : {}),
   });
   const done = runWorkerLoop(
     {
@@ -56,8 +57,11 @@ function startLoop(r: JobRunner, opts: { pingIntervalMs?: number; backoffMs?: nu
     },
     shutdown.signal,
   ).finally(() => p.close());
-  return { stop: async () => { shutdown.abort(); await done; }, shutdown, done };
+  return { stop: async () => { shutdown.abort(); return done; }, shutdown, done };
 }
+
+const messages = () => logs.map((l) => JSON.parse(l).message as string);
+const takes = () => platform.requests.filter((q) => q.path.includes('/job-take/'));
 
 const success = (output: unknown): JobOutcome => ({ kind: 'success', output, timingsMs: {} });
 
@@ -224,22 +228,101 @@ describe('RunPod worker protocol', () => {
     expect(maxConcurrent).toBe(1);
   });
 
-  it('asks for a new worker (stopPod) when the job says so or ComfyUI no longer answers', async () => {
+  it('unhealthy: posts the result with stopPod, takes no further job, stops beating and ends "unhealthy"', async () => {
     platform.queueJob({ id: 'gone', input: {} });
-    platform.queueJob({ id: 'sick', input: {} });
-    const failures: Record<string, JobOutcome> = {
-      gone: { kind: 'failure', error: '{"code":"COMFY_UNAVAILABLE","message":"x"}', code: 'COMFY_UNAVAILABLE', unhealthy: true },
-      sick: { kind: 'failure', error: '{"code":"EXECUTION_FAILED","encrypted_error":"t"}', code: 'EXECUTION_FAILED', unhealthy: false },
-    };
-    const loop = startLoop(runner(async (job) => failures[job.id]!, false));
-    await platform.waitFor((q) => q.path.endsWith('/sick'));
-    await loop.stop();
-    const bodies = platform.done().map((q) => JSON.parse(q.body));
-    expect(bodies).toEqual([
-      { error: failures.gone!.kind === 'failure' ? failures.gone!.error : '', stopPod: true },
-      { error: '{"code":"EXECUTION_FAILED","encrypted_error":"t"}', stopPod: true },
-    ]);
+    platform.queueJob({ id: 'never-taken', input: {} });
+    const failure: JobOutcome = { kind: 'failure', error: '{"code":"COMFY_UNAVAILABLE","message":"x"}', code: 'COMFY_UNAVAILABLE', unhealthy: true };
+    const r = runner(async () => failure);
+    const loop = startLoop(r, { pingIntervalMs: 30 });
+    expect(await loop.done).toBe('unhealthy'); // on its own, without a shutdown
+    const posted = platform.done();
+    expect(posted.map((q) => JSON.parse(q.body))).toEqual([{ error: failure.error, stopPod: true }]);
+    expect(r.ran).toEqual(['gone']);
+    expect(takes().filter((q) => q.at > posted[0]!.at)).toEqual([]);
+    const seen = platform.requests.length;
+    await sleep(150);
+    expect(platform.requests.length).toBe(seen); // no ping, take or job-stop poll after the end
+    expect(messages()).toEqual(expect.arrayContaining(['worker.unhealthy', 'worker.stop']));
   });
+
+  it('a failure after which ComfyUI no longer answers is unhealthy too; a healthy failure is not', async () => {
+    platform.queueJob({ id: 'sick', input: {} });
+    const failure: JobOutcome = { kind: 'failure', error: '{"code":"EXECUTION_FAILED","encrypted_error":"t"}', code: 'EXECUTION_FAILED', unhealthy: false };
+    expect(await startLoop(runner(async () => failure, false)).done).toBe('unhealthy');
+    expect(platform.done().map((q) => JSON.parse(q.body))).toEqual([{ error: failure.error, stopPod: true }]);
+
+    platform.queueJob({ id: 'fine', input: {} });
+    const loop = startLoop(runner(async () => failure, true));
+    await platform.waitFor((q) => q.path.endsWith('/fine'));
+    await sleep(100);
+    expect(await loop.stop()).toBe('shutdown');
+    expect(JSON.parse(platform.done().at(-1)!.body)).toEqual({ error: failure.error });
+  });
+
+  it('unhealthy mid-batch: the waiting batch jobs never run and fail plainly with stopPod; a cancelled unhealthy job posts nothing', async () => {
+    platform.queueJob([{ id: 'b1', input: {} }, { id: 'b2', input: {} }]);
+    const r = runner(async () => ({ kind: 'failure', error: '{"code":"INTERNAL","message":"w"}', code: 'INTERNAL', unhealthy: true }));
+    expect(await startLoop(r).done).toBe('unhealthy');
+    expect(r.ran).toEqual(['b1']);
+    const bodies = platform.done().map((q) => [q.path.split('/').pop(), JSON.parse(q.body)]);
+    expect(bodies[1]![0]).toBe('b2');
+    expect(bodies[1]![1].stopPod).toBe(true);
+    expect(JSON.parse(bodies[1]![1].error)).toMatchObject({ code: 'COMFY_UNAVAILABLE', message: expect.stringContaining('unhealthy before this job started') });
+
+    platform.requests.length = 0;
+    platform.queueJob({ id: 'cancelled-sick', input: {} });
+    const cancelled = { kind: 'cancelled', unhealthy: true } as JobOutcome;
+    expect(await startLoop(runner(async () => cancelled)).done).toBe('unhealthy');
+    expect(platform.done()).toEqual([]);
+  });
+
+  it('without RUNPOD_WEBHOOK_PING sends no pings and logs nothing about it; a failing ping is logged once, not per beat', async () => {
+    platform.queueJob({ id: 'j-noping', input: {} });
+    const loop = startLoop(runner(async () => { await sleep(150); return success({}); }), { pingIntervalMs: 20, pingUrl: '' });
+    await platform.waitFor((q) => q.path.includes('/job-done/'));
+    await sleep(100);
+    await loop.stop();
+    expect(platform.requests.filter((q) => q.path.includes('/ping/'))).toEqual([]);
+    expect(messages().filter((m) => m.startsWith('ping'))).toEqual([]);
+
+    logs = [];
+    const refused = startLoop(runner(async () => success({})), { pingIntervalMs: 20, pingUrl: 'http://127.0.0.1:9/ping/$RUNPOD_POD_ID' });
+    await sleep(250);
+    await refused.stop();
+    expect(messages().filter((m) => m === 'ping.error')).toEqual(['ping.error']);
+  });
+
+  it('an empty long poll that times out re-polls at once, without a warning or a sleep', async () => {
+    platform.holdEmptyTakes(2_000); // longer than the worker's bound
+    const loop = startLoop(runner(async () => success({})), { takeTimeoutMs: 150 });
+    await platform.waitFor(() => takes().length >= 3, 5_000);
+    await loop.stop();
+    const [a, b, c] = takes();
+    expect(b!.at - a!.at).toBeGreaterThanOrEqual(100); // it was held, then given up
+    expect(b!.at - a!.at).toBeLessThan(600); // the bound, not the bound plus a 1 s pause
+    expect(c!.at - b!.at).toBeLessThan(600);
+    expect(messages().filter((m) => m === 'take.error')).toEqual([]);
+  });
+
+  it('honours a job-stop for a batch job still waiting: it never runs and nothing is posted for it', async () => {
+    platform.queueJob([{ id: 'b1', input: {} }, { id: 'b2', input: {} }, { id: 'b3', input: {} }]);
+    const r = runner(async (job) => {
+      if (job.id === 'b1') {
+        const asked = Date.now();
+        platform.stopJobs(['b2']);
+        // The stop is delivered by the next job-stop poll (one may be in flight; the watcher pauses between quick answers).
+        await platform.waitFor((q) => q.path.includes('/job-stop/') && q.at >= asked, 5_000);
+        await sleep(100);
+      }
+      return success({ id: job.id });
+    });
+    const loop = startLoop(r);
+    await platform.waitFor((q) => q.path.endsWith('/b3'), 8_000);
+    await loop.stop();
+    expect(r.ran).toEqual(['b1', 'b3']);
+    expect(platform.done().map((q) => q.path.split('/').pop())).toEqual(['b1', 'b3']);
+    expect(logs.some((l) => JSON.parse(l).message === 'job.cancelled' && JSON.parse(l).requestId === 'b2')).toBe(true);
+  }, 15_000);
 
   it('replaces a result the platform refuses (400, too large) with an OUTPUT_TOO_LARGE failure', async () => {
     platform.queueJob({ id: 'huge', input: {} });
