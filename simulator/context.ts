@@ -8,16 +8,23 @@ export interface Dirs {
   temp: string;
 }
 
+/** What savers embed (ComfyUI's hidden PROMPT and EXTRA_PNGINFO inputs); null under --disable-metadata. */
+export interface SaveMetadata {
+  prompt: unknown;
+  extraPnginfo?: Record<string, unknown>;
+}
+
 export interface RunContext {
   promptId: string;
   nodeId: string;
   dirs: Dirs;
-  /** One sampler step: sends progress (and a preview), waits the step time, stops if interrupted. */
+  metadata: SaveMetadata | null;
+  /** One sampler step: progress (and a latent preview, unless previews are off), the step time; stops if interrupted. */
   step(value: number, max: number, preview?: Frame): Promise<void>;
-  /** A type 3 text frame for this node. */
-  text(text: string): void;
-  /** Writes a result file (possibly late and in chunks, when that fault is on). */
-  writeOutput(file: string, data: Buffer): void;
+  /** Progress with an image of the node's own (SaveImageWebsocket): never interrupts, always sent. */
+  progress(value: number, max: number, image: { format: 'PNG' | 'JPEG'; bytes: Buffer }): void;
+  /** Writes a result file; slow or late and in chunks when those faults are on. Never looks at the interrupt flag. */
+  writeOutput(file: string, data: Buffer): Promise<void>;
 }
 
 /** Thrown inside a node when the prompt is interrupted. */

@@ -13,6 +13,8 @@ export interface HubOptions {
   queueRemaining: () => number;
   /** The node the given client's prompt is running, if any (sent on connect, as ComfyUI does). */
   executingFor: (clientId: string) => string | null;
+  /** The server's feature flags: /features, and the answer to a client's own `feature_flags` message. */
+  features: Record<string, unknown>;
 }
 
 interface Client {
@@ -36,11 +38,18 @@ export class Hub {
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const client: Client = { ws, sent: 0, previewMetadata: false };
       this.#clients.set(clientId, client);
+      let first = true;
       ws.on('message', (data, isBinary) => {
         if (isBinary) return;
+        // Only a first message can be the client's feature flags; ComfyUI answers with its own.
+        const isFirst = first;
+        first = false;
         try {
           const msg = JSON.parse(data.toString()) as { type?: string; data?: { supports_preview_metadata?: boolean } };
-          if (msg.type === 'feature_flags') client.previewMetadata = Boolean(msg.data?.supports_preview_metadata);
+          if (isFirst && msg.type === 'feature_flags') {
+            client.previewMetadata = Boolean(msg.data?.supports_preview_metadata);
+            this.#sendTo(client, JSON.stringify({ type: 'feature_flags', data: this.#options.features }));
+          }
         } catch {
           // ComfyUI ignores what it cannot parse.
         }
@@ -73,34 +82,26 @@ export class Hub {
     }
   }
 
-  /** Binary preview: type 1 `[1][fmt][bytes]`, or type 4 `[4][len][meta][bytes]` for clients that asked for metadata. */
-  sendPreview(image: Buffer, format: 'PNG' | 'JPEG', meta: Record<string, unknown>, clientId: string | null): void {
+  /**
+   * Binary preview: type 4 `[4][len][meta][bytes]` to clients that asked for metadata (`to: 'metadata'`), or type 1
+   * `[1][fmt][bytes]` to the others (`to: 'legacy'`); ComfyUI sends each kind from a different place in the step.
+   */
+  sendPreview(image: Buffer, format: 'PNG' | 'JPEG', meta: Record<string, unknown>, clientId: string | null, to: 'metadata' | 'legacy'): void {
     const targets = clientId === null ? [...this.#clients.values()] : [this.#clients.get(clientId)].filter((c): c is Client => !!c);
     for (const client of targets) {
-      if (client.previewMetadata) {
+      if (client.previewMetadata !== (to === 'metadata')) continue;
+      const header = Buffer.alloc(8);
+      if (to === 'metadata') {
         const json = Buffer.from(JSON.stringify({ ...meta, image_type: format === 'PNG' ? 'image/png' : 'image/jpeg' }));
-        const header = Buffer.alloc(8);
         header.writeUInt32BE(4, 0);
         header.writeUInt32BE(json.length, 4);
         this.#sendTo(client, Buffer.concat([header, json, image]));
       } else {
-        const header = Buffer.alloc(8);
         header.writeUInt32BE(1, 0);
         header.writeUInt32BE(format === 'PNG' ? 2 : 1, 4);
         this.#sendTo(client, Buffer.concat([header, image]));
       }
     }
-  }
-
-  /** Type 3 text frame `[3][len(node_id)][node_id][text]`. */
-  sendText(nodeId: string, text: string, clientId: string | null): void {
-    const id = Buffer.from(nodeId);
-    const header = Buffer.alloc(8);
-    header.writeUInt32BE(3, 0);
-    header.writeUInt32BE(id.length, 4);
-    const frame = Buffer.concat([header, id, Buffer.from(text)]);
-    const targets = clientId === null ? [...this.#clients.values()] : [this.#clients.get(clientId)].filter((c): c is Client => !!c);
-    for (const client of targets) this.#sendTo(client, frame);
   }
 
   /** Every socket, old replaced ones included, is cut (the process died). */

@@ -80,12 +80,15 @@ export function scale(frame: Frame, width: number, height: number): Frame {
   const w = clampSize(width);
   const h = clampSize(height);
   const data = Buffer.alloc(w * h * 4);
+  // Whole RGBA pixels at a time (big scales are common in real workflows).
+  let aligned: Uint8Array = frame.data;
+  if (aligned.byteOffset % 4 !== 0) aligned = new Uint8Array(frame.data); // small Buffers may sit unaligned in the pool
+  const src = new Uint32Array(aligned.buffer, aligned.byteOffset, frame.width * frame.height);
+  const dst = new Uint32Array(data.buffer, data.byteOffset, w * h);
+  const columns = Int32Array.from({ length: w }, (_, x) => Math.min(frame.width - 1, Math.floor((x * frame.width) / w)));
   for (let y = 0; y < h; y++) {
-    const sy = Math.min(frame.height - 1, Math.floor((y * frame.height) / h));
-    for (let x = 0; x < w; x++) {
-      const sx = Math.min(frame.width - 1, Math.floor((x * frame.width) / w));
-      frame.data.copy(data, (y * w + x) * 4, (sy * frame.width + sx) * 4, (sy * frame.width + sx) * 4 + 4);
-    }
+    const row = Math.min(frame.height - 1, Math.floor((y * frame.height) / h)) * frame.width;
+    for (let x = 0; x < w; x++) dst[y * w + x] = src[row + columns[x]!]!;
   }
   return { width: w, height: h, data };
 }

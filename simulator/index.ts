@@ -47,6 +47,8 @@ export interface SimulatorOptions {
   faults?: Faults;
   /** Body limit for POST routes. @default 100 MB */
   maxUploadBytes?: number;
+  /** ComfyUI's --disable-metadata: savers embed neither the prompt nor the workflow. @default false */
+  disableMetadata?: boolean;
   /** Called when a crash fault fires. */
   onCrash?: () => void;
 }
@@ -88,6 +90,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       dropAfterMessages: options.dropAfterMessages,
       faults: options.faults ?? {},
       maxUploadBytes: options.maxUploadBytes ?? 100 * 1024 * 1024,
+      disableMetadata: options.disableMetadata ?? false,
       ...(options.onCrash ? { onCrash: options.onCrash } : {}),
     },
     new Map(NODES.map((n) => [n.name, n])),

@@ -3,13 +3,13 @@
  * FIFO, history written after execution_success and before `executing null` (the race a worker must survive).
  */
 import { randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dirs } from './context.js';
-import { Executor, previewPng, type Faults, type Outcome } from './executor.js';
+import { Executor, type Faults, type Outcome } from './executor.js';
 import { Hub } from './hub.js';
 import { objectInfo, type NodeDef } from './nodes/registry.js';
 import { validatePrompt, type Prompt } from './validate.js';
@@ -28,6 +28,8 @@ export interface SimulatorSettings {
   dropAfterMessages: number | undefined;
   faults: Faults;
   maxUploadBytes: number;
+  /** ComfyUI's --disable-metadata: savers embed neither prompt nor workflow. */
+  disableMetadata: boolean;
   /** Called when a crash fault fires (the CLI exits, as ComfyUI's process would). */
   onCrash?: () => void;
 }
@@ -86,6 +88,8 @@ async function readJson(req: IncomingMessage, limit: number): Promise<Record<str
   }
 }
 
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff']);
+
 const MIME: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.mp4': 'video/mp4', '.webm': 'video/webm', '.flac': 'audio/flac' };
 
 export class SimulatorServer {
@@ -112,6 +116,7 @@ export class SimulatorServer {
       ...(settings.dropAfterMessages !== undefined ? { dropAfterMessages: settings.dropAfterMessages } : {}),
       queueRemaining: () => this.queueRemaining,
       executingFor: (clientId) => (this.#running?.clientId === clientId ? this.#executor.runningNode : null),
+      features: this.features,
     });
     this.#executor = new Executor(registry, settings.dirs, {
       stepMs: () => this.settings.stepMs,
@@ -130,6 +135,11 @@ export class SimulatorServer {
       if (p === '/ws' && !this.#crashed) this.#hub.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
+  }
+
+  /** What the real v0.27.1 server answered on /features and to a client's feature_flags. */
+  get features(): Record<string, unknown> {
+    return { supports_preview_metadata: true, max_upload_size: this.settings.maxUploadBytes, extension: { manager: { supports_v4: true } }, node_replacements: true, assets: false };
   }
 
   get queueRemaining(): number {
@@ -176,12 +186,15 @@ export class SimulatorServer {
 
   /** Queues a prompt as ComfyUI's POST /prompt does (validation included); used by the route and the foreign-prompt knob. */
   submit(body: Record<string, unknown>): { status: number; body: unknown } {
+    // server.py numbers every POST before looking at it, rejected ones included; `front` negates.
+    let number = typeof body.number === 'number' ? body.number : this.#number++;
+    if (body.number === undefined && body.front) number = -number;
     if (!('prompt' in body)) {
       return { status: 400, body: { error: { type: 'no_prompt', message: 'No prompt provided', details: 'No prompt provided', extra_info: {} }, node_errors: {} } };
     }
     const promptId = body.prompt_id === undefined ? randomUUID() : body.prompt_id;
     if (typeof promptId !== 'string' || !UUID.test(promptId)) {
-      return { status: 400, body: { error: { type: 'invalid_prompt_id', message: 'Invalid prompt_id', details: 'prompt_id must be a lowercase hyphenated UUID', extra_info: {} }, node_errors: {} } };
+      return { status: 400, body: { error: { type: 'invalid_prompt_id', message: 'prompt_id must be a valid UUID', details: 'prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to let the server generate one', extra_info: {} }, node_errors: {} } };
     }
     const partial = Array.isArray(body.partial_execution_targets) ? (body.partial_execution_targets as string[]) : undefined;
     const result = validatePrompt(body.prompt, this.registry, this.settings.dirs, partial);
@@ -189,7 +202,7 @@ export class SimulatorServer {
     const extra = { ...((body.extra_data as Record<string, unknown>) ?? {}) };
     const clientId = typeof body.client_id === 'string' ? body.client_id : undefined;
     if (clientId) extra.client_id = clientId;
-    const number = body.front ? -++this.#number : ++this.#number;
+    extra.create_time = Date.now();
     const item = Object.assign([number, promptId, body.prompt as Prompt, extra, result.outputs] as QueueItem, clientId ? { clientId } : {});
     if (body.front) this.#pending.unshift(item);
     else this.#pending.push(item);
@@ -220,7 +233,7 @@ export class SimulatorServer {
   }
 
   async #execute(item: QueueItem & { clientId?: string }): Promise<void> {
-    const [, promptId, prompt, , outputs] = item;
+    const [, promptId, prompt, extra, outputs] = item;
     const clientId = item.clientId ?? null;
     const hub = this.#hub;
     const emit = Object.assign(
@@ -229,12 +242,15 @@ export class SimulatorServer {
         hub.send(type, data, clientId);
       },
       {
-        preview: (frame: Parameters<typeof previewPng>[0], nodeId: string) =>
-          hub.sendPreview(previewPng(frame), 'PNG', { node_id: nodeId, prompt_id: promptId, display_node_id: nodeId, parent_node_id: null, real_node_id: nodeId }, clientId),
-        text: (nodeId: string, text: string) => hub.sendText(nodeId, text, clientId),
+        preview: (image: Buffer, format: 'PNG' | 'JPEG', nodeId: string, to: 'metadata' | 'legacy') =>
+          hub.sendPreview(image, format, { node_id: nodeId, prompt_id: promptId, display_node_id: nodeId, parent_node_id: null, real_node_id: nodeId }, clientId, to),
       },
     );
-    const outcome: Outcome = await this.#executor.run(promptId, prompt, outputs, emit);
+    const pnginfo = extra.extra_pnginfo;
+    const outcome: Outcome = await this.#executor.run(promptId, prompt, outputs, emit, {
+      previews: extra.preview_method !== 'none',
+      metadata: this.settings.disableMetadata ? null : { prompt, ...(pnginfo && typeof pnginfo === 'object' ? { extraPnginfo: pnginfo as Record<string, unknown> } : {}) },
+    });
     if (outcome.status === 'crashed') return;
     // ComfyUI: the event is queued first, then history is built and written, then status and `executing null`.
     if (this.settings.historyDelayMs > 0) await sleep(this.settings.historyDelayMs);
@@ -337,25 +353,47 @@ export class SimulatorServer {
           os: process.platform,
           ram_total: 24 * 1024 ** 3,
           ram_free: 20 * 1024 ** 3,
-          comfyui_version: '0.3.64-simulator',
+          comfyui_version: '0.27.1-simulator',
+          required_frontend_version: '1.45.20',
+          installed_templates_version: null,
+          required_templates_version: '0.11.6',
+          comfy_package_versions: [],
           python_version: '3.12.0 (simulated)',
           pytorch_version: '2.8.0+simulated',
           embedded_python: false,
+          deploy_environment: 'simulator',
           argv: ['main.py', '--listen', this.settings.host, '--port', String(this.#port)],
         },
         devices: [{ name: 'cuda:0 Simulated GPU', type: 'cuda', index: 0, vram_total: 24 * 1024 ** 3, vram_free: 23 * 1024 ** 3, torch_vram_total: 0, torch_vram_free: 0 }],
       });
     }
-    if (method === 'GET' && pathname === '/object_info') return json(res, 200, Object.fromEntries([...this.registry.values()].map((d) => [d.name, objectInfo(d)])));
+    // ComfyUI serves its frontend here; the simulator has none to serve.
+    if (method === 'GET' && pathname === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>ComfyUI simulator</title>');
+      return;
+    }
+    if (method === 'GET' && pathname === '/object_info') {
+      const images = this.#inputImages();
+      return json(res, 200, Object.fromEntries([...this.registry.values()].map((d) => [d.name, objectInfo(d, images)])));
+    }
     if (method === 'GET' && pathname.startsWith('/object_info/')) {
       const def = this.registry.get(decodeURIComponent(pathname.slice('/object_info/'.length)));
-      return json(res, 200, def ? { [def.name]: objectInfo(def) } : {});
+      return json(res, 200, def ? { [def.name]: objectInfo(def, this.#inputImages()) } : {});
     }
-    if (method === 'GET' && pathname === '/features') return json(res, 200, { supports_preview_metadata: true });
+    if (method === 'GET' && pathname === '/features') return json(res, 200, this.features);
     if (method === 'GET' && pathname === '/embeddings') return json(res, 200, []);
     if (method === 'GET' && pathname === '/models') return json(res, 200, ['checkpoints', 'loras', 'vae', 'clip', 'unet', 'controlnet']);
     if (method === 'GET' && pathname.startsWith('/models/')) return json(res, 200, []);
     res.writeHead(404).end('404: Not Found');
+  }
+
+  /** What LoadImage offers: the input dir's image files (top level), sorted, as ComfyUI lists them. */
+  #inputImages(): string[] {
+    const dir = this.settings.dirs.input;
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
+      .map((e) => e.name)
+      .sort();
   }
 
   #dirFor(type: string | null): string | null {

@@ -72,8 +72,10 @@ export function validatePrompt(prompt: unknown, registry: Map<string, NodeDef>, 
           continue;
         }
         const source = graph[value[0]];
-        const sourceDef = source ? registry.get(source.class_type as string) : undefined;
-        if (!source || !sourceDef || value[1] >= sourceDef.outputs.length || value[1] < 0 || stack.has(value[0])) {
+        // execution.py indexes the prompt by the linked id unguarded: a KeyError, reported against the output.
+        if (!source) throw new MissingNode(value[0]);
+        const sourceDef = registry.get(source.class_type as string);
+        if (!sourceDef || value[1] >= sourceDef.outputs.length || value[1] < 0 || stack.has(value[0])) {
           errors.push(fail('bad_linked_input', 'Bad linked input, must be a length-2 list of [string, int]', `${spec.name}, ${JSON.stringify(value)}`, { input_name: spec.name, received_value: value }));
           continue;
         }
@@ -99,7 +101,7 @@ export function validatePrompt(prompt: unknown, registry: Map<string, NodeDef>, 
       const failed = def.check(node.inputs ?? {}, { inputDir: dirs.input, outputDir: dirs.output, tempDir: dirs.temp });
       if (failed) {
         const { input, message } = failed;
-        errors.push(fail('custom_validation_failed', 'Custom validation failed for node', `${input} - ${message}`, { input_name: input, input_config: ['COMBO'], received_value: node.inputs?.[input] }));
+        errors.push(fail('custom_validation_failed', 'Custom validation failed for node', `${input} - ${message}`, { input_name: input }));
       }
     }
     stack.delete(id);
@@ -110,9 +112,21 @@ export function validatePrompt(prompt: unknown, registry: Map<string, NodeDef>, 
 
   const good: string[] = [];
   const nodeErrors: Record<string, { errors: ErrorEntry[]; dependent_outputs: string[]; class_type: string }> = {};
+  const exceptions: string[] = [];
   for (const out of outputs) {
     const before = new Set(checked.keys());
-    const ok = visit(out, new Set());
+    let ok: boolean;
+    try {
+      ok = visit(out, new Set());
+    } catch (error) {
+      if (!(error instanceof MissingNode)) throw error;
+      const details = `'${error.nodeId}'`;
+      exceptions.push(`Exception when validating node: ${details}`);
+      const traceback = ['  File "execution.py", line 1, in validate_prompt\n', `KeyError: ${details}\n`];
+      const entry = fail('exception_during_validation', 'Exception when validating node', details, { exception_type: 'KeyError', traceback });
+      nodeErrors[out] = { errors: [entry], dependent_outputs: [out], class_type: graph[out]!.class_type as string };
+      continue;
+    }
     if (ok) good.push(out);
     for (const [id, errors] of checked) {
       if (errors.length === 0) continue;
@@ -120,8 +134,14 @@ export function validatePrompt(prompt: unknown, registry: Map<string, NodeDef>, 
       if (!ok && !entry.dependent_outputs.includes(out) && (!before.has(id) || dependsOn(graph, out, id))) entry.dependent_outputs.push(out);
     }
   }
-  if (good.length === 0) return { ok: false, error: fail('prompt_outputs_failed_validation', 'Prompt outputs failed validation'), nodeErrors };
+  if (good.length === 0) return { ok: false, error: fail('prompt_outputs_failed_validation', 'Prompt outputs failed validation', exceptions.join('\n')), nodeErrors };
   return { ok: true, outputs: good, nodeErrors };
+}
+
+class MissingNode extends Error {
+  constructor(readonly nodeId: string) {
+    super('missing node');
+  }
 }
 
 function dependsOn(graph: Prompt, from: string, target: string, seen = new Set<string>()): boolean {
@@ -139,20 +159,22 @@ function typesMatch(received: string, expected: string): boolean {
 }
 
 function literalProblem(spec: NodeDef['inputs'][number], value: unknown): ErrorEntry | null {
+  const { choices, ...rest } = spec.options;
+  const input_config = [choices ?? spec.type, rest];
   if (spec.type === 'INT' || spec.type === 'FLOAT') {
     const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
     if (!Number.isFinite(n) || (spec.type === 'INT' && !Number.isInteger(n) && typeof value !== 'number')) {
       return fail('invalid_input_type', `Failed to convert an input value to a ${spec.type} value`, `${spec.name}, ${String(value)}`, { input_name: spec.name, received_value: value });
     }
     if (spec.options.min !== undefined && n < spec.options.min) {
-      return fail('value_smaller_than_min', `Value ${n} smaller than min of ${spec.options.min}`, `${spec.name}`, { input_name: spec.name, received_value: value });
+      return fail('value_smaller_than_min', `Value ${n} smaller than min of ${spec.options.min}`, `${spec.name}`, { input_name: spec.name, input_config, received_value: value });
     }
     if (spec.options.max !== undefined && n > spec.options.max) {
-      return fail('value_bigger_than_max', `Value ${n} bigger than max of ${spec.options.max}`, `${spec.name}`, { input_name: spec.name, received_value: value });
+      return fail('value_bigger_than_max', `Value ${n} bigger than max of ${spec.options.max}`, `${spec.name}`, { input_name: spec.name, input_config, received_value: value });
     }
   }
   if (spec.options.choices && !spec.options.choices.includes(String(value))) {
-    return fail('value_not_in_list', 'Value not in list', `${spec.name}: '${String(value)}' not in ${JSON.stringify(spec.options.choices)}`, { input_name: spec.name, received_value: value });
+    return fail('value_not_in_list', 'Value not in list', `${spec.name}: '${String(value)}' not in ${JSON.stringify(spec.options.choices)}`, { input_name: spec.name, input_config, received_value: value });
   }
   return null;
 }

@@ -6,7 +6,7 @@ import { NodeFailure } from '../context.js';
 import { channelMask, decodeImage, encodePng, generateFrame, hashOf } from '../images.js';
 import { animatedWebp, flac, gif, mp4, webm } from '../media.js';
 import { isImage, type ImageValue, type MaskValue } from '../values.js';
-import { define, type NodeDef } from './registry.js';
+import { define, SAVER_HIDDEN, type NodeDef } from './registry.js';
 
 /** `name`, `sub/name`, `name [output]`... → the file ComfyUI would open (no `..` guard here either, as in ComfyUI). */
 export function annotatedPath(value: string, dirs: Dirs, defaultDir: keyof Dirs = 'input'): string {
@@ -72,12 +72,13 @@ export function savePath(outputRoot: string, prefix: string, ext: string, traili
   return { full: path.join(dir, filename), filename, subfolder };
 }
 
-function saveImages(ctx: RunContext, images: ImageValue, prefix: string, root: string, type: 'output' | 'temp') {
-  const results = images.frames.map((frame) => {
+async function saveImages(ctx: RunContext, images: ImageValue, prefix: string, root: string, type: 'output' | 'temp') {
+  const results = [];
+  for (const frame of images.frames) {
     const { full, filename, subfolder } = savePath(root, prefix, 'png');
-    ctx.writeOutput(full, encodePng(frame));
-    return { filename, subfolder, type };
-  });
+    await ctx.writeOutput(full, encodePng(frame));
+    results.push({ filename, subfolder, type });
+  }
   return { images: results };
 }
 
@@ -91,7 +92,7 @@ function framesOf(value: unknown): ImageValue {
 export const fileNodes: NodeDef[] = [
   define(
     'LoadImage',
-    'image:COMBO upload?:IMAGEUPLOAD',
+    'image:COMBO',
     'IMAGE MASK',
     (ctx, i) => {
       const frame = loadFrames(annotatedPath(String(i.image), ctx.dirs));
@@ -103,10 +104,10 @@ export const fileNodes: NodeDef[] = [
   ),
   define(
     'LoadImageMask',
-    'image:COMBO channel:COMBO upload?:IMAGEUPLOAD',
+    'image:COMBO channel:COMBO',
     'MASK',
     (ctx, i) => ({ outputs: [{ kind: 'mask', frames: [channelMask(loadFrames(annotatedPath(String(i.image), ctx.dirs)), String(i.channel))] }] }),
-    { category: 'mask', check: fileCheck('image', 'image'), options: { channel: { choices: ['alpha', 'red', 'green', 'blue'] } } },
+    { category: 'mask', check: fileCheck('image', 'image'), options: { image: { image_upload: true }, channel: { choices: ['alpha', 'red', 'green', 'blue'] } } },
   ),
   define(
     'LoadImageOutput',
@@ -121,72 +122,84 @@ export const fileNodes: NodeDef[] = [
   define(
     'SaveImage',
     'images:IMAGE filename_prefix:STRING',
-    '',
-    (ctx, i) => ({ outputs: [], ui: saveImages(ctx, framesOf(i.images), String(i.filename_prefix ?? 'ComfyUI'), ctx.dirs.output, 'output') }),
-    { outputNode: true, category: 'image', options: { filename_prefix: { default: 'ComfyUI' } } },
+    'IMAGE',
+    async (ctx, i) => ({ outputs: [framesOf(i.images)], ui: await saveImages(ctx, framesOf(i.images), String(i.filename_prefix ?? 'ComfyUI'), ctx.dirs.output, 'output') }),
+    { outputNode: true, category: 'image', names: 'images', hidden: SAVER_HIDDEN, options: { filename_prefix: { default: 'ComfyUI' } } },
   ),
   define(
     'PreviewImage',
     'images:IMAGE',
+    'IMAGE',
+    async (ctx, i) => ({ outputs: [framesOf(i.images)], ui: await saveImages(ctx, framesOf(i.images), `ComfyUI_temp_${hashOf(ctx.promptId).slice(0, 5)}`, ctx.dirs.temp, 'temp') }),
+    { outputNode: true, category: 'image', names: 'images', hidden: SAVER_HIDDEN },
+  ),
+  define(
+    'SaveImageWebsocket',
+    'images:IMAGE',
     '',
-    (ctx, i) => ({ outputs: [], ui: saveImages(ctx, framesOf(i.images), `ComfyUI_temp_${hashOf(ctx.promptId).slice(0, 5)}`, ctx.dirs.temp, 'temp') }),
+    (ctx, i) => {
+      // Each image leaves as a type-1 PNG frame through the progress hook; nothing is written, no UI output.
+      const frames = framesOf(i.images).frames;
+      frames.forEach((frame, n) => ctx.progress(n, frames.length, { format: 'PNG', bytes: encodePng(frame) }));
+      return { outputs: [] };
+    },
     { outputNode: true, category: 'image' },
   ),
   define(
     'SaveAnimatedWEBP',
     'images:IMAGE filename_prefix:STRING fps:FLOAT lossless:BOOLEAN quality:INT method:COMBO',
-    '',
-    (ctx, i) => {
+    'IMAGE',
+    async (ctx, i) => {
       const frames = framesOf(i.images).frames;
       const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'ComfyUI'), 'webp');
-      ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6))));
-      return { outputs: [], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
+      await ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6))));
+      return { outputs: [framesOf(i.images)], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
     },
-    { outputNode: true, category: 'image/animation' },
+    { outputNode: true, category: 'image/animation', names: 'images', hidden: SAVER_HIDDEN },
   ),
   ...(['SaveVideo', 'SaveWEBM'] as const).map((name) =>
     define(
       name,
-      name === 'SaveVideo' ? 'video:VIDEO filename_prefix:STRING format?:COMBO codec?:COMBO' : 'images:IMAGE filename_prefix:STRING codec?:COMBO fps?:FLOAT crf?:FLOAT',
-      '',
-      (ctx, i) => {
+      name === 'SaveVideo' ? 'video:VIDEO filename_prefix:STRING format:COMBO codec:COMBO' : 'images:IMAGE filename_prefix:STRING codec:COMBO fps:FLOAT crf:FLOAT',
+      name === 'SaveVideo' ? 'VIDEO' : 'IMAGE',
+      async (ctx, i) => {
         const webmOut = name === 'SaveWEBM' || String(i.format ?? '').includes('webm');
         const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'video/ComfyUI'), webmOut ? 'webm' : 'mp4');
-        ctx.writeOutput(full, webmOut ? webm(1000) : mp4());
-        return { outputs: [], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
+        await ctx.writeOutput(full, webmOut ? webm(1000) : mp4());
+        return { outputs: [(name === 'SaveVideo' ? i.video : i.images) as never], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
       },
-      { outputNode: true, category: 'image/video' },
+      { outputNode: true, category: 'image/video', names: name === 'SaveVideo' ? 'video' : 'images', hidden: SAVER_HIDDEN },
     ),
   ),
   define(
     'SaveAudio',
     'audio:AUDIO filename_prefix:STRING',
-    '',
-    (ctx, i) => {
+    'AUDIO',
+    async (ctx, i) => {
       const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'audio/ComfyUI'), 'flac');
-      ctx.writeOutput(full, flac());
-      return { outputs: [], ui: { audio: [{ filename, subfolder, type: 'output' }] } };
+      await ctx.writeOutput(full, flac());
+      return { outputs: [i.audio as never], ui: { audio: [{ filename, subfolder, type: 'output' }] } };
     },
-    { outputNode: true, category: 'audio' },
+    { outputNode: true, category: 'audio', names: 'audio', hidden: SAVER_HIDDEN },
   ),
   define(
     'VHS_VideoCombine',
     'images:IMAGE frame_rate:FLOAT loop_count:INT filename_prefix:STRING format:COMBO pingpong:BOOLEAN save_output:BOOLEAN audio?:AUDIO meta_batch?:VHS_BatchManager vae?:VAE',
     'VHS_FILENAMES',
-    (ctx, i) => {
+    async (ctx, i) => {
       const format = String(i.format ?? 'image/gif');
       const ext = format === 'image/gif' ? 'gif' : format.includes('webm') ? 'webm' : format.includes('webp') ? 'webp' : 'mp4';
       const saveOutput = i.save_output !== false;
       const root = saveOutput ? ctx.dirs.output : ctx.dirs.temp;
       const { full, filename, subfolder } = savePath(root, String(i.filename_prefix ?? 'AnimateDiff'), ext, false);
       const frames = framesOf(i.images).frames.length;
-      ctx.writeOutput(full, ext === 'gif' ? gif() : ext === 'webm' ? webm(1000) : ext === 'webp' ? animatedWebp(frames, 100) : mp4());
+      await ctx.writeOutput(full, ext === 'gif' ? gif() : ext === 'webm' ? webm(1000) : ext === 'webp' ? animatedWebp(frames, 100) : mp4());
       const entry = { filename, subfolder, type: saveOutput ? 'output' : 'temp', format, frame_rate: Number(i.frame_rate) || 8, fullpath: full };
       return { outputs: [[saveOutput, [full]]] as unknown as never[], ui: { gifs: [entry] } };
     },
     { outputNode: true, category: 'Video Helper Suite' },
   ),
-  define('CreateVideo', 'images:IMAGE fps:FLOAT audio?:AUDIO', 'VIDEO', (_ctx, i) => ({ outputs: [{ kind: 'video', hash: hashOf('video', i.fps), frames: framesOf(i.images).frames } as never] }), {
+  define('CreateVideo', 'images:IMAGE fps:FLOAT audio?:AUDIO bit_depth?:INT', 'VIDEO', (_ctx, i) => ({ outputs: [{ kind: 'video', hash: hashOf('video', i.fps), frames: framesOf(i.images).frames } as never] }), {
     category: 'image/video',
   }),
   define(
@@ -202,7 +215,7 @@ export const fileNodes: NodeDef[] = [
   ),
   ...(
     [
-      ['LoadAudio', 'audio:COMBO upload?:AUDIOUPLOAD', 'audio'],
+      ['LoadAudio', 'audio:COMBO', 'audio'],
       ['VHS_LoadAudioUpload', 'audio:COMBO start_time?:FLOAT duration?:FLOAT', 'Video Helper Suite'],
     ] as const
   ).map(([name, inputs, category]) =>

@@ -42,7 +42,15 @@ export const imageNodes: NodeDef[] = [
   define('ImageInvert', 'image:IMAGE', 'IMAGE', (_ctx, i) => ({ outputs: [image(frames(i.image).map(invert))] })),
   define('ImageScale', 'image:IMAGE upscale_method:COMBO width:INT height:INT crop:COMBO', 'IMAGE', (_ctx, i) => ({
     outputs: [scaleAll(i.image, (f) => [Number(i.width) || f.width, Number(i.height) || f.height])],
-  })),
+  }), {
+    category: 'image/upscaling',
+    options: {
+      upscale_method: { choices: ['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos'] },
+      width: { default: 512, min: 0, max: 16384 },
+      height: { default: 512, min: 0, max: 16384 },
+      crop: { choices: ['disabled', 'center'] },
+    },
+  }),
   define('ImageScaleBy', 'image:IMAGE upscale_method:COMBO scale_by:FLOAT', 'IMAGE', (_ctx, i) => ({
     outputs: [scaleAll(i.image, (f) => [f.width * Number(i.scale_by), f.height * Number(i.scale_by)])],
   })),
@@ -66,7 +74,7 @@ export const imageNodes: NodeDef[] = [
   define('GetImageSize', 'image:IMAGE', 'INT INT INT', (_ctx, i) => {
     const f = frames(i.image);
     return { outputs: [f[0]!.width, f[0]!.height, f.length] };
-  }, { names: 'width height batch_size' }),
+  }, { names: 'width height batch_size', hidden: { unique_id: 'UNIQUE_ID' } }),
   define('ImageCompositeMasked', 'destination:IMAGE source:IMAGE x:INT y:INT resize_source:BOOLEAN mask?:MASK', 'IMAGE', (_ctx, i) => {
     const dest = frames(i.destination);
     const src = frames(i.source);

@@ -17,8 +17,8 @@ function loader(name: string, inputs: string, outputs: string, names?: string): 
 }
 
 /** MODEL in, MODEL out (patches, sampling tweaks): the token changes with the settings. */
-function modelPatch(name: string, inputs: string): NodeDef {
-  return define(name, inputs, 'MODEL', (_ctx, i) => ({ outputs: [token('MODEL', name, Object.fromEntries(Object.entries(i).map(([k, v]) => [k, valueHash(v)])))] }));
+function modelPatch(name: string, inputs: string, outputName = 'MODEL'): NodeDef {
+  return define(name, inputs, 'MODEL', (_ctx, i) => ({ outputs: [token('MODEL', name, Object.fromEntries(Object.entries(i).map(([k, v]) => [k, valueHash(v)])))] }), { names: outputName });
 }
 
 /** Text encoders: conditioning hashed from every text field (so prompt text decides the picture). */
@@ -62,7 +62,6 @@ async function sample(ctx: Parameters<NodeDef['run']>[0], i: Record<string, unkn
   const base = latentIn(i) ?? latent(512, 512, 1, 1, 'none');
   const out = latent(base.width, base.height, base.frames, base.batch, 'sampled', hashes(i));
   const total = Math.max(1, Math.min(1000, Math.round(steps) || 1));
-  ctx.text('sampling');
   for (let s = 1; s <= total; s++) await ctx.step(s, total, generateFrame(32, 32, hashOf(out.hash, s)));
   return out;
 }
@@ -104,7 +103,7 @@ export const modelNodes: NodeDef[] = [
   loader('ControlNetLoaderAdvanced', 'control_net_name:COMBO model?:MODEL', 'CONTROL_NET'),
   loader('CLIPVisionLoader', 'clip_name:COMBO', 'CLIP_VISION'),
   loader('LatentUpscaleModelLoader', 'model_name:COMBO', 'LATENT_UPSCALE_MODEL'),
-  loader('LTXAVTextEncoderLoader', 'text_encoder:COMBO ckpt_name:COMBO device?:COMBO', 'CLIP'),
+  loader('LTXAVTextEncoderLoader', 'text_encoder:COMBO ckpt_name:COMBO device:COMBO', 'CLIP'),
   loader('LTXVAudioVAELoader1', 'ckpt_name:COMBO', 'VAE'),
   loader('INPAINT_LoadFooocusInpaint', 'head:COMBO patch:COMBO', 'INPAINT_PATCH'),
   loader('ADE_StandardUniformContextOptions', 'context_length:INT context_stride:INT context_overlap:INT fuse_method?:COMBO use_on_equal_length?:BOOLEAN start_percent?:FLOAT guarantee_steps?:INT', 'CONTEXT_OPTIONS'),
@@ -114,8 +113,8 @@ export const modelNodes: NodeDef[] = [
   modelPatch('LoraLoaderModelOnly', 'model:MODEL lora_name:COMBO strength_model:FLOAT'),
   modelPatch('ModelSamplingSD3', 'model:MODEL shift:FLOAT'),
   modelPatch('ModelSamplingAuraFlow', 'model:MODEL shift:FLOAT'),
-  modelPatch('CFGNorm', 'model:MODEL strength:FLOAT'),
-  modelPatch('DifferentialDiffusion', 'model:MODEL'),
+  modelPatch('CFGNorm', 'model:MODEL strength:FLOAT pre_cfg?:BOOLEAN', 'patched_model'),
+  modelPatch('DifferentialDiffusion', 'model:MODEL strength?:FLOAT'),
   modelPatch('SelfAttentionGuidance', 'model:MODEL scale:FLOAT blur_sigma:FLOAT'),
   modelPatch('INPAINT_ApplyFooocusInpaint', 'model:MODEL patch:INPAINT_PATCH latent:LATENT'),
   modelPatch('ADE_AnimateDiffLoaderGen1', 'model:MODEL model_name:COMBO beta_schedule:COMBO context_options?:CONTEXT_OPTIONS'),
@@ -153,7 +152,7 @@ export const modelNodes: NodeDef[] = [
   condNode('LTXVConditioning', 'positive:CONDITIONING negative:CONDITIONING frame_rate:FLOAT', 'CONDITIONING CONDITIONING', 'positive negative'),
   condNode(
     'LTXVImgToVideo',
-    'positive:CONDITIONING negative:CONDITIONING vae:VAE image:IMAGE width:INT height:INT length:INT batch_size:INT image_noise_scale?:FLOAT strength?:FLOAT',
+    'positive:CONDITIONING negative:CONDITIONING vae:VAE image:IMAGE width:INT height:INT length:INT batch_size:INT strength:FLOAT',
     'CONDITIONING CONDITIONING LATENT',
     'positive negative latent',
   ),
@@ -176,11 +175,11 @@ export const modelNodes: NodeDef[] = [
   emptyLatent('EmptyFlux2LatentImage', 'width:INT height:INT batch_size:INT'),
   emptyLatent('EmptyHunyuanLatentVideo', 'width:INT height:INT length:INT batch_size:INT'),
   emptyLatent('EmptyLTXVLatentVideo', 'width:INT height:INT length:INT batch_size:INT'),
-  define('LTXVEmptyLatentAudio', 'frames_number:INT frame_rate:INT batch_size:INT audio_vae:VAE', 'LATENT', (_ctx, i) => ({ outputs: [latent(64, 8, 1, 1, 'audio', hashes(i))] })),
+  define('LTXVEmptyLatentAudio', 'frames_number:INT frame_rate:INT batch_size:INT audio_vae:VAE', 'LATENT', (_ctx, i) => ({ outputs: [latent(64, 8, 1, 1, 'audio', hashes(i))] }), { names: 'Latent' }),
   define('LTXVConcatAVLatent', 'video_latent:LATENT audio_latent:LATENT', 'LATENT', (_ctx, i) => {
     const v = i.video_latent as Latent;
     return { outputs: [latent(v.width, v.height, v.frames, v.batch, 'av', hashes(i))] };
-  }),
+  }, { names: 'latent' }),
   define('LTXVSeparateAVLatent', 'av_latent:LATENT', 'LATENT LATENT', (_ctx, i) => {
     const v = i.av_latent as Latent;
     return { outputs: [latent(v.width, v.height, v.frames, v.batch, 'video', v.hash), latent(64, 8, 1, 1, 'audio', v.hash)] };
@@ -239,7 +238,7 @@ export const modelNodes: NodeDef[] = [
   scheduler('ManualSigmas', 'sigmas:STRING'),
   define('CFGGuider', 'model:MODEL positive:CONDITIONING negative:CONDITIONING cfg:FLOAT', 'GUIDER', (_ctx, i) => ({ outputs: [token('GUIDER', hashes(i))] })),
   define('BasicGuider', 'model:MODEL conditioning:CONDITIONING', 'GUIDER', (_ctx, i) => ({ outputs: [token('GUIDER', hashes(i))] })),
-  define('DualCFGGuider', 'model:MODEL cond1:CONDITIONING cond2:CONDITIONING negative:CONDITIONING cfg_conds:FLOAT cfg_cond2_negative:FLOAT style?:COMBO', 'GUIDER', (_ctx, i) => ({
+  define('DualCFGGuider', 'model:MODEL cond1:CONDITIONING cond2:CONDITIONING negative:CONDITIONING cfg_conds:FLOAT cfg_cond2_negative:FLOAT style:COMBO', 'GUIDER', (_ctx, i) => ({
     outputs: [token('GUIDER', hashes(i))],
   })),
 
@@ -247,7 +246,7 @@ export const modelNodes: NodeDef[] = [
   define('VAEDecodeTiled', 'samples:LATENT vae:VAE tile_size:INT overlap:INT temporal_size:INT temporal_overlap:INT', 'IMAGE', (_ctx, i) => ({
     outputs: [imageFromLatent(i.samples as Latent, valueHash(i.vae))],
   }), { category: 'latent' }),
-  define('LTXVAudioVAEDecode', 'samples:LATENT audio_vae:VAE', 'AUDIO', (_ctx, i) => ({ outputs: [token('AUDIO', hashes(i))] })),
+  define('LTXVAudioVAEDecode', 'samples:LATENT audio_vae:VAE', 'AUDIO', (_ctx, i) => ({ outputs: [token('AUDIO', hashes(i))] }), { names: 'Audio' }),
 
   primitive('PrimitiveInt', 'INT', Number),
   primitive('PrimitiveFloat', 'FLOAT', Number),

@@ -25,6 +25,10 @@ export interface NodeDef {
   outputs: string[];
   outputNames: string[];
   outputNode: boolean;
+  /** Outputs that are lists (ComfyUI's OUTPUT_IS_LIST). */
+  outputIsList: boolean[];
+  /** Inputs the server fills in itself (PROMPT, EXTRA_PNGINFO, UNIQUE_ID): name → type. */
+  hidden: Record<string, string>;
   category: string;
   run(ctx: RunContext, inputs: Record<string, unknown>): Promise<NodeResult> | NodeResult;
   /** Extra validation of literal inputs (VALIDATE_INPUTS, e.g. a loader's file must exist): the failing input and message, or null. */
@@ -54,9 +58,14 @@ export interface DefineOptions {
   names?: string;
   category?: string;
   check?: NodeDef['check'];
+  hidden?: Record<string, string>;
+  outputIsList?: boolean[];
   /** Per-input option overrides (defaults, bounds, combo choices). */
   options?: Record<string, InputSpec['options']>;
 }
+
+/** What ComfyUI's savers take from the server: the prompt and the workflow to embed. */
+export const SAVER_HIDDEN = { prompt: 'PROMPT', extra_pnginfo: 'EXTRA_PNGINFO' };
 
 export function define(name: string, inputs: string, outputs: string, run: NodeDef['run'], opts: DefineOptions = {}): NodeDef {
   const outs = outputs.split(/\s+/).filter(Boolean);
@@ -68,30 +77,38 @@ export function define(name: string, inputs: string, outputs: string, run: NodeD
     outputs: outs,
     outputNames: opts.names ? opts.names.split(/\s+/) : outs,
     outputNode: opts.outputNode ?? false,
+    outputIsList: opts.outputIsList ?? outs.map(() => false),
+    hidden: opts.hidden ?? {},
     category: opts.category ?? 'simulated',
     run,
     ...(opts.check ? { check: opts.check } : {}),
   };
 }
 
-/** /object_info's entry for a class, in ComfyUI's shape. */
-export function objectInfo(def: NodeDef): Record<string, unknown> {
+/** /object_info's entry for a class, in ComfyUI's shape; an image-upload combo lists `inputImages` (the input dir's). */
+export function objectInfo(def: NodeDef, inputImages: string[] = []): Record<string, unknown> {
   const section = (optional: boolean) =>
     Object.fromEntries(
       def.inputs
         .filter((i) => i.optional === optional)
         .map((i) => {
           const { choices, ...rest } = i.options;
-          return [i.name, choices ? [choices, rest] : [i.type === 'COMBO' ? [] : i.type, rest]];
+          const list = i.type === 'COMBO' && rest.image_upload ? inputImages : [];
+          return [i.name, choices ? [choices, rest] : [i.type === 'COMBO' ? list : i.type, rest]];
         }),
     );
   const required = section(false);
   const optional = section(true);
+  const hidden = Object.keys(def.hidden).length ? { hidden: def.hidden } : {};
   return {
-    input: { required, ...(Object.keys(optional).length ? { optional } : {}) },
-    input_order: { required: Object.keys(required), ...(Object.keys(optional).length ? { optional: Object.keys(optional) } : {}) },
+    input: { required, ...(Object.keys(optional).length ? { optional } : {}), ...hidden },
+    input_order: {
+      required: Object.keys(required),
+      ...(Object.keys(optional).length ? { optional: Object.keys(optional) } : {}),
+      ...(hidden.hidden ? { hidden: Object.keys(hidden.hidden) } : {}),
+    },
     output: def.outputs,
-    output_is_list: def.outputs.map(() => false),
+    output_is_list: def.outputIsList,
     output_name: def.outputNames,
     name: def.name,
     display_name: def.name,

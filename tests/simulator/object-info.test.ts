@@ -1,0 +1,42 @@
+/**
+ * /object_info held to the real v0.27.1 dump (../shared/fixtures/comfyui-v0.27.1/object_info.json): for every node the
+ * simulator implements that the dump has, the required/optional/hidden input names and types, input_order and the
+ * outputs (types, names, lists, output_node) must be the real ones, so validation and UI conversion see ComfyUI's graph.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { NODES } from '../../simulator/index.js';
+import { objectInfo } from '../../simulator/nodes/registry.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+const REAL: Record<string, Any> = JSON.parse(readFileSync(fileURLToPath(new URL('../../../shared/fixtures/comfyui-v0.27.1/object_info.json', import.meta.url)), 'utf8'));
+
+/** An input's type as a signature sees it: a combo is COMBO whichever way it is spelled (a list, or "COMBO" + options). */
+const typeOf = (spec: Any) => (Array.isArray(spec[0]) || spec[0] === 'COMBO' ? 'COMBO' : spec[0]);
+
+function signature(info: Any) {
+  const section = (name: string) => Object.fromEntries(Object.entries<Any>(info.input[name] ?? {}).map(([k, v]) => [k, name === 'hidden' ? (Array.isArray(v) ? v[0] : v) : typeOf(v)]));
+  return {
+    required: section('required'),
+    optional: section('optional'),
+    hidden: section('hidden'),
+    input_order: { required: info.input_order.required ?? [], optional: info.input_order.optional ?? [], hidden: info.input_order.hidden ?? [] },
+    output: info.output,
+    output_name: info.output_name,
+    output_is_list: info.output_is_list,
+    output_node: info.output_node,
+  };
+}
+
+describe('/object_info against the real ComfyUI v0.27.1 dump', () => {
+  const shared = NODES.filter((n) => REAL[n.name]);
+  it('covers the nodes the recordings use', () => {
+    expect(shared.map((n) => n.name)).toEqual(expect.arrayContaining(['LoadImage', 'ImageInvert', 'SaveImage', 'ImageScale', 'PreviewImage', 'SaveImageWebsocket', 'KSampler', 'CheckpointLoaderSimple', 'VAELoader']));
+  });
+  it.each(shared.map((n) => n.name))('%s has the real signature', (name) => {
+    const def = NODES.find((n) => n.name === name)!;
+    expect(signature(objectInfo(def))).toEqual(signature(REAL[name]));
+  });
+});
