@@ -160,7 +160,7 @@ export class Executor {
         }
         const pendingWrites: Array<() => Promise<void>> = [];
         const ctx = this.#context(promptId, id, emit, options, progressState, pendingWrites, faults);
-        const result: NodeResult = await this.registry.get(currentType)!.run(ctx, resolveInputs(node.inputs ?? {}, values));
+        const result: NodeResult = await this.registry.get(currentType)!.run(ctx, resolveInputs(node.inputs ?? {}, (src) => values.get(src) ?? this.#cache.get(sigs.get(src) ?? '')?.outputs));
         values.set(id, result.outputs);
         this.#cache.set(sig, { outputs: result.outputs, ...(result.ui ? { ui: result.ui } : {}) });
         executed.push(id);
@@ -262,10 +262,12 @@ async function writeChunked(file: string, data: Buffer, chunks: number, delayMs:
   if (waitLast) await sleep(delayMs);
 }
 
-function resolveInputs(inputs: Record<string, unknown>, values: Map<string, Value[]>): Record<string, unknown> {
+/** Linked inputs take their source's outputs: from this run, or from the cache for a cached source (never walked). */
+function resolveInputs(inputs: Record<string, unknown>, outputsOf: (id: string) => Value[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(inputs)) {
-    out[k] = Array.isArray(v) && typeof v[0] === 'string' && values.has(v[0]) ? values.get(v[0])![v[1] as number] : v;
+    const source = Array.isArray(v) && typeof v[0] === 'string' ? outputsOf(v[0]) : undefined;
+    out[k] = source ? source[(v as [string, number])[1]] : v;
   }
   return out;
 }
