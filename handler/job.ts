@@ -103,7 +103,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const key = replyKey;
     const emit = (p: ProgressUpdate) => {
       if (!ctx.onProgress) return;
-      const progress: Progress = { ...p, elapsed_ms: Math.round(clock.now() - started) };
+      const progress: Progress = { ...p, elapsed_ms: Math.round(clock.now() - started), job_id: job.id };
       ctx.onProgress(key ? sealProgress(progress, key) : progress);
     };
     const limitS = Math.min(config.jobTimeoutS, opened.bundle.options.timeout_s ?? Infinity);
@@ -144,14 +144,14 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     mark('collect', t);
     timings.total = Math.round((clock.now() - started) * 10) / 10;
 
-    const result = { files, timingsMs: timings };
+    const result = { files, timingsMs: timings, jobId: job.id };
     let output: unknown;
     try {
       if (key) output = sealResultBytes(result, key, config.maxResultBytes);
       else {
         const bytes = new ResultJson(result).byteLength;
         if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
-        output = buildResultPayload(files, timings);
+        output = buildResultPayload(files, timings, job.id);
       }
     } finally {
       for (const f of files) release(f.data);
@@ -161,7 +161,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const error = SealError.from(caught);
     if (error.code === 'DECRYPT_FAILED') replyKey = null;
     if (ctx.signal?.aborted) outcome = { kind: 'cancelled' };
-    else outcome = { kind: 'failure', error: sealError(error, replyKey), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
+    else outcome = { kind: 'failure', error: sealError(error, replyKey, job.id), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
   }
 
   // Wipe whatever happened. If the prompt did not end normally, ComfyUI may still be writing: wait for it to let go.
@@ -175,7 +175,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     if (outcome.kind === 'failure') outcome.unhealthy = true;
     else if (outcome.kind === 'success') {
       if (outcome.output instanceof SealedOutput) outcome.output.release();
-      outcome = { kind: 'failure', error: sealError(new SealError('INTERNAL', 'the worker could not wipe its files'), replyKey), code: 'INTERNAL', unhealthy: true };
+      outcome = { kind: 'failure', error: sealError(new SealError('INTERNAL', 'the worker could not wipe its files'), replyKey, job.id), code: 'INTERNAL', unhealthy: true };
     }
   } else {
     log.log('debug', 'wipe.done', { job_id: job.id, files: wipe.files, bytes: wipe.bytes });

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
 import { SealError } from '../../shared/errors.js';
+import { webhookUrlProblem } from '../../shared/webhook.js';
 import type { Result } from '../../shared/envelope.js';
 import { ComfySealClient, type JobProgress } from '../client.js';
 import { ComfySealError, JobFailedError } from '../errors.js';
@@ -31,6 +32,7 @@ Workflow:
   --seed N              set every sampler's seed; --random-seed for a fresh random one each
   --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text)
   --timeout S           job time limit in seconds (may only lower the endpoint's own)
+  --webhook URL         RunPod also POSTs the final (sealed) status there; open it with the SDK's openWebhook
 
 Endpoint:
   --endpoint ID         endpoint id (default: $RUNPOD_ENDPOINT_ID); API key from $RUNPOD_API_KEY
@@ -61,6 +63,7 @@ const OPTIONS = {
   'random-seed': { type: 'boolean' },
   set: { type: 'string', multiple: true },
   timeout: { type: 'string' },
+  webhook: { type: 'string' },
   endpoint: { type: 'string' },
   'api-url': { type: 'string' },
   key: { type: 'string' },
@@ -148,10 +151,13 @@ export const command: Command = async (argv, io) => {
     });
   }
   const timeoutS = numberFlag('timeout', values.timeout);
+  const webhookProblem = values.webhook !== undefined ? webhookUrlProblem(values.webhook) : null;
+  if (webhookProblem !== null) throw new UsageError(`--webhook: ${webhookProblem}`);
   const request = prepared && {
     workflow: prepared.workflow,
     images: prepared.images,
     options: timeoutS !== undefined ? { timeout_s: timeoutS } : {},
+    ...(values.webhook !== undefined ? { webhook: values.webhook } : {}),
   };
 
   if (values['dry-run'] && request) {
