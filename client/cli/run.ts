@@ -10,6 +10,7 @@ import { webhookUrlProblem } from '../../shared/webhook.js';
 import type { Result } from '../../shared/envelope.js';
 import { ComfySealClient, type JobProgress } from '../client.js';
 import { ComfySealError, JobFailedError } from '../errors.js';
+import { embedWorkflow } from '../embed-workflow.js';
 import { writeResultFiles } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
 import { progressLine } from './progress.js';
@@ -42,6 +43,8 @@ Endpoint:
 
 Output:
   --out DIR             where result files go (default: .); existing files are never overwritten
+  --embed-workflow      write the workflow into PNG results (as ComfyUI does: drag one into ComfyUI to load it);
+                        done here after opening, so it never travelled in plaintext
   --json                print one JSON object with the job id and the files written (for scripts)
   --dry-run             prepare and print what would be sent (image data as byte counts); send nothing
   --resume-id JOB_ID    re-attach to a submitted job and fetch its result
@@ -69,6 +72,7 @@ const OPTIONS = {
   key: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
+  'embed-workflow': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'resume-id': { type: 'string' },
   debug: { type: 'boolean' },
@@ -124,6 +128,7 @@ export const command: Command = async (argv, io) => {
   const resumeId = values['resume-id'];
   if (!resumeId && !values.workflow) throw new UsageError('--workflow FILE is required (or --resume-id JOB_ID)');
   const outDir = values.out ?? '.';
+  if (values['embed-workflow'] && resumeId) throw new UsageError('--embed-workflow needs the workflow: use it with --workflow, not --resume-id');
 
   // Preparation first: a dry run needs no endpoint, key or network.
   let prepared: ReturnType<typeof prepareWorkflow> | undefined;
@@ -185,7 +190,13 @@ export const command: Command = async (argv, io) => {
     }
     const result: Result = await client.wait(jobId, { onProgress, signal: io.signal });
     line.done();
-    const written = await writeResultFiles(result.files, outDir);
+    let files = result.files;
+    if (values['embed-workflow'] && request) {
+      const embedded = embedWorkflow(files, { prompt: request.workflow });
+      if (embedded.skipped > 0) io.stderr.write(`comfy-seal run: ${embedded.skipped} PNG result(s) were not well formed; written without the workflow\n`);
+      files = embedded.files;
+    }
+    const written = await writeResultFiles(files, outDir);
     report(io, Boolean(values.json), jobId, written, result.timingsMs);
     return 0;
   } catch (error) {
