@@ -1,4 +1,7 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { PNG } from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,6 +11,7 @@ import { openWebhook } from '../../client/webhook.js';
 import { startLocalApi, type LocalApi } from '../../handler/local/server.js';
 import { deliverWebhook } from '../../handler/local/webhook.js';
 import { Fernet } from '../../shared/fernet.js';
+import { runCli } from '../helpers/cli.js';
 import { pngOf, startRig, type Rig } from '../helpers/pipeline.js';
 
 const CANARY = 'canary-webhook-3f1c-heron';
@@ -183,6 +187,24 @@ describe('sealed webhooks through the local endpoint', () => {
     const error = await client.submit({ workflow, webhook: 'ftp://example.com/x' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ComfySealError);
     expect((error as ComfySealError).code).toBe('BAD_INPUT');
+  });
+
+  it('run --webhook: checked before anything is sent, and set on the /run body', async () => {
+    const wf = path.join(os.tmpdir(), `cs-webhook-wf-${process.pid}.json`);
+    writeFileSync(wf, JSON.stringify({ '1': { class_type: 'EmptyImage', inputs: {} } }));
+    try {
+      const env = { ENCRYPTION_KEY: Fernet.generateKey(), RUNPOD_API_URL: 'http://127.0.0.1:9', RUNPOD_ENDPOINT_ID: 'e' };
+      const bad = await runCli(['run', '--workflow', wf, '--webhook', 'javascript:alert(1)'], { env });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--webhook: the webhook URL must be http/);
+      const dry = await runCli(['run', '--workflow', wf, '--webhook', 'https://me.example/hook', '--dry-run', '--json'], { env });
+      expect(dry.code).toBe(0);
+      expect(JSON.parse(dry.stdout.toString()).webhook).toBe('https://me.example/hook');
+      const client = new ComfySealClient({ endpointId: 'e', apiUrl: 'http://127.0.0.1:9', key: env.ENCRYPTION_KEY });
+      expect(client.buildRequest({ workflow: {}, webhook: 'https://me.example/hook' }).webhook).toBe('https://me.example/hook');
+    } finally {
+      rmSync(wf, { force: true });
+    }
   });
 
   it('retries a refused connection and delivers once the receiver is up', async () => {
