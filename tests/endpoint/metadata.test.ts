@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
@@ -8,10 +7,9 @@ import { embedWorkflow } from '../../client/embed-workflow.js';
 import { readPngChunks, withPngText } from '../../client/png-text.js';
 import { planStage } from '../../handler/stage.js';
 import { Fernet } from '../../shared/index.js';
-import { startSimulator, type Simulator } from '../../simulator/index.js';
 import { runCli } from '../helpers/cli.js';
 import { pngOf } from '../helpers/pipeline.js';
-import { startService, type Service } from '../helpers/services.js';
+import { startLocalStack, type LocalStack } from '../helpers/services.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -84,21 +82,15 @@ describe('no prompt left inside the pictures', () => {
 });
 
 describe('comfy-seal run --embed-workflow', () => {
-  let sim: Simulator;
-  let worker: Service;
+  let stack: LocalStack;
   let work: string;
-  const key = Fernet.generateKey();
-  const env = () => ({ ENCRYPTION_KEY: key, RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' });
+  const env = () => stack.env();
   beforeAll(async () => {
-    work = mkdtempSync(path.join(os.tmpdir(), 'cs-embed-'));
-    const dirs = { inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') };
-    sim = await startSimulator({ port: 0, stepMs: 1, ...dirs });
-    worker = await startService(['worker', '--local', '--port', '0', '--comfy-url', sim.url, '--input-dir', dirs.inputDir, '--output-dir', dirs.outputDir, '--temp-dir', dirs.tempDir], { ENCRYPTION_KEY: key });
+    stack = await startLocalStack(Fernet.generateKey(), { stepMs: 1 });
+    work = stack.work;
   });
   afterAll(async () => {
-    await worker.stop();
-    await sim.close();
-    rmSync(work, { recursive: true, force: true });
+    expect(await stack.close()).toBe(0);
   });
 
   it('writes the sent API prompt into the PNG it writes; without the flag the PNG carries none', async () => {
