@@ -149,7 +149,8 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     route(req, res).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       const message = error instanceof HttpError ? error.message : 'internal error';
-      if (!res.headersSent) send(res, status, { error: message });
+      // Contract §4: every refusal names a code; what the caller sent wrong is BAD_INPUT, anything else ours.
+      if (!res.headersSent) send(res, status, { error: message, code: status < 500 ? 'BAD_INPUT' : 'INTERNAL' });
       else res.destroy();
     });
   });

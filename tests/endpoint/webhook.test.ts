@@ -183,7 +183,7 @@ describe('sealed webhooks through the local endpoint', () => {
 
     const refused = await fetch(`${api.url}/local/run`, { method: 'POST', body: JSON.stringify({ input: {}, webhook: 'file:///etc/passwd' }) });
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { error: string }).error).toMatch(/http/);
+    expect(await refused.json()).toEqual({ error: expect.stringMatching(/http/), code: 'BAD_INPUT' });
     const error = await client.submit({ workflow, webhook: 'ftp://example.com/x' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ComfySealError);
     expect((error as ComfySealError).code).toBe('BAD_INPUT');
