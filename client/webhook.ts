@@ -31,7 +31,7 @@ function opened<T>(open: () => T): T {
   try {
     return open();
   } catch (error) {
-    if (error instanceof SealError && (error.code === 'DECRYPT_FAILED' || error.code === 'TOKEN_EXPIRED')) {
+    if (error instanceof SealError && error.code === 'DECRYPT_FAILED') {
       throw new WebhookRejectedError('FORGED', 'the webhook body is not sealed with this key');
     }
     throw error;
