@@ -55,15 +55,17 @@ export interface WarmupDeps {
 
 /**
  * Runs the warm-up and records its outcome. A failure is logged by code and returned, unless `required`, when it is
- * thrown (the worker exits 1).
+ * thrown (the worker exits 1). Null when the worker was stopped during it.
  */
-export async function warmUp(options: WarmupOptions, deps: WarmupDeps): Promise<WarmupStatus> {
+export async function warmUp(options: WarmupOptions, deps: WarmupDeps): Promise<WarmupStatus | null> {
   const started = deps.clock.now();
   let code: WarmupStatus['code'];
   try {
     const workflow = await readWorkflow(options.workflowPath);
     const outcome = await deps.runJob({ id: 'warmup', input: { workflow } });
-    code = outcome.kind === 'success' ? 'OK' : outcome.kind === 'failure' ? outcome.code : 'INTERNAL';
+    // Stopped (SIGTERM while it ran): the worker is shutting down, not failing; nothing to record.
+    if (outcome.kind === 'cancelled') return null;
+    code = outcome.kind === 'success' ? 'OK' : outcome.code;
   } catch (error) {
     code = SealError.from(error).code;
   }

@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { warmupCheck, warmupStatusFile } from '../../handler/warmup.js';
+import { systemClock } from '../../handler/clock.js';
+import { warmUp, warmupCheck, warmupStatusFile } from '../../handler/warmup.js';
 import { Fernet, openResult, sealBundle } from '../../shared/index.js';
 import { startSimulator } from '../../simulator/index.js';
 import { runCli } from '../helpers/cli.js';
@@ -88,6 +89,18 @@ describe('warm-up (COMFY_SEAL_WARMUP_WORKFLOW)', () => {
     writeFileSync(notJson, '{ not json');
     rig = undefined;
     await expect(startRig({ warmup: { workflowPath: notJson, required: true } })).rejects.toMatchObject({ code: 'BAD_INPUT' });
+  });
+
+  it('a warm-up stopped by shutdown is neither a failure nor recorded, even when required', async () => {
+    const statusFile = path.join(work, 'stopped-status.json');
+    const logged: string[] = [];
+    const status = await warmUp(
+      { workflowPath, required: true },
+      { runJob: async () => ({ kind: 'cancelled' }), log: { log: (_l, event) => logged.push(event) }, clock: systemClock, statusFile },
+    );
+    expect(status).toBeNull();
+    expect(logged).toEqual([]);
+    expect(existsSync(statusFile)).toBe(false);
   });
 
   it('comfy-seal worker --local exits 1 when the required warm-up fails, before serving anything', async () => {
