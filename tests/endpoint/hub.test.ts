@@ -82,6 +82,8 @@ describe('RunPod Hub listing (.runpod/)', () => {
     for (const e of hub.config.env) {
       if ('input' in e && e.input.default !== undefined && e.input.type !== 'huggingface') expect(typeof e.input.default).toBe(e.input.type === 'number' ? 'number' : e.input.type === 'boolean' ? 'boolean' : 'string');
     }
+    // The image reads switches as 1/0 (start.sh: [ "$COMFY_FAST" = "1" ]), so each boolean says what it sends.
+    for (const e of hub.config.env) if ('input' in e && e.input.type === 'boolean') expect([e.key, e.input.trueValue, e.input.falseValue]).toEqual([e.key, '1', '0']);
     // Every variable the test sets is one the listing knows.
     for (const key of Object.keys(testEnv)) expect(keys).toContain(key);
     for (const v of tests.config.allowedCudaVersions ?? []) expect(hub.config.allowedCudaVersions).toContain(v);
