@@ -12,6 +12,7 @@ import { openError, openProgress, openResult, type Result } from '../shared/enve
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
 import type { BundleOptions, Progress, Workflow } from '../shared/schema.js';
+import { webhookUrlProblem } from '../shared/webhook.js';
 import { ComfySealError, JobFailedError, RequestTooLargeError, RunpodApiError, RunpodConnectionError, WaitTimeoutError } from './errors.js';
 
 export const DEFAULT_API_URL = 'https://api.runpod.ai/v2';
@@ -46,6 +47,8 @@ export interface SubmitRequest {
   workflow: Workflow;
   images?: BundleImage[];
   options?: BundleOptions;
+  /** RunPod POSTs the job's final status here (open it with `openWebhook`); http(s) only. */
+  webhook?: string;
 }
 
 export interface JobProgress {
@@ -132,11 +135,12 @@ export class ComfySealClient {
   }
 
   /** The RunPod request body for a job: sealed unless the client is in plaintext (debug) mode. */
-  buildRequest(request: SubmitRequest): { input: Record<string, unknown> } {
+  buildRequest(request: SubmitRequest): { input: Record<string, unknown>; webhook?: string } {
     const bundle: Bundle = { workflow: request.workflow, images: request.images ?? [], options: request.options ?? {} };
     const text = serializeBundle(bundle);
-    if (this.#options.plaintext || !this.#fernet) return { input: JSON.parse(text) as Record<string, unknown> };
-    return { input: { encrypted_input: this.#fernet.encrypt(text) } };
+    const webhook = request.webhook !== undefined ? { webhook: checkedWebhook(request.webhook) } : {};
+    if (this.#options.plaintext || !this.#fernet) return { input: JSON.parse(text) as Record<string, unknown>, ...webhook };
+    return { input: { encrypted_input: this.#fernet.encrypt(text) }, ...webhook };
   }
 
   /** Seals and submits; resolves with the job id. Retried only where RunPod cannot have queued it. */
@@ -225,6 +229,12 @@ export class ComfySealClient {
       { retries: this.#options.maxRetries, minTimeout: this.#options.retryMinMs, maxTimeout: 8_000, randomize: true },
     );
   }
+}
+
+function checkedWebhook(url: string): string {
+  const problem = webhookUrlProblem(url);
+  if (problem !== null) throw new ComfySealError('BAD_INPUT', problem);
+  return url;
 }
 
 function safeProgress(output: unknown, fernet: Fernet | null): Progress | null {

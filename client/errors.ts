@@ -71,3 +71,16 @@ export class JobFailedError extends ComfySealError {
     super('JOB_FAILED', `job ${jobId} failed: ${jobCode}: ${message}`);
   }
 }
+
+/** A webhook body that cannot be trusted: not RunPod's shape, not sealed with your key, or sealed for another job. */
+export class WebhookRejectedError extends ComfySealError {
+  override name = 'WebhookRejectedError';
+  constructor(
+    /** MALFORMED (not a job status body), UNSEALED (nothing in it proves who wrote it), FORGED (the token does not
+     * open with your key), MISMATCH (the token belongs to another job: a replayed or swapped body). */
+    readonly reason: 'MALFORMED' | 'UNSEALED' | 'FORGED' | 'MISMATCH',
+    message: string,
+  ) {
+    super('WEBHOOK_REJECTED', message);
+  }
+}

@@ -20,6 +20,8 @@ export {
   RequestTooLargeError,
   WaitTimeoutError,
   JobFailedError,
+  WebhookRejectedError,
 } from './errors.js';
+export { openWebhook, type WebhookEvent } from './webhook.js';
 export { prepareWorkflow, type NodeFile, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
 export { writeResultFiles, type WrittenFile } from './output.js';

@@ -59,7 +59,13 @@ export const command: Command = async (argv, io) => {
     });
   }
 
-  const pipeline = new Pipeline({ comfyUrl: config.comfyUrl, key: config.key, job: jobConfigOf(config), log });
+  const pipeline = new Pipeline({
+    comfyUrl: config.comfyUrl,
+    key: config.key,
+    job: jobConfigOf(config),
+    log,
+    ...(config.warmupWorkflow ? { warmup: { workflowPath: config.warmupWorkflow, required: config.warmupRequired } } : {}),
+  });
   try {
     await pipeline.start(config.readyTimeoutS * 1000, io.signal);
     if (platform) {

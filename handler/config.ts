@@ -29,6 +29,8 @@ export const SETTINGS = {
   releaseTimeoutS: { flag: 'release-timeout', env: 'COMFY_SEAL_RELEASE_TIMEOUT_S', kind: 'seconds', default: 300, help: 'after an interrupt, how long ComfyUI may take to let go of a prompt before the worker is unhealthy' },
   comfyLog: { flag: 'comfy-log', env: 'COMFY_SEAL_COMFY_LOG', kind: 'string', default: undefined, help: "ComfyUI's output file, zeroed and truncated after every job" },
   readyTimeoutS: { flag: 'ready-timeout', env: 'COMFY_SEAL_READY_TIMEOUT_S', kind: 'seconds', default: 600, help: 'how long to wait for ComfyUI to answer at start' },
+  warmupWorkflow: { flag: 'warmup-workflow', env: 'COMFY_SEAL_WARMUP_WORKFLOW', kind: 'string', default: undefined, help: 'API-format workflow run once at start, before the first job (loads the models)' },
+  warmupRequired: { flag: 'warmup-required', env: 'COMFY_SEAL_WARMUP_REQUIRED', kind: 'bool', default: false, help: 'a failed warm-up stops the worker (exit 1) instead of being logged' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -46,6 +48,8 @@ export interface WorkerConfig {
   releaseTimeoutS: number;
   comfyLog: string | undefined;
   readyTimeoutS: number;
+  warmupWorkflow: string | undefined;
+  warmupRequired: boolean;
 }
 
 /** node:util parseArgs options for every setting (all strings, booleans included, so `--allow-plaintext=0` works). */

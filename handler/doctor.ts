@@ -8,6 +8,7 @@ import { Fernet } from '../shared/fernet.js';
 import { ComfyHttp } from './comfy/http.js';
 import type { WorkerConfig } from './config.js';
 import { writeDurable } from './storage.js';
+import { warmupCheck } from './warmup.js';
 
 const TMPFS_MAGIC = 0x01021994;
 const GB = 1024 ** 3;
@@ -95,6 +96,7 @@ export function workerChecks(options: WorkerDoctorOptions, extra: Array<[string,
     ['ram disk', checkFree('ram disk', path.dirname(config.inputDir), 2)],
     ['models disk', checkFree('models disk', options.modelsDir, 10)],
     ['sqlalchemy', checkSqlAlchemy(options.python)],
+    ['warm-up', warmupCheck(config.warmupWorkflow, config.warmupRequired, config.inputDir)],
     ...extra,
   ] as Array<[string, Check]>;
 }

@@ -104,7 +104,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const key = replyKey;
     const emit = (p: ProgressUpdate) => {
       if (!ctx.onProgress) return;
-      const progress: Progress = { ...p, elapsed_ms: Math.round(clock.now() - started) };
+      const progress: Progress = { ...p, elapsed_ms: Math.round(clock.now() - started), job_id: job.id };
       ctx.onProgress(key ? sealProgress(progress, key) : progress);
     };
     const limitS = Math.min(config.jobTimeoutS, opened.bundle.options.timeout_s ?? Infinity);
@@ -146,14 +146,14 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     mark('collect', t);
     timings.total = Math.round((clock.now() - started) * 10) / 10;
 
-    const result = { files, timingsMs: timings };
+    const result = { files, timingsMs: timings, jobId: job.id };
     let output: unknown;
     try {
       if (key) output = sealResultBytes(result, key, config.maxResultBytes);
       else {
         const bytes = new ResultJson(result).byteLength;
         if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
-        output = buildResultPayload(files, timings);
+        output = buildResultPayload(files, timings, job.id);
       }
     } finally {
       for (const f of files) release(f.data);
@@ -163,7 +163,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const error = SealError.from(caught);
     if (error.code === 'DECRYPT_FAILED') replyKey = null;
     if (ctx.signal?.aborted) outcome = { kind: 'cancelled' };
-    else outcome = { kind: 'failure', error: sealError(error, replyKey), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
+    else outcome = { kind: 'failure', error: sealError(error, replyKey, job.id), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
   }
 
   // Wipe whatever happened. A prompt that did not end normally may still be running its last node (savers never look at
@@ -184,7 +184,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       const reason = held ? 'ComfyUI did not let go of the prompt in time' : 'the worker could not wipe its files';
       const code = held ? 'COMFY_UNAVAILABLE' : 'INTERNAL';
       // A cancelled job posts nothing, but the worker still has to go.
-      outcome = outcome.kind === 'cancelled' ? { kind: 'cancelled', unhealthy: true } : { kind: 'failure', error: sealError(new SealError(code, reason), replyKey), code, unhealthy: true };
+      outcome = outcome.kind === 'cancelled' ? { kind: 'cancelled', unhealthy: true } : { kind: 'failure', error: sealError(new SealError(code, reason), replyKey, job.id), code, unhealthy: true };
     }
   }
 

@@ -26,7 +26,9 @@ export type LogEvent =
   | 'take.error'
   | 'ping.error'
   | 'models.file'
-  | 'models.done';
+  | 'models.done'
+  | 'warmup.done'
+  | 'warmup.failed';
 
 export interface LogFields {
   job_id?: string;

@@ -9,10 +9,11 @@ import { ComfyHttp } from './comfy/http.js';
 import { waitForComfy } from './comfy/ready.js';
 import { ComfySocket } from './comfy/ws.js';
 import { checkHealth, type HealthProblem } from './health.js';
-import type { JobConfig, JobContext, JobOutcome } from './job.js';
+import type { JobConfig, JobContext, JobDeps, JobOutcome } from './job.js';
 import { runJob } from './job.js';
 import type { Logger } from './log.js';
 import { ensureDirs, nodeFileSystem, wipeDirs, type FileSystem } from './storage.js';
+import { warmUp, warmupStatusFile, type WarmupOptions } from './warmup.js';
 
 export interface PipelineOptions {
   comfyUrl: string;
@@ -22,6 +23,8 @@ export interface PipelineOptions {
   log: Logger;
   clock?: Clock;
   fs?: FileSystem;
+  /** Run once in start(), after ComfyUI is ready (COMFY_SEAL_WARMUP_WORKFLOW). */
+  warmup?: WarmupOptions;
 }
 
 export class Pipeline {
@@ -50,28 +53,36 @@ export class Pipeline {
     const started = this.#clock.now();
     const version = await waitForComfy(this.http, this.#clock, readyTimeoutMs, signal);
     this.#options.log.log('info', 'comfy.ready', { ms: this.#clock.now() - started });
+    if (this.#options.warmup) {
+      // Its only plaintext job: the workflow is the image's own, not a user's.
+      const config = { ...this.#options.job, allowPlaintext: true };
+      await warmUp(this.#options.warmup, {
+        runJob: (job) => runJob(job, this.#deps(config), signal ? { signal } : {}),
+        log: this.#options.log,
+        clock: this.#clock,
+        statusFile: warmupStatusFile(this.#options.job.dirs.input),
+      });
+    }
     return version;
   }
 
   /** Runs a job after any job already running; jobs never overlap (one ComfyUI, one set of dirs). */
   run(job: { id: string; input: unknown }, ctx: JobContext = {}): Promise<JobOutcome> {
-    const next = this.#queue.then(() =>
-      runJob(
-        job,
-        {
-          http: this.http,
-          socket: this.socket,
-          clock: this.#clock,
-          log: this.#options.log,
-          fernet: this.#fernet,
-          config: this.#options.job,
-          ...(this.#options.fs ? { fs: this.#options.fs } : {}),
-        },
-        ctx,
-      ),
-    );
+    const next = this.#queue.then(() => runJob(job, this.#deps(this.#options.job), ctx));
     this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  #deps(config: JobConfig): JobDeps {
+    return {
+      http: this.http,
+      socket: this.socket,
+      clock: this.#clock,
+      log: this.#options.log,
+      fernet: this.#fernet,
+      config,
+      ...(this.#options.fs ? { fs: this.#options.fs } : {}),
+    };
   }
 
   /** Whether ComfyUI still answers (after a failed job, to decide on asking RunPod for a new worker). */

@@ -8,6 +8,7 @@ import type { Bundle } from '../shared/bundle.js';
 import { SealError } from '../shared/errors.js';
 import { FILE_LOADERS } from '../shared/loaders.js';
 import type { Workflow } from '../shared/schema.js';
+import { disableSavedMetadata } from './metadata.js';
 import { nodeFileSystem, storageError, syncDir, writeDurable, type FileSystem } from './storage.js';
 
 /** ComfyUI's annotated names: `name [input]`, `name [output]`, `name [temp]`. */
@@ -55,6 +56,7 @@ export function planStage(bundle: Bundle, { jobTag, stringConcatenate = false }:
   let added = 0;
 
   for (const [nodeId, node] of Object.entries(workflow)) {
+    disableSavedMetadata(node);
     const inputs = node.inputs;
     const loaderInput = FILE_LOADERS[node.class_type];
     if (loaderInput !== undefined && typeof inputs[loaderInput] === 'string') {

@@ -31,6 +31,8 @@ export interface ResultFile {
 export interface Result {
   files: ResultFile[];
   timingsMs: Record<string, number>;
+  /** The RunPod job id the result belongs to (§3): lets a webhook receiver refuse a swapped body. Older workers omit it. */
+  jobId?: string;
 }
 
 function openJson(token: string, fernet: Fernet, what: string): unknown {
@@ -45,7 +47,7 @@ function openJson(token: string, fernet: Fernet, what: string): unknown {
 }
 
 /** The plaintext result object (§3), with the older endpoint's `images` map derived from the image outputs. */
-export function buildResultPayload(files: readonly ResultFile[], timingsMs: Record<string, number>): WireResult {
+export function buildResultPayload(files: readonly ResultFile[], timingsMs: Record<string, number>, jobId?: string): WireResult {
   const outputs: WireResultOutput[] = [];
   const images: Record<string, string> = {};
   for (const f of files) {
@@ -53,7 +55,7 @@ export function buildResultPayload(files: readonly ResultFile[], timingsMs: Reco
     outputs.push({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime, data });
     if (f.kind === 'image') images[f.filename] = data;
   }
-  return { status: 'success', outputs, images, timings_ms: timingsMs };
+  return { status: 'success', ...(jobId !== undefined ? { job_id: jobId } : {}), outputs, images, timings_ms: timingsMs };
 }
 
 /** Bytes of file data per base64 piece: a multiple of 3 (no padding inside), small enough to stay young garbage. */
@@ -62,17 +64,18 @@ const BASE64_PIECE = 48 << 10;
 /**
  * The result's JSON (§3), streamed: its exact byte length up front, then its bytes in pieces, so that sealing a result
  * of tens of MB never builds the JSON, or even one file's base64, whole. Each file's base64 goes into both `outputs`
- * and `images`. The same JSON as JSON.stringify(buildResultPayload(...)).
+ * and `images`. The same JSON as JSON.stringify(buildResultPayload(files, timingsMs, jobId)).
  */
 export class ResultJson {
   readonly byteLength: number;
   readonly #files: readonly ResultFile[];
   /** JSON text, or the index of a file whose base64 goes there. */
-  readonly #parts: Array<string | number> = ['{"status":"success","outputs":['];
+  readonly #parts: Array<string | number>;
 
   constructor(result: Result) {
     this.#files = result.files;
-    const parts = this.#parts;
+    const jobId = result.jobId !== undefined ? `"job_id":${JSON.stringify(result.jobId)},` : '';
+    const parts: Array<string | number> = (this.#parts = [`{"status":"success",${jobId}"outputs":[`]);
     result.files.forEach((f, i) => {
       const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
       parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, i, '"}');
@@ -189,6 +192,7 @@ export function openResult(output: unknown, fernet: Fernet | null): Result {
       data: Buffer.from(o.data, 'base64'),
     })),
     timingsMs: wire.timings_ms ?? {},
+    ...(wire.job_id !== undefined ? { jobId: wire.job_id } : {}),
   };
 }
 
@@ -196,32 +200,48 @@ export function openResult(output: unknown, fernet: Fernet | null): Result {
  * A failure → RunPod's `error` string. With a key, the details travel sealed and only the code is plaintext.
  * Without one (plaintext job, or a token that could not be opened), only the code and our own message go out.
  */
-export function sealError(error: SealError, fernet: Fernet | null): string {
+export function sealError(error: SealError, fernet: Fernet | null, jobId?: string): string {
   if (!fernet) return JSON.stringify({ code: error.code, message: error.message });
-  const inner = JSON.stringify({ code: error.code, message: error.message, details: error.details });
+  const inner = JSON.stringify({ code: error.code, ...(jobId !== undefined ? { job_id: jobId } : {}), message: error.message, details: error.details });
   return JSON.stringify({ code: error.code, encrypted_error: fernet.encrypt(inner) });
+}
+
+/** An opened failure; `sealed` says whether it came out of a token (and so is authentic), `jobId` what the token named. */
+export interface OpenedFailure {
+  error: SealError;
+  sealed: boolean;
+  jobId?: string;
 }
 
 /**
  * RunPod's `error` (the string, or already parsed) → SealError with its details opened when a key fits.
  * A string that is not ours (RunPod's own errors, e.g. a timeout) comes back as INTERNAL with the text as message.
  */
-export function openError(error: unknown, fernet: Fernet | null): SealError {
+export function openFailure(error: unknown, fernet: Fernet | null): OpenedFailure {
   let value: unknown = error;
   if (typeof error === 'string') {
     try {
       value = JSON.parse(error);
     } catch {
-      return new SealError('INTERNAL', error);
+      return { error: new SealError('INTERNAL', error), sealed: false };
     }
   }
   const failure = failureSchema.safeParse(value);
-  if (!failure.success) return new SealError('INTERNAL', typeof error === 'string' ? error : JSON.stringify(error));
+  if (!failure.success) return { error: new SealError('INTERNAL', typeof error === 'string' ? error : JSON.stringify(error)), sealed: false };
   const code: ErrorCode = isErrorCode(failure.data.code) ? failure.data.code : 'INTERNAL';
-  if (typeof failure.data.message === 'string') return new SealError(code, failure.data.message);
-  if (!fernet) return new SealError(code, 'the error details are sealed; a key is needed to read them');
+  if (typeof failure.data.message === 'string') return { error: new SealError(code, failure.data.message), sealed: false };
+  if (!fernet) return { error: new SealError(code, 'the error details are sealed; a key is needed to read them'), sealed: false };
   const inner = parseWith(errorPayloadSchema, openJson(String(failure.data.encrypted_error), fernet, 'error'), 'error');
-  return new SealError(code, inner.message, (inner.details ?? {}) as ErrorDetails);
+  return {
+    error: new SealError(code, inner.message, (inner.details ?? {}) as ErrorDetails),
+    sealed: true,
+    ...(inner.job_id !== undefined ? { jobId: inner.job_id } : {}),
+  };
+}
+
+/** openFailure's error alone. */
+export function openError(error: unknown, fernet: Fernet | null): SealError {
+  return openFailure(error, fernet).error;
 }
 
 export function sealProgress(progress: Progress, fernet: Fernet): { encrypted_progress: string } {

@@ -24,10 +24,12 @@ export {
   openResult,
   sealError,
   openError,
+  openFailure,
   sealProgress,
   openProgress,
   type Result,
   type ResultFile,
+  type OpenedFailure,
 } from './envelope.js';
 export {
   OUTPUT_KINDS,

@@ -57,6 +57,7 @@ export const resultOutputSchema = z.looseObject({
 
 export const resultSchema = z.looseObject({
   status: z.literal('success'),
+  job_id: z.string().optional(),
   outputs: z.array(resultOutputSchema),
   images: z.record(z.string(), z.string()).optional(),
   timings_ms: z.record(z.string(), z.number()).optional(),
@@ -80,6 +81,8 @@ export const progressSchema = z.looseObject({
   /** Prompts ahead of ours in ComfyUI's queue. */
   queue_remaining: z.number().optional(),
   elapsed_ms: z.number(),
+  /** The RunPod job id (§3). */
+  job_id: z.string().optional(),
 });
 export type Progress = z.infer<typeof progressSchema>;
 /** A progress update before the worker stamps its elapsed time. */
@@ -102,6 +105,7 @@ export const failureSchema = z.union([
 /** The plaintext of `encrypted_error`. */
 export const errorPayloadSchema = z.looseObject({
   code: z.string(),
+  job_id: z.string().optional(),
   message: z.string(),
   details: z.record(z.string(), z.unknown()).optional(),
 });

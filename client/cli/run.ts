@@ -6,9 +6,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
 import { SealError } from '../../shared/errors.js';
+import { webhookUrlProblem } from '../../shared/webhook.js';
 import type { Result } from '../../shared/envelope.js';
 import { ComfySealClient, type JobProgress } from '../client.js';
 import { ComfySealError, JobFailedError } from '../errors.js';
+import { embedWorkflow } from '../embed-workflow.js';
 import { writeResultFiles } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
 import { progressLine } from './progress.js';
@@ -31,6 +33,7 @@ Workflow:
   --seed N              set every sampler's seed; --random-seed for a fresh random one each
   --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text)
   --timeout S           job time limit in seconds (may only lower the endpoint's own)
+  --webhook URL         RunPod also POSTs the final (sealed) status there; open it with the SDK's openWebhook
 
 Endpoint:
   --endpoint ID         endpoint id (default: $RUNPOD_ENDPOINT_ID); API key from $RUNPOD_API_KEY
@@ -40,6 +43,8 @@ Endpoint:
 
 Output:
   --out DIR             where result files go (default: .); existing files are never overwritten
+  --embed-workflow      write the workflow into PNG results (as ComfyUI does: drag one into ComfyUI to load it);
+                        done here after opening, so it never travelled in plaintext
   --json                print one JSON object with the job id and the files written (for scripts)
   --dry-run             prepare and print what would be sent (image data as byte counts); send nothing
   --resume-id JOB_ID    re-attach to a submitted job and fetch its result
@@ -61,11 +66,13 @@ const OPTIONS = {
   'random-seed': { type: 'boolean' },
   set: { type: 'string', multiple: true },
   timeout: { type: 'string' },
+  webhook: { type: 'string' },
   endpoint: { type: 'string' },
   'api-url': { type: 'string' },
   key: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
+  'embed-workflow': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'resume-id': { type: 'string' },
   debug: { type: 'boolean' },
@@ -121,6 +128,7 @@ export const command: Command = async (argv, io) => {
   const resumeId = values['resume-id'];
   if (!resumeId && !values.workflow) throw new UsageError('--workflow FILE is required (or --resume-id JOB_ID)');
   const outDir = values.out ?? '.';
+  if (values['embed-workflow'] && resumeId) throw new UsageError('--embed-workflow needs the workflow: use it with --workflow, not --resume-id');
 
   // Preparation first: a dry run needs no endpoint, key or network.
   let prepared: ReturnType<typeof prepareWorkflow> | undefined;
@@ -148,10 +156,13 @@ export const command: Command = async (argv, io) => {
     });
   }
   const timeoutS = numberFlag('timeout', values.timeout);
+  const webhookProblem = values.webhook !== undefined ? webhookUrlProblem(values.webhook) : null;
+  if (webhookProblem !== null) throw new UsageError(`--webhook: ${webhookProblem}`);
   const request = prepared && {
     workflow: prepared.workflow,
     images: prepared.images,
     options: timeoutS !== undefined ? { timeout_s: timeoutS } : {},
+    ...(values.webhook !== undefined ? { webhook: values.webhook } : {}),
   };
 
   if (values['dry-run'] && request) {
@@ -179,7 +190,13 @@ export const command: Command = async (argv, io) => {
     }
     const result: Result = await client.wait(jobId, { onProgress, signal: io.signal });
     line.done();
-    const written = await writeResultFiles(result.files, outDir);
+    let files = result.files;
+    if (values['embed-workflow'] && request) {
+      const embedded = embedWorkflow(files, { prompt: request.workflow });
+      if (embedded.skipped > 0) io.stderr.write(`comfy-seal run: ${embedded.skipped} PNG result(s) were not well formed; written without the workflow\n`);
+      files = embedded.files;
+    }
+    const written = await writeResultFiles(files, outDir);
     report(io, Boolean(values.json), jobId, written, result.timingsMs);
     return 0;
   } catch (error) {

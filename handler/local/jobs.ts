@@ -25,6 +25,8 @@ export interface LocalJob {
   controller: AbortController;
   /** When the finished job is forgotten. */
   expiresAt?: number;
+  /** Where its final status is POSTed (`webhook` of /run). */
+  webhook?: string;
 }
 
 export interface JobRunnerLike {
@@ -69,9 +71,10 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
     this.#now = options.now ?? Date.now;
   }
 
-  submit(input: unknown, idPrefix = ''): LocalJob {
+  submit(input: unknown, idPrefix = '', webhook?: string): LocalJob {
     this.#sweep();
     const job: LocalJob = { id: `${idPrefix}${randomUUID()}-l1`, input, status: 'IN_QUEUE', createdAt: this.#now(), controller: new AbortController() };
+    if (webhook !== undefined) job.webhook = webhook;
     this.#jobs.set(job.id, job);
     this.#queue.push(job);
     void this.#pump();

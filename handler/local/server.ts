@@ -7,7 +7,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { JobTable, statusBody, type JobRunnerLike } from './jobs.js';
+import { webhookUrlProblem } from '../../shared/webhook.js';
+import { JobTable, statusBody, type JobRunnerLike, type LocalJob } from './jobs.js';
+import { DEFAULT_WEBHOOK_OPTIONS, deliverWebhook, type WebhookOptions } from './webhook.js';
 
 export interface LocalApiOptions {
   runner: JobRunnerLike;
@@ -17,6 +19,8 @@ export interface LocalApiOptions {
   maxRunBytes?: number;
   maxRunSyncBytes?: number;
   keepMs?: number;
+  /** Webhook delivery; RunPod's 10 s between retries unless a test shortens it. */
+  webhook?: Partial<WebhookOptions>;
 }
 
 export interface LocalApi {
@@ -69,6 +73,14 @@ function inputOf(body: unknown): unknown {
   return input;
 }
 
+function webhookOf(body: unknown): string | undefined {
+  const webhook = (body as { webhook?: unknown }).webhook;
+  if (webhook === undefined || webhook === null) return undefined;
+  const problem = typeof webhook === 'string' ? webhookUrlProblem(webhook) : 'the webhook must be a URL string';
+  if (problem !== null) throw new HttpError(400, problem);
+  return webhook as string;
+}
+
 function waitParam(url: URL, fallback: number): number {
   const wait = Number(url.searchParams.get('wait') ?? fallback);
   return Number.isFinite(wait) ? Math.min(Math.max(wait, 1_000), 300_000) : fallback;
@@ -78,6 +90,16 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
   const jobs = new JobTable({ runner: options.runner, ...(options.keepMs ? { keepMs: options.keepMs } : {}) });
   const maxRun = options.maxRunBytes ?? 10 * MB;
   const maxRunSync = options.maxRunSyncBytes ?? 20 * MB;
+  const webhookOptions = { ...DEFAULT_WEBHOOK_OPTIONS, ...options.webhook };
+  const deliveries = new Set<Promise<boolean>>();
+  const stopDeliveries = new AbortController();
+  // As RunPod: the final status of a finished (not cancelled) job goes to its webhook.
+  jobs.on('settled', (job: LocalJob) => {
+    if (job.webhook === undefined || (job.status !== 'COMPLETED' && job.status !== 'FAILED')) return;
+    const delivery = deliverWebhook(job.webhook, JSON.stringify(statusBody(job, Date.now())), stopDeliveries.signal, webhookOptions);
+    deliveries.add(delivery);
+    void delivery.finally(() => deliveries.delete(delivery));
+  });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
@@ -93,11 +115,13 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     };
 
     if (action === 'run' && method === 'POST' && !id) {
-      const job = jobs.submit(inputOf(await readBody(req, maxRun)));
+      const body = await readBody(req, maxRun);
+      const job = jobs.submit(inputOf(body), '', webhookOf(body));
       return send(res, 200, { id: job.id, status: 'IN_QUEUE' });
     }
     if (action === 'runsync' && method === 'POST' && !id) {
-      const job = jobs.submit(inputOf(await readBody(req, maxRunSync)), 'sync-');
+      const body = await readBody(req, maxRunSync);
+      const job = jobs.submit(inputOf(body), 'sync-', webhookOf(body));
       await jobs.waitFor(job, waitParam(url, 90_000));
       return send(res, 200, statusBody(job, Date.now()));
     }
@@ -125,7 +149,8 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     route(req, res).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       const message = error instanceof HttpError ? error.message : 'internal error';
-      if (!res.headersSent) send(res, status, { error: message });
+      // Contract §4: every refusal names a code; what the caller sent wrong is BAD_INPUT, anything else ours.
+      if (!res.headersSent) send(res, status, { error: message, code: status < 500 ? 'BAD_INPUT' : 'INTERNAL' });
       else res.destroy();
     });
   });
@@ -144,6 +169,8 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await jobs.shutdown();
+      stopDeliveries.abort();
+      await Promise.all(deliveries);
       await closed;
     },
   };

@@ -7,6 +7,7 @@ import { DEFAULT_JOB_CONFIG, type JobConfig } from '../../handler/job.js';
 import { createLogger } from '../../handler/log.js';
 import { Pipeline } from '../../handler/pipeline.js';
 import type { FileSystem } from '../../handler/storage.js';
+import type { WarmupOptions } from '../../handler/warmup.js';
 import { Fernet } from '../../shared/fernet.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../simulator/index.js';
 
@@ -47,7 +48,7 @@ export function listFiles(dir: string): string[] {
 }
 
 export async function startRig(
-  options: { sim?: SimulatorOptions; job?: Partial<JobConfig>; fs?: FileSystem; key?: string } = {},
+  options: { sim?: SimulatorOptions; job?: Partial<JobConfig>; fs?: FileSystem; key?: string; warmup?: WarmupOptions } = {},
 ): Promise<Rig> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'cs-rig-'));
   const dirs = { input: path.join(root, 'input'), output: path.join(root, 'output'), temp: path.join(root, 'temp') };
@@ -60,6 +61,7 @@ export async function startRig(
     job: { ...DEFAULT_JOB_CONFIG, dirs, settleTimeoutMs: 5_000, settleQuietMs: 50, releaseTimeoutMs: 3_000, ...options.job },
     log: createLogger({ json: true, level: 'debug', write: (l) => logs.push(l) }),
     ...(options.fs ? { fs: options.fs } : {}),
+    ...(options.warmup ? { warmup: options.warmup } : {}),
   });
   await pipeline.start(10_000);
   return {
