@@ -1,7 +1,8 @@
 /**
  * The RunPod worker loop: take a job, run it, deliver its result exactly once, repeat.
  *
- * - One job at a time. A heartbeat beats on its own timer, carrying the running job's id, for as long as the job runs.
+ * - One job at a time. A heartbeat beats on its own timer, carrying the ids of the jobs taken and not yet posted (the
+ *   running one and any batch jobs waiting), whatever the job is doing; none without a ping URL.
  * - Progress posts go out one at a time; a newer update replaces one still waiting; none is sent after the result
  *   (a late progress post can overwrite the result on RunPod: runpod-python#250).
  * - The result post is retried on 5xx and connection errors until delivered; a 4xx is not retried (it would fail the
