@@ -104,11 +104,11 @@ sync_models() {
 sqlalchemy_preflight() {
   [ "${COMFY_SEAL_SKIP_PREFLIGHT:-0}" = "1" ] && return 0
   local check='import sqlalchemy,sys; sys.exit(0 if int(sqlalchemy.__version__.split(".")[0]) >= 2 else 1)'
-  if "$PYTHON" -c "$check" >/dev/null 2>&1; then return 0; fi
+  if step "$PYTHON" -c "$check" >/dev/null 2>&1; then return 0; fi
   log "SQLAlchemy >= 2 missing (a custom node may have downgraded it); repairing"
   step "$PYTHON" -m pip install --no-cache-dir --quiet "SQLAlchemy>=2" alembic >/dev/null 2>&1 \
     || die "SQLAlchemy >= 2 is required by ComfyUI and could not be installed; rebuild the image"
-  "$PYTHON" -c "$check" >/dev/null 2>&1 || die "SQLAlchemy >= 2 is still missing after the repair"
+  step "$PYTHON" -c "$check" >/dev/null 2>&1 || die "SQLAlchemy >= 2 is still missing after the repair"
 }
 
 start_comfy() {

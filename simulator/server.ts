@@ -106,6 +106,8 @@ export class SimulatorServer {
   #pumping = false;
   #crashed = false;
   #port = 0;
+  /** The delayed bind of a slow start: it keeps a CLI simulator alive until then, and close() cancels it. */
+  #slowStart: NodeJS.Timeout | undefined;
   /** Prompt ids whose prompt came from a foreign client (fault knob), so tests can tell them apart. */
   readonly foreignIds: string[] = [];
 
@@ -157,7 +159,7 @@ export class SimulatorServer {
       // Connections must be refused (not reset) meanwhile: learn a free port, then bind it only after the delay.
       if (chosen === 0) chosen = await freePort(host);
       this.#port = chosen;
-      setTimeout(() => this.#http.listen(chosen, host), slowStartMs).unref();
+      this.#slowStart = setTimeout(() => this.#http.listen(chosen, host), slowStartMs);
       return;
     }
     await new Promise<void>((resolve, reject) => {
@@ -177,6 +179,7 @@ export class SimulatorServer {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#slowStart);
     this.#crashed = true;
     this.#executor.interrupt();
     this.#hub.close();

@@ -118,9 +118,10 @@ describe("start.sh (run for real, the simulator in ComfyUI's place)", () => {
     await until(() => /ComfyUI starting \(pid \d+\)/.test(s.output()), 'ComfyUI to be launched');
     const comfyPid = Number(/ComfyUI starting \(pid (\d+)\)/.exec(s.output())![1]);
     await new Promise((r) => setTimeout(r, 1_500)); // inside the wait for /system_stats (its probe or its sleep)
+    expect(() => process.kill(comfyPid, 0)).not.toThrow(); // still booting
     const signalled = Date.now();
     s.child.kill('SIGTERM');
-    expect(await s.exit).toBe(0);
+    expect([await s.exit, s.output()]).toEqual([0, expect.any(String)]);
     expect(Date.now() - signalled).toBeLessThan(1_000); // not after the 1 s sleep, nor after ComfyUI's boot
     expect(s.output()).toContain('SIGTERM during start-up: stopping');
     expect(s.output()).not.toContain('local endpoint on');

@@ -1,7 +1,8 @@
 /**
  * The RunPod worker loop: take a job, run it, deliver its result exactly once, repeat.
  *
- * - One job at a time. A heartbeat beats on its own timer, carrying the running job's id, for as long as the job runs.
+ * - One job at a time. A heartbeat beats on its own timer, carrying the ids of the jobs taken and not yet posted (the
+ *   running one and any batch jobs waiting), whatever the job is doing; none without a ping URL.
  * - Progress posts go out one at a time; a newer update replaces one still waiting; none is sent after the result
  *   (a late progress post can overwrite the result on RunPod: runpod-python#250).
  * - The result post is retried on 5xx and connection errors until delivered; a 4xx is not retried (it would fail the
@@ -76,15 +77,15 @@ export class ProgressSender {
   }
 }
 
-/** Beats every interval with the running job ids, independent of what the job is doing. */
+/** Beats every interval with the ids of the jobs taken and not yet done, independent of what the job is doing. */
 export class Heartbeat {
   #timer: NodeJS.Timeout | null = null;
-  #jobs: string[] = [];
 
   constructor(
     private readonly platform: Platform,
     private readonly intervalMs: number,
     private readonly log: Logger,
+    private readonly jobs: () => string[],
   ) {}
 
   /** Without a ping URL (RUNPOD_WEBHOOK_PING unset) there is nothing to beat, and nothing to log about it. */
@@ -93,7 +94,7 @@ export class Heartbeat {
     let failing = false;
     // One warning when pings start failing, not one per interval.
     const beat = () => {
-      this.platform.ping(this.#jobs).then(
+      this.platform.ping(this.jobs()).then(
         () => (failing = false),
         () => {
           if (!failing) this.log.log('warn', 'ping.error');
@@ -105,10 +106,6 @@ export class Heartbeat {
     this.#timer = setInterval(beat, this.intervalMs);
   }
 
-  setJobs(ids: string[]): void {
-    this.#jobs = ids;
-  }
-
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
@@ -118,16 +115,19 @@ export class Heartbeat {
 /** How the loop ended: asked to (SIGTERM), or because the worker is unhealthy and must be replaced (exit non-zero). */
 export type LoopEnd = 'shutdown' | 'unhealthy';
 
-/** What job-stop can reach: the running job, and jobs of a batch take still waiting their turn. */
+/** What job-stop can reach (the running job, and jobs of a batch take still waiting their turn) and what pings carry. */
 interface LoopState {
   running: { id: string; controller: AbortController } | null;
+  /** The job taken and not yet posted (running, or its result on the way). */
+  current: string | null;
   backlog: TakenJob[];
 }
 
 export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortSignal): Promise<LoopEnd> {
   const { platform, runner, log, clock } = options;
-  const heartbeat = new Heartbeat(platform, options.pingIntervalMs, log);
-  const state: LoopState = { running: null, backlog: [] };
+  const state: LoopState = { running: null, current: null, backlog: [] };
+  // As runpod-python's JobsProgress: every job taken counts as in progress until posted, batch jobs waiting included.
+  const heartbeat = new Heartbeat(platform, options.pingIntervalMs, log, () => [...(state.current ? [state.current] : []), ...state.backlog.map((j) => j.id)]);
   const stopWatch = new AbortController();
   const stopLoop = watchJobStops(platform, clock, state, log, stopWatch.signal);
   let end: LoopEnd = 'shutdown';
@@ -159,7 +159,7 @@ export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortS
 
       const controller = new AbortController();
       state.running = { id: job.id, controller };
-      heartbeat.setJobs([job.id]);
+      state.current = job.id;
       const progress = new ProgressSender(
         (output) => platform.postDone(job.id, { status: 'IN_PROGRESS', output }),
         () => log.log('warn', 'job.post_retry', { job_id: job.id }),
@@ -171,7 +171,7 @@ export async function runWorkerLoop(options: WorkerLoopOptions, shutdown: AbortS
       let unhealthy = isUnhealthy(outcome);
       if (outcome.kind === 'failure' && !unhealthy) unhealthy = !(await runner.healthy());
       if (outcome.kind !== 'cancelled') await deliver(options, job.id, outcome, unhealthy);
-      heartbeat.setJobs([]);
+      state.current = null;
       if (unhealthy) {
         // Files of this job may remain, or ComfyUI may still run it: no further job here, the platform gets a new worker.
         end = 'unhealthy';

@@ -11,14 +11,19 @@ afterEach(async () => {
   api = undefined;
 });
 
-/** A runner that echoes its input after `ms`, reporting progress, and honours cancellation. */
+/**
+ * A runner that echoes its input after `ms`, reporting progress, and honours cancellation. A job with `hold: true`
+ * runs until `release()` or its cancel, so a test never races the machine's load.
+ */
 function echoRunner(ms = 50) {
   const order: string[] = [];
+  const held: Array<() => void> = [];
   let concurrent = 0;
   let maxConcurrent = 0;
   return {
     order,
     recheck: async () => null,
+    release: () => held.splice(0).forEach((resolve) => resolve()),
     get maxConcurrent() {
       return maxConcurrent;
     },
@@ -28,7 +33,9 @@ function echoRunner(ms = 50) {
       try {
         ctx.onProgress?.({ encrypted_progress: 'p' });
         const cancelled = await new Promise<boolean>((resolve) => {
-          const t = setTimeout(() => resolve(false), ms);
+          let t: NodeJS.Timeout | undefined;
+          if ((job.input as { hold?: boolean }).hold) held.push(() => resolve(false));
+          else t = setTimeout(() => resolve(false), ms);
           ctx.signal?.addEventListener('abort', () => { clearTimeout(t); resolve(true); }, { once: true });
         });
         if (cancelled) return { kind: 'cancelled' };
@@ -52,15 +59,17 @@ async function get(path: string): Promise<{ status: number; json: any }> {
 
 describe('local RunPod-compatible endpoint', () => {
   it('works with runpod-sdk unchanged: run, status, cancel, health, purgeQueue', async () => {
-    api = await startLocalApi({ runner: echoRunner(80), port: 0 });
+    const runner = echoRunner();
+    api = await startLocalApi({ runner, port: 0 });
     const endpoint = runpodSdk('local-key', { baseUrl: api.url }).endpoint('my-endpoint')!;
-    const run = await endpoint.run({ input: { n: 'a' } });
+    const run = await endpoint.run({ input: { n: 'a', hold: true } });
     expect(run).toMatchObject({ status: 'IN_QUEUE' });
     const id = (run as { id: string }).id;
 
     const during = (await endpoint.status(id)) as any;
     expect(during.status).toBe('IN_PROGRESS');
     expect(during.output).toEqual({ encrypted_progress: 'p' });
+    runner.release();
 
     let done: any;
     for (let i = 0; i < 50; i++) {
@@ -68,7 +77,7 @@ describe('local RunPod-compatible endpoint', () => {
       if (done.status === 'COMPLETED') break;
       await sleep(20);
     }
-    expect(done).toMatchObject({ id, status: 'COMPLETED', output: { echo: { n: 'a' } } });
+    expect(done).toMatchObject({ id, status: 'COMPLETED', output: { echo: { n: 'a', hold: true } } });
     expect(typeof done.delayTime).toBe('number');
     expect(typeof done.executionTime).toBe('number');
 
@@ -76,7 +85,7 @@ describe('local RunPod-compatible endpoint', () => {
     expect(health.jobs).toMatchObject({ completed: 1, failed: 0, inQueue: 0, inProgress: 0 });
     expect(health.workers).toMatchObject({ idle: 1, running: 0 });
 
-    const long = (await endpoint.run({ input: { n: 'long' } })) as { id: string };
+    const long = (await endpoint.run({ input: { n: 'long', hold: true } })) as { id: string };
     const queued = (await endpoint.run({ input: { n: 'queued' } })) as { id: string };
     expect(await endpoint.purgeQueue()).toEqual({ removed: 1, status: 'completed' });
     expect(((await endpoint.status(queued.id)) as any).status).toBe('CANCELLED');

@@ -211,6 +211,19 @@ describe('RunPod worker protocol', () => {
     expect(platform.done().map((q) => JSON.parse(q.body))).toEqual([{ output: { finished: true } }]);
   });
 
+  it('beats with every job of a batch take until it is posted, the waiting ones included (as runpod-python)', async () => {
+    platform.queueJob([{ id: 'p1', input: {} }, { id: 'p2', input: {} }]);
+    const loop = startLoop(runner(async () => { await sleep(200); return success({}); }), { pingIntervalMs: 30 });
+    await platform.waitFor((q) => q.path.endsWith('/p2'), 5_000);
+    await sleep(100);
+    await loop.stop();
+    const ids = platform.requests.filter((q) => q.path.includes('/ping/')).map((q) => q.query.job_id);
+    expect(ids).toContain('p1,p2');
+    expect(ids).toContain('p2');
+    expect(ids.indexOf('p2')).toBeGreaterThan(ids.indexOf('p1,p2'));
+    expect(ids.at(-1)).toBeUndefined();
+  });
+
   it('runs a batch take one job at a time', async () => {
     platform.queueJob([{ id: 'b1', input: {} }, { id: 'b2', input: {} }]);
     let concurrent = 0;
