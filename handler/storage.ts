@@ -41,7 +41,7 @@ export async function ensureDirs(dirs: Dirs, fs: FileSystem = nodeFileSystem): P
   }
 }
 
-/** Writes a new file (never replaces one), flushes it to the device, then flushes its directory entry. */
+/** Writes a new file (never replaces one) and flushes it to the device; the caller flushes the directory (syncDir) once for all. */
 export async function writeDurable(file: string, data: Uint8Array, fs: FileSystem = nodeFileSystem): Promise<void> {
   const handle = await fs.open(file, 'wx', 0o600);
   try {
