@@ -27,6 +27,7 @@ Faults:
   --hang-at NODE         never finish this node (until interrupted)
   --crash-at NODE        exit (status 1) when this node starts, as if ComfyUI died
   --late-outputs-ms N    write output files N ms after 'executed', in 4 chunks
+  --slow-save-ms N       every file a saver writes takes N ms (in 4 chunks); savers ignore /interrupt, as ComfyUI's do
 Accepted and ignored (ComfyUI's): --disable-metadata --disable-auto-launch --fast --dont-print-server
   -h, --help             this help
 `;
@@ -51,6 +52,7 @@ export const command: Command = async (argv, io) => {
     'hang-at': { type: 'string' },
     'crash-at': { type: 'string' },
     'late-outputs-ms': { type: 'string' },
+    'slow-save-ms': { type: 'string' },
     'disable-metadata': { type: 'boolean' },
     'disable-auto-launch': { type: 'boolean' },
     'dont-print-server': { type: 'boolean' },
@@ -62,6 +64,7 @@ export const command: Command = async (argv, io) => {
     return 0;
   }
   const lateMs = values['late-outputs-ms'] === undefined ? undefined : intFlag('late-outputs-ms', values['late-outputs-ms'], 0);
+  const slowSaveMs = values['slow-save-ms'] === undefined ? undefined : intFlag('slow-save-ms', values['slow-save-ms'], 0);
   const tempDir = values['temp-dir'] ?? (values['temp-directory'] ? path.join(values['temp-directory'], 'temp') : undefined);
   const inputDir = values['input-dir'] ?? values['input-directory'];
   const outputDir = values['output-dir'] ?? values['output-directory'];
@@ -81,6 +84,7 @@ export const command: Command = async (argv, io) => {
       ...(values['hang-at'] ? { hangAt: values['hang-at'] } : {}),
       ...(values['crash-at'] ? { crashAt: values['crash-at'] } : {}),
       ...(lateMs !== undefined ? { lateOutputs: { delayMs: lateMs, chunks: 4, chunkDelayMs: Math.max(1, Math.round(lateMs / 4)) } } : {}),
+      ...(slowSaveMs !== undefined ? { slowSave: { fileMs: slowSaveMs } } : {}),
     },
     onCrash: () => {
       io.stderr.write('simulator: crash fault fired; exiting\n');
