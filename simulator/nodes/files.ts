@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Dirs, RunContext } from '../context.js';
 import { NodeFailure } from '../context.js';
-import { channelMask, decodeImage, encodePng, generateFrame, hashOf } from '../images.js';
+import { channelMask, decodeImage, encodePng, generateFrame, hashOf, opaque } from '../images.js';
 import { animatedWebp, flac, gif, mp4, webm } from '../media.js';
 import { isImage, type ImageValue, type MaskValue } from '../values.js';
 import { define, SAVER_HIDDEN, type NodeDef } from './registry.js';
@@ -27,14 +27,17 @@ function fileCheck(input: string, what: string, defaultDir: keyof Dirs = 'input'
 
 /** What a media loader yields, derived from the file's bytes so that different inputs give different outputs. */
 function mediaOf(ctx: RunContext, value: unknown) {
-  const file = annotatedPath(String(value), ctx.dirs);
-  let bytes: Buffer;
+  const bytes = readInput(annotatedPath(String(value), ctx.dirs));
+  return { hash: hashOf(bytes.toString('base64')), bytes: bytes.length };
+}
+
+/** A loader's file; gone since validation → Python's FileNotFoundError. */
+function readInput(file: string): Buffer {
   try {
-    bytes = readFileSync(file);
+    return readFileSync(file);
   } catch (error) {
     throw new NodeFailure('FileNotFoundError', `[Errno 2] No such file or directory: '${file}' (${(error as NodeJS.ErrnoException).code})`);
   }
-  return { hash: hashOf(bytes.toString('base64')), bytes: bytes.length };
 }
 
 /** Deterministic video frames for a loaded file. */
@@ -43,10 +46,12 @@ function framesFrom(hash: string, count: number) {
 }
 
 function loadFrames(file: string) {
+  const bytes = readInput(file);
   try {
-    return decodeImage(readFileSync(file));
+    return decodeImage(bytes);
   } catch (error) {
-    throw new NodeFailure('PIL.UnidentifiedImageError', `cannot identify image file '${file}' (${(error as Error).message})`);
+    if (error instanceof NodeFailure && error.exceptionType === 'PIL.UnidentifiedImageError') throw new NodeFailure(error.exceptionType, `cannot identify image file '${file}'`);
+    throw error;
   }
 }
 
@@ -96,7 +101,7 @@ export const fileNodes: NodeDef[] = [
     'IMAGE MASK',
     (ctx, i) => {
       const frame = loadFrames(annotatedPath(String(i.image), ctx.dirs));
-      const image: ImageValue = { kind: 'image', frames: [frame] };
+      const image: ImageValue = { kind: 'image', frames: [opaque(frame)] };
       const mask: MaskValue = { kind: 'mask', frames: [channelMask(frame, 'alpha')] };
       return { outputs: [image, mask] };
     },

@@ -51,7 +51,7 @@ function signature(m: Recorded): string {
     case 'execution_error':
     case 'execution_interrupted':
       // `executed` is a Python set on the real server: its order means nothing.
-      return `${type}(${data.node_id} ${data.node_type} [${[...data.executed].sort().join(',')}])${fields}`;
+      return `${type}(${data.node_id} ${data.node_type} [${[...data.executed].sort().join(',')}]${data.exception_type ? ` ${data.exception_type}` : ''})${fields}`;
     default:
       return `${type}${fields}`;
   }
