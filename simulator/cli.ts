@@ -28,7 +28,8 @@ Faults:
   --crash-at NODE        exit (status 1) when this node starts, as if ComfyUI died
   --late-outputs-ms N    write output files N ms after 'executed', in 4 chunks
   --slow-save-ms N       every file a saver writes takes N ms (in 4 chunks); savers ignore /interrupt, as ComfyUI's do
-Accepted and ignored (ComfyUI's): --disable-metadata --disable-auto-launch --fast --dont-print-server
+  --disable-metadata     savers embed neither the prompt nor the workflow (ComfyUI's flag)
+Accepted and ignored (ComfyUI's): --disable-auto-launch --fast --dont-print-server
   -h, --help             this help
 `;
 
@@ -78,6 +79,7 @@ export const command: Command = async (argv, io) => {
     historyDelayMs: intFlag('history-delay-ms', values['history-delay-ms'], 0),
     slowStartMs: intFlag('slow-start-ms', values['slow-start-ms'], 0),
     foreignPrompts: intFlag('foreign-prompts', values['foreign-prompts'], 0),
+    disableMetadata: values['disable-metadata'] === true,
     ...(values['drop-after'] ? { dropAfterMessages: intFlag('drop-after', values['drop-after'], 0) } : {}),
     faults: {
       ...(values['error-at'] ? { errorAt: values['error-at'] } : {}),

@@ -5,6 +5,8 @@ import type { Dirs, RunContext } from '../context.js';
 import { NodeFailure } from '../context.js';
 import { channelMask, decodeImage, encodePng, generateFrame, hashOf, opaque } from '../images.js';
 import { animatedWebp, flac, gif, mp4, webm } from '../media.js';
+import { exifTiff, pngText, videoComment, webpExifTags } from '../metadata.js';
+import { withText } from '../png.js';
 import { isImage, type ImageValue, type MaskValue } from '../values.js';
 import { define, SAVER_HIDDEN, type NodeDef } from './registry.js';
 
@@ -81,7 +83,7 @@ async function saveImages(ctx: RunContext, images: ImageValue, prefix: string, r
   const results = [];
   for (const frame of images.frames) {
     const { full, filename, subfolder } = savePath(root, prefix, 'png');
-    await ctx.writeOutput(full, encodePng(frame));
+    await ctx.writeOutput(full, withText(encodePng(frame), pngText(ctx.metadata)));
     results.push({ filename, subfolder, type });
   }
   return { images: results };
@@ -157,7 +159,8 @@ export const fileNodes: NodeDef[] = [
     async (ctx, i) => {
       const frames = framesOf(i.images).frames;
       const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'ComfyUI'), 'webp');
-      await ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6))));
+      const tags = webpExifTags(ctx.metadata);
+      await ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6)), tags.length ? exifTiff(tags) : undefined));
       return { outputs: [framesOf(i.images)], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
     },
     { outputNode: true, category: 'image/animation', names: 'images', hidden: SAVER_HIDDEN },
@@ -197,10 +200,15 @@ export const fileNodes: NodeDef[] = [
       const saveOutput = i.save_output !== false;
       const root = saveOutput ? ctx.dirs.output : ctx.dirs.temp;
       const { full, filename, subfolder } = savePath(root, String(i.filename_prefix ?? 'AnimateDiff'), ext, false);
-      const frames = framesOf(i.images).frames.length;
-      await ctx.writeOutput(full, ext === 'gif' ? gif() : ext === 'webm' ? webm(1000) : ext === 'webp' ? animatedWebp(frames, 100) : mp4());
+      const frames = framesOf(i.images).frames;
+      // VHS keeps the metadata in a PNG of the first frame (same counter) and, for ffmpeg formats, in the `comment` tag.
+      const meta = i.save_metadata === false ? null : ctx.metadata;
+      const firstFrame = full.replace(/\.[^.]+$/, '.png');
+      await ctx.writeOutput(firstFrame, withText(encodePng(frames[0]!), pngText(meta)));
+      const comment = videoComment(meta) ?? undefined;
+      await ctx.writeOutput(full, ext === 'gif' ? gif() : ext === 'webm' ? webm(1000, comment) : ext === 'webp' ? animatedWebp(frames.length, 100) : mp4(comment));
       const entry = { filename, subfolder, type: saveOutput ? 'output' : 'temp', format, frame_rate: Number(i.frame_rate) || 8, fullpath: full };
-      return { outputs: [[saveOutput, [full]]] as unknown as never[], ui: { gifs: [entry] } };
+      return { outputs: [[saveOutput, [firstFrame, full]]] as unknown as never[], ui: { gifs: [entry] } };
     },
     { outputNode: true, category: 'Video Helper Suite' },
   ),
