@@ -3,9 +3,17 @@
  * --input-directory, --output-directory, --temp-directory, --disable-metadata...), so start.sh can launch it in
  * ComfyUI's place unchanged.
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { intFlag, parseCommandArgs, type Command } from '../shared/cli.js';
-import { startSimulator } from './index.js';
+import { intFlag, parseCommandArgs, UsageError, type Command } from '../shared/cli.js';
+import { PortInUseError, startSimulator } from './index.js';
+
+/** The worker's own defaults (contract §8), so `comfy-seal simulator` and `comfy-seal worker --local` meet as they are. */
+const DEFAULT_DIRS = {
+  input: { flag: 'input-dir', env: 'COMFY_SEAL_INPUT_DIR', dir: '/dev/shm/comfy-seal/input' },
+  output: { flag: 'output-dir', env: 'COMFY_SEAL_OUTPUT_DIR', dir: '/dev/shm/comfy-seal/output' },
+  temp: { flag: 'temp-dir', env: 'COMFY_SEAL_TEMP_DIR', dir: '/dev/shm/comfy-seal/temp' },
+} as const;
 
 const HELP = `Usage: comfy-seal simulator [options]
 
@@ -14,9 +22,12 @@ A ComfyUI stand-in (HTTP + WebSocket, ComfyUI's routes and message order) for te
 Options:
   --port N               port; 0 picks a free one (default: 8188)
   --host H               address (default: 127.0.0.1); also --listen H, as ComfyUI
-  --input-dir D          where LoadImage reads (default: a new temp dir); also --input-directory
-  --output-dir D         where savers write (default: a new temp dir); also --output-directory
-  --temp-dir D           the temp dir itself (default: a new temp dir); --temp-directory X means X/temp, as ComfyUI
+  --input-dir D          where LoadImage reads; also --input-directory
+                         (default: $COMFY_SEAL_INPUT_DIR, else /dev/shm/comfy-seal/input, as the worker)
+  --output-dir D         where savers write; also --output-directory
+                         (default: $COMFY_SEAL_OUTPUT_DIR, else /dev/shm/comfy-seal/output)
+  --temp-dir D           the temp dir itself; --temp-directory X means X/temp, as ComfyUI
+                         (default: $COMFY_SEAL_TEMP_DIR, else /dev/shm/comfy-seal/temp)
   --step-ms N            time per sampler step (default: 10)
 Faults:
   --history-delay-ms N   delay between execution_success and the history write (default: 0)
@@ -27,7 +38,9 @@ Faults:
   --hang-at NODE         never finish this node (until interrupted)
   --crash-at NODE        exit (status 1) when this node starts, as if ComfyUI died
   --late-outputs-ms N    write output files N ms after 'executed', in 4 chunks
-Accepted and ignored (ComfyUI's): --disable-metadata --disable-auto-launch --fast --dont-print-server
+  --slow-save-ms N       every file a saver writes takes N ms (in 4 chunks); savers ignore /interrupt, as ComfyUI's do
+  --disable-metadata     savers embed neither the prompt nor the workflow (ComfyUI's flag)
+Accepted and ignored (ComfyUI's): --disable-auto-launch --fast --dont-print-server
   -h, --help             this help
 `;
 
@@ -51,6 +64,7 @@ export const command: Command = async (argv, io) => {
     'hang-at': { type: 'string' },
     'crash-at': { type: 'string' },
     'late-outputs-ms': { type: 'string' },
+    'slow-save-ms': { type: 'string' },
     'disable-metadata': { type: 'boolean' },
     'disable-auto-launch': { type: 'boolean' },
     'dont-print-server': { type: 'boolean' },
@@ -62,30 +76,50 @@ export const command: Command = async (argv, io) => {
     return 0;
   }
   const lateMs = values['late-outputs-ms'] === undefined ? undefined : intFlag('late-outputs-ms', values['late-outputs-ms'], 0);
-  const tempDir = values['temp-dir'] ?? (values['temp-directory'] ? path.join(values['temp-directory'], 'temp') : undefined);
-  const inputDir = values['input-dir'] ?? values['input-directory'];
-  const outputDir = values['output-dir'] ?? values['output-directory'];
+  const slowSaveMs = values['slow-save-ms'] === undefined ? undefined : intFlag('slow-save-ms', values['slow-save-ms'], 0);
+  const given = {
+    input: values['input-dir'] ?? values['input-directory'],
+    output: values['output-dir'] ?? values['output-directory'],
+    temp: values['temp-dir'] ?? (values['temp-directory'] ? path.join(values['temp-directory'], 'temp') : undefined),
+  };
+  const dirs = Object.fromEntries(
+    (Object.keys(DEFAULT_DIRS) as Array<keyof typeof DEFAULT_DIRS>).map((key) => {
+      const { flag, env, dir: fallback } = DEFAULT_DIRS[key];
+      const dir = given[key] ?? (io.env[env] || fallback);
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch {
+        throw new UsageError(`cannot create ${dir}; pass --${flag} D`);
+      }
+      return [key, dir];
+    }),
+  ) as Record<keyof typeof DEFAULT_DIRS, string>;
+  const port = intFlag('port', values.port, 8188);
   const sim = await startSimulator({
-    port: intFlag('port', values.port, 8188),
+    port,
     host: values.host ?? values.listen ?? '127.0.0.1',
-    ...(inputDir ? { inputDir } : {}),
-    ...(outputDir ? { outputDir } : {}),
-    ...(tempDir ? { tempDir } : {}),
+    inputDir: dirs.input,
+    outputDir: dirs.output,
+    tempDir: dirs.temp,
     stepMs: intFlag('step-ms', values['step-ms'], 10),
     historyDelayMs: intFlag('history-delay-ms', values['history-delay-ms'], 0),
     slowStartMs: intFlag('slow-start-ms', values['slow-start-ms'], 0),
     foreignPrompts: intFlag('foreign-prompts', values['foreign-prompts'], 0),
+    disableMetadata: values['disable-metadata'] === true,
     ...(values['drop-after'] ? { dropAfterMessages: intFlag('drop-after', values['drop-after'], 0) } : {}),
     faults: {
       ...(values['error-at'] ? { errorAt: values['error-at'] } : {}),
       ...(values['hang-at'] ? { hangAt: values['hang-at'] } : {}),
       ...(values['crash-at'] ? { crashAt: values['crash-at'] } : {}),
       ...(lateMs !== undefined ? { lateOutputs: { delayMs: lateMs, chunks: 4, chunkDelayMs: Math.max(1, Math.round(lateMs / 4)) } } : {}),
+      ...(slowSaveMs !== undefined ? { slowSave: { fileMs: slowSaveMs } } : {}),
     },
     onCrash: () => {
       io.stderr.write('simulator: crash fault fired; exiting\n');
       process.exit(1);
     },
+  }).catch((error: unknown) => {
+    throw error instanceof PortInUseError ? new UsageError(error.message) : error;
   });
   io.stdout.write(`ComfyUI simulator on ${sim.url} (input ${sim.dirs.input}, output ${sim.dirs.output}, temp ${sim.dirs.temp})\n`);
   if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));

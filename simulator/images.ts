@@ -5,6 +5,8 @@
 import { createHash } from 'node:crypto';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { NodeFailure } from './context.js';
+import { decodePng, isPng } from './png.js';
 
 export interface Frame {
   width: number;
@@ -52,26 +54,32 @@ export function encodeJpeg(frame: Frame, quality = 80): Buffer {
   return Buffer.from(jpeg.encode({ width: frame.width, height: frame.height, data: frame.data }, quality).data);
 }
 
-/** Decodes PNG or JPEG; throws with a short reason otherwise (PIL's "cannot identify image file"). */
+/** Decodes PNG (cut short too, as PIL's truncated mode does) or JPEG; a NodeFailure with PIL's exception otherwise. */
 export function decodeImage(bytes: Buffer): Frame {
-  if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47) {
-    const png = PNG.sync.read(bytes);
-    return { width: png.width, height: png.height, data: png.data };
-  }
+  if (isPng(bytes)) return decodePng(bytes);
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8) {
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512 });
-    return { width: img.width, height: img.height, data: Buffer.from(img.data) };
+    try {
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: true, maxMemoryUsageInMB: 512 });
+      return { width: img.width, height: img.height, data: Buffer.from(img.data) };
+    } catch (error) {
+      throw new NodeFailure('OSError', `image file is truncated (${(error as Error).message})`);
+    }
   }
-  throw new Error('cannot identify image file');
+  throw new NodeFailure('PIL.UnidentifiedImageError', 'cannot identify image file');
 }
 
+/** ImageInvert as ComfyUI computes it: float32 pixels (v / 255), 1 - x, saved as clip(255 * x) truncated: 254 - v for many v. */
 export function invert(frame: Frame): Frame {
+  const f = Math.fround;
   const data = Buffer.from(frame.data);
-  for (let i = 0; i < data.length; i += 4) {
-    data[i] = 255 - data[i]!;
-    data[i + 1] = 255 - data[i + 1]!;
-    data[i + 2] = 255 - data[i + 2]!;
-  }
+  for (let i = 0; i < data.length; i++) if (i % 4 !== 3) data[i] = Math.trunc(f(255 * f(1 - f(data[i]! / 255))));
+  return { ...frame, data };
+}
+
+/** PIL's convert("RGB"), which LoadImage applies: alpha dropped (the mask keeps it). */
+export function opaque(frame: Frame): Frame {
+  const data = Buffer.from(frame.data);
+  for (let i = 3; i < data.length; i += 4) data[i] = 255;
   return { ...frame, data };
 }
 

@@ -9,7 +9,7 @@
  * // point your client at sim.url (http://127.0.0.1:PORT), then:
  * await sim.close();
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Faults } from './executor.js';
@@ -27,7 +27,7 @@ export interface SimulatorOptions {
   port?: number;
   /** @default 127.0.0.1 */
   host?: string;
-  /** Where LoadImage reads. Created if missing. @default a new temp dir */
+  /** Where LoadImage reads. Created if missing. @default a new temp dir, removed by close() */
   inputDir?: string;
   /** Where savers write. @default a new temp dir */
   outputDir?: string;
@@ -68,10 +68,29 @@ export interface Simulator {
   close(): Promise<void>;
 }
 
+/** The port is taken (another ComfyUI, or a simulator still running). */
+export class PortInUseError extends Error {
+  override readonly name = 'PortInUseError';
+  constructor(readonly port: number) {
+    super(`port ${port} is in use; pass --port N`);
+  }
+}
+
 export const NODES: readonly NodeDef[] = [...fileNodes, ...imageNodes, ...modelNodes];
 
+/** Temp dirs startSimulator made itself are removed when it closes (or fails to start); dirs it was given, never. */
+export const SCRATCH_PREFIX = 'comfy-sim-';
+
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  const scratch = () => mkdtempSync(path.join(os.tmpdir(), 'comfy-sim-'));
+  const made: string[] = [];
+  const scratch = () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), SCRATCH_PREFIX));
+    made.push(dir);
+    return dir;
+  };
+  const removeMade = () => {
+    for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  };
   const dirs = {
     input: options.inputDir ?? scratch(),
     output: options.outputDir ?? scratch(),
@@ -95,7 +114,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
     new Map(NODES.map((n) => [n.name, n])),
   );
-  await server.listen();
+  try {
+    await server.listen();
+  } catch (error) {
+    removeMade();
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    throw new PortInUseError(options.port ?? 8188);
+  }
   const host = server.settings.host;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`,
@@ -105,6 +130,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     settings: server.settings,
     submitForeign: () => server.submitForeign(),
     crash: () => server.crash(),
-    close: () => server.close(),
+    close: async () => {
+      await server.close();
+      removeMade();
+    },
   };
 }

@@ -19,14 +19,14 @@ function u24(n: number): Buffer {
   return b;
 }
 
-/** An animated WEBP (VP8X + ANIM + one ANMF per frame); RIFF length exact, so readers can tell it is whole. */
-export function animatedWebp(frames: number, durationMs: number): Buffer {
-  const vp8x = Buffer.concat([Buffer.from([0x02, 0, 0, 0]), u24(0), u24(0)]); // animation flag, canvas 1×1
+/** An animated WEBP (VP8X + ANIM + one ANMF per frame [+ EXIF]); RIFF length exact, so readers can tell it is whole. */
+export function animatedWebp(frames: number, durationMs: number, exif?: Buffer): Buffer {
+  const vp8x = Buffer.concat([Buffer.from([exif ? 0x0a : 0x02, 0, 0, 0]), u24(0), u24(0)]); // animation (+ EXIF) flag, canvas 1×1
   const anim = Buffer.from([0, 0, 0, 0, 0, 0]); // background, loop forever
   const anmf = Array.from({ length: Math.max(1, frames) }, () =>
     chunk('ANMF', Buffer.concat([u24(0), u24(0), u24(0), u24(0), u24(Math.max(1, durationMs)), Buffer.from([0]), chunk('VP8L', VP8L_1X1)])),
   );
-  const body = Buffer.concat([Buffer.from('WEBP', 'latin1'), chunk('VP8X', vp8x), chunk('ANIM', anim), ...anmf]);
+  const body = Buffer.concat([Buffer.from('WEBP', 'latin1'), chunk('VP8X', vp8x), chunk('ANIM', anim), ...anmf, ...(exif ? [chunk('EXIF', exif)] : [])]);
   const riff = Buffer.alloc(8);
   riff.write('RIFF', 0, 'latin1');
   riff.writeUInt32LE(body.length, 4);
@@ -40,13 +40,16 @@ function ebml(id: number[], payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(id), size, payload]);
 }
 
-/** A WebM document: EBML header (DocType webm) and a Segment with its Info. */
-export function webm(durationMs: number): Buffer {
+/** A WebM document: EBML header (DocType webm) and a Segment with its Info [and a COMMENT tag, as ffmpeg writes it]. */
+export function webm(durationMs: number, comment?: string): Buffer {
   const header = ebml([0x1a, 0x45, 0xdf, 0xa3], Buffer.concat([ebml([0x42, 0x82], Buffer.from('webm')), ebml([0x42, 0x87], Buffer.from([4])), ebml([0x42, 0x85], Buffer.from([2]))]));
   const duration = Buffer.alloc(8);
   duration.writeDoubleBE(durationMs);
   const info = ebml([0x15, 0x49, 0xa9, 0x66], Buffer.concat([ebml([0x2a, 0xd7, 0xb1], Buffer.from([0x0f, 0x42, 0x40])), ebml([0x44, 0x89], duration)]));
-  return Buffer.concat([header, ebml([0x18, 0x53, 0x80, 0x67], info)]);
+  const tags = comment
+    ? [ebml([0x12, 0x54, 0xc3, 0x67], ebml([0x73, 0x73], Buffer.concat([ebml([0x63, 0xc0], Buffer.alloc(0)), ebml([0x67, 0xc8], Buffer.concat([ebml([0x45, 0xa3], Buffer.from('COMMENT')), ebml([0x44, 0x87], Buffer.from(comment))]))])))]
+    : [];
+  return Buffer.concat([header, ebml([0x18, 0x53, 0x80, 0x67], Buffer.concat([info, ...tags]))]);
 }
 
 function box(type: string, payload: Buffer): Buffer {
@@ -56,9 +59,13 @@ function box(type: string, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-/** An MP4 file: ftyp and a free box. */
-export function mp4(): Buffer {
-  return Buffer.concat([box('ftyp', Buffer.concat([Buffer.from('isom', 'latin1'), Buffer.from([0, 0, 2, 0]), Buffer.from('isomiso2mp41', 'latin1')])), box('free', Buffer.alloc(8))]);
+/** An MP4 file: ftyp and a free box [and moov/udta/meta/ilst/©cmt, where ffmpeg puts `-metadata comment=`]. */
+export function mp4(comment?: string): Buffer {
+  const fullBox = (type: string, payload: Buffer) => box(type, Buffer.concat([Buffer.alloc(4), payload])); // version 0, flags 0
+  const hdlr = fullBox('hdlr', Buffer.concat([Buffer.alloc(4), Buffer.from('mdirappl', 'latin1'), Buffer.alloc(9)]));
+  const data = box('data', Buffer.concat([Buffer.from([0, 0, 0, 1]), Buffer.alloc(4), Buffer.from(comment ?? '')])); // type 1: UTF-8
+  const moov = comment ? [box('moov', box('udta', fullBox('meta', Buffer.concat([hdlr, box('ilst', box('\xa9cmt', data))]))))] : [];
+  return Buffer.concat([box('ftyp', Buffer.concat([Buffer.from('isom', 'latin1'), Buffer.from([0, 0, 2, 0]), Buffer.from('isomiso2mp41', 'latin1')])), box('free', Buffer.alloc(8)), ...moov]);
 }
 
 /** A 1×1 GIF89a. */

@@ -3,8 +3,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Dirs, RunContext } from '../context.js';
 import { NodeFailure } from '../context.js';
-import { channelMask, decodeImage, encodePng, generateFrame, hashOf } from '../images.js';
+import { channelMask, decodeImage, encodePng, generateFrame, hashOf, opaque } from '../images.js';
 import { animatedWebp, flac, gif, mp4, webm } from '../media.js';
+import { exifTiff, pngText, videoComment, webpExifTags } from '../metadata.js';
+import { withText } from '../png.js';
 import { isImage, type ImageValue, type MaskValue } from '../values.js';
 import { define, SAVER_HIDDEN, type NodeDef } from './registry.js';
 
@@ -27,14 +29,17 @@ function fileCheck(input: string, what: string, defaultDir: keyof Dirs = 'input'
 
 /** What a media loader yields, derived from the file's bytes so that different inputs give different outputs. */
 function mediaOf(ctx: RunContext, value: unknown) {
-  const file = annotatedPath(String(value), ctx.dirs);
-  let bytes: Buffer;
+  const bytes = readInput(annotatedPath(String(value), ctx.dirs));
+  return { hash: hashOf(bytes.toString('base64')), bytes: bytes.length };
+}
+
+/** A loader's file; gone since validation → Python's FileNotFoundError. */
+function readInput(file: string): Buffer {
   try {
-    bytes = readFileSync(file);
+    return readFileSync(file);
   } catch (error) {
     throw new NodeFailure('FileNotFoundError', `[Errno 2] No such file or directory: '${file}' (${(error as NodeJS.ErrnoException).code})`);
   }
-  return { hash: hashOf(bytes.toString('base64')), bytes: bytes.length };
 }
 
 /** Deterministic video frames for a loaded file. */
@@ -43,10 +48,12 @@ function framesFrom(hash: string, count: number) {
 }
 
 function loadFrames(file: string) {
+  const bytes = readInput(file);
   try {
-    return decodeImage(readFileSync(file));
+    return decodeImage(bytes);
   } catch (error) {
-    throw new NodeFailure('PIL.UnidentifiedImageError', `cannot identify image file '${file}' (${(error as Error).message})`);
+    if (error instanceof NodeFailure && error.exceptionType === 'PIL.UnidentifiedImageError') throw new NodeFailure(error.exceptionType, `cannot identify image file '${file}'`);
+    throw error;
   }
 }
 
@@ -76,7 +83,7 @@ async function saveImages(ctx: RunContext, images: ImageValue, prefix: string, r
   const results = [];
   for (const frame of images.frames) {
     const { full, filename, subfolder } = savePath(root, prefix, 'png');
-    await ctx.writeOutput(full, encodePng(frame));
+    await ctx.writeOutput(full, withText(encodePng(frame), pngText(ctx.metadata)));
     results.push({ filename, subfolder, type });
   }
   return { images: results };
@@ -96,7 +103,7 @@ export const fileNodes: NodeDef[] = [
     'IMAGE MASK',
     (ctx, i) => {
       const frame = loadFrames(annotatedPath(String(i.image), ctx.dirs));
-      const image: ImageValue = { kind: 'image', frames: [frame] };
+      const image: ImageValue = { kind: 'image', frames: [opaque(frame)] };
       const mask: MaskValue = { kind: 'mask', frames: [channelMask(frame, 'alpha')] };
       return { outputs: [image, mask] };
     },
@@ -152,7 +159,8 @@ export const fileNodes: NodeDef[] = [
     async (ctx, i) => {
       const frames = framesOf(i.images).frames;
       const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'ComfyUI'), 'webp');
-      await ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6))));
+      const tags = webpExifTags(ctx.metadata);
+      await ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6)), tags.length ? exifTiff(tags) : undefined));
       return { outputs: [framesOf(i.images)], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
     },
     { outputNode: true, category: 'image/animation', names: 'images', hidden: SAVER_HIDDEN },
@@ -192,10 +200,15 @@ export const fileNodes: NodeDef[] = [
       const saveOutput = i.save_output !== false;
       const root = saveOutput ? ctx.dirs.output : ctx.dirs.temp;
       const { full, filename, subfolder } = savePath(root, String(i.filename_prefix ?? 'AnimateDiff'), ext, false);
-      const frames = framesOf(i.images).frames.length;
-      await ctx.writeOutput(full, ext === 'gif' ? gif() : ext === 'webm' ? webm(1000) : ext === 'webp' ? animatedWebp(frames, 100) : mp4());
+      const frames = framesOf(i.images).frames;
+      // VHS keeps the metadata in a PNG of the first frame (same counter) and, for ffmpeg formats, in the `comment` tag.
+      const meta = i.save_metadata === false ? null : ctx.metadata;
+      const firstFrame = full.replace(/\.[^.]+$/, '.png');
+      await ctx.writeOutput(firstFrame, withText(encodePng(frames[0]!), pngText(meta)));
+      const comment = videoComment(meta) ?? undefined;
+      await ctx.writeOutput(full, ext === 'gif' ? gif() : ext === 'webm' ? webm(1000, comment) : ext === 'webp' ? animatedWebp(frames.length, 100) : mp4(comment));
       const entry = { filename, subfolder, type: saveOutput ? 'output' : 'temp', format, frame_rate: Number(i.frame_rate) || 8, fullpath: full };
-      return { outputs: [[saveOutput, [full]]] as unknown as never[], ui: { gifs: [entry] } };
+      return { outputs: [[saveOutput, [firstFrame, full]]] as unknown as never[], ui: { gifs: [entry] } };
     },
     { outputNode: true, category: 'Video Helper Suite' },
   ),

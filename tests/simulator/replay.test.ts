@@ -9,22 +9,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startSimulator, type Simulator } from '../../simulator/index.js';
 import { pngOf } from '../helpers/pipeline.js';
+import { Listener, type Recorded } from './listener.js';
 
 const DIR = fileURLToPath(new URL('../../../shared/fixtures/comfyui-v0.27.1/transcripts/', import.meta.url));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 const transcript = (name: string): Any => JSON.parse(readFileSync(path.join(DIR, name), 'utf8'));
-
-interface Recorded {
-  kind: 'text' | 'binary';
-  json?: { type: string; data: Record<string, Any> };
-  event_type_be_u32?: number;
-  second_word_be_u32?: number;
-  decoded?: { metadata?: Record<string, unknown> };
-}
 
 const keys = (o: unknown) => (o && typeof o === 'object' ? Object.keys(o).sort().join(',') : String(o));
 
@@ -59,20 +51,10 @@ function signature(m: Recorded): string {
     case 'execution_error':
     case 'execution_interrupted':
       // `executed` is a Python set on the real server: its order means nothing.
-      return `${type}(${data.node_id} ${data.node_type} [${[...data.executed].sort().join(',')}])${fields}`;
+      return `${type}(${data.node_id} ${data.node_type} [${[...data.executed].sort().join(',')}]${data.exception_type ? ` ${data.exception_type}` : ''})${fields}`;
     default:
       return `${type}${fields}`;
   }
-}
-
-/** What this replay saw, in the recordings' shape. */
-function recordedShape(data: WebSocket.RawData, isBinary: boolean): Recorded {
-  if (!isBinary) return { kind: 'text', json: JSON.parse(data.toString()) };
-  const b = data as Buffer;
-  const type = b.readUInt32BE(0);
-  if (type !== 4) return { kind: 'binary', event_type_be_u32: type, second_word_be_u32: b.readUInt32BE(4) };
-  const metaLength = b.readUInt32BE(4);
-  return { kind: 'binary', event_type_be_u32: 4, decoded: { metadata: JSON.parse(b.subarray(8, 8 + metaLength).toString()) } };
 }
 
 /** Sampler steps collapsed (each step: progress_state, progress and a preview, in some order): how many ran is timing. */
@@ -87,39 +69,6 @@ function collapseSteps(sigs: string[]): string[] {
     out.push(norm[i]!);
   }
   return out;
-}
-
-class Listener {
-  readonly log: Recorded[] = [];
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => this.log.push(recordedShape(data, isBinary)));
-  }
-
-  static async open(sim: Simulator, clientId?: string, firstMessage?: unknown): Promise<Listener> {
-    const ws = new WebSocket(`${sim.url.replace('http', 'ws')}/ws${clientId ? `?clientId=${clientId}` : ''}`);
-    const listener = new Listener(ws);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    if (firstMessage) ws.send(JSON.stringify(firstMessage));
-    return listener;
-  }
-
-  until(pred: (m: Recorded) => boolean, what: string, ms = 20_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-      const check = () => {
-        if (!this.log.some(pred)) return;
-        clearTimeout(timer);
-        this.ws.off('message', check);
-        resolve();
-      };
-      this.ws.on('message', check);
-      check();
-    });
-  }
-
-  done(promptId: string): Promise<void> {
-    return this.until((m) => m.json?.type === 'executing' && m.json.data.node === null && m.json.data.prompt_id === promptId, `the end of ${promptId}`);
-  }
 }
 
 interface Hooks {
