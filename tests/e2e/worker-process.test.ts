@@ -15,7 +15,7 @@ let platform: PlatformEmulator;
 let work: string;
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'cs-worker-proc-'));
-  sim = await startSimulator({ port: 0, stepMs: 40, inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') });
+  sim = await startSimulator({ port: 0, stepMs: 40, disableMetadata: true, inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') });
   platform = await startPlatform();
 });
 afterAll(async () => {
@@ -76,6 +76,7 @@ it('comfy-seal worker posts a multi-MB sealed result as its bytes, with the righ
   const side = 700; // ~2 MB of incompressible pixels
   const png = new PNG({ width: side, height: side });
   randomBytes(png.data.length).copy(png.data);
+  for (let i = 3; i < png.data.length; i += 4) png.data[i] = 255; // LoadImage drops alpha, as ComfyUI's does
   const image = PNG.sync.write(png, { deflateLevel: 0 });
   const workflow = {
     '1': { class_type: 'LoadImage', inputs: { image: 'in.png' } },

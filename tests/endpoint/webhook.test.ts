@@ -112,7 +112,7 @@ describe('sealed webhooks through the local endpoint', () => {
     expect(event.result.files.map((f) => f.filename)).toEqual(result.files.map((f) => f.filename));
     expect(event.result.files[0]!.filename).toContain(CANARY); // it was there, sealed
     const png = PNG.sync.read(event.result.files[0]!.data);
-    expect([png.data[0], png.data[1], png.data[2]]).toEqual([55, 245, 245]);
+    expect([png.data[0], png.data[1], png.data[2]]).toEqual([54, 245, 245]);
     // A second delivery of the same body (RunPod retried) opens the same.
     expect(openWebhook(JSON.parse(first!.text), rig.key).jobId).toBe(jobId);
     expect(rig.leftovers()).toEqual([]);

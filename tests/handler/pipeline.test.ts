@@ -74,9 +74,9 @@ describe('the job pipeline against the simulator', () => {
     const result = openResult(outcome.output, rig.fernet);
     const names = result.files.map((f) => `${f.subfolder ? `${f.subfolder}/` : ''}${f.filename}:${f.kind}:${f.nodeId}`);
     expect(names).toEqual(['inv_00001_.png:image:4', 'copy/b_00001_.png:image:5', 'gen_00001_.png:image:16']);
-    // The inverted red image really is inverted.
+    // The inverted red image really is inverted (SaveImage truncates float32 as ComfyUI does: 255 - 200 → 54).
     const inv = PNG.sync.read(result.files[0]!.data);
-    expect([inv.width, inv.height, inv.data[0], inv.data[1], inv.data[2]]).toEqual([8, 6, 55, 245, 245]);
+    expect([inv.width, inv.height, inv.data[0], inv.data[1], inv.data[2]]).toEqual([8, 6, 54, 245, 245]);
     expect(result.files[1]!.data.equals(PNG.sync.write(PNG.sync.read(blue)))).toBe(true);
     expect(Object.keys(result.timingsMs)).toEqual(expect.arrayContaining(['open', 'stage', 'run', 'collect', 'total']));
     // The older endpoint's images map is there too.
