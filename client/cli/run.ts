@@ -11,6 +11,7 @@ import { ComfySealClient, type JobProgress } from '../client.js';
 import { ComfySealError, JobFailedError } from '../errors.js';
 import { writeResultFiles } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
+import { describeSource } from '../workflow/load.js';
 import { progressLine } from './progress.js';
 
 const HELP = `Usage: comfy-seal run --workflow wf.json [options]
@@ -20,7 +21,7 @@ Prepares an API-format ComfyUI workflow, seals it with your key, runs it on your
 the opened results into --out. Only sealed tokens leave this machine.
 
 Workflow:
-  --workflow FILE       API-format workflow JSON (ComfyUI: Workflow > Export (API))
+  --workflow FILE       the workflow: API or UI format JSON, or a PNG / WebP saved by ComfyUI
   --img FILE...         images for the LoadImage nodes, in ascending node-id order (repeatable)
   --file NODE=FILE      a file for one loader node: LoadAudio, LoadVideo, VHS_LoadVideo, or an image loader
                         that --img should leave alone (repeatable)
@@ -96,15 +97,6 @@ export function expandMultiValueFlags(argv: string[], flags: readonly string[] =
   return out;
 }
 
-async function readJsonFile(file: string, what: string): Promise<unknown> {
-  const { data } = await readInput(file, what);
-  try {
-    return JSON.parse(data.toString('utf8'));
-  } catch {
-    throw new UsageError(`${what} ${file} is not valid JSON`);
-  }
-}
-
 function numberFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -125,7 +117,7 @@ export const command: Command = async (argv, io) => {
   // Preparation first: a dry run needs no endpoint, key or network.
   let prepared: ReturnType<typeof prepareWorkflow> | undefined;
   if (!resumeId) {
-    const workflow = await readJsonFile(values.workflow!, 'workflow');
+    const { data: workflow } = await readInput(values.workflow!, 'workflow');
     const images = await Promise.all((values.img ?? []).map((file) => readInput(file, 'image')));
     const files = await Promise.all(
       (values.file ?? []).map(async (spec) => {
@@ -146,6 +138,7 @@ export const command: Command = async (argv, io) => {
       images,
       files,
     });
+    if (prepared.source !== 'api') io.stderr.write(`comfy-seal run: ${path.basename(values.workflow!)}: ${describeSource(prepared)}\n`);
   }
   const timeoutS = numberFlag('timeout', values.timeout);
   const request = prepared && {
