@@ -33,7 +33,8 @@ export interface Result {
   timingsMs: Record<string, number>;
 }
 
-function openJson(token: string, fernet: Fernet, what: string): unknown {
+/** A sealed JSON payload (result, error, progress, query answer) → its value. */
+export function openJson(token: string, fernet: Fernet, what: string): unknown {
   const bytes = fernet.decrypt(token, { releasable: true });
   let text: string;
   try {

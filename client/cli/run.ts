@@ -12,6 +12,8 @@ import { ComfySealError, JobFailedError } from '../errors.js';
 import { writeResultFiles } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
 import { describeSource } from '../workflow/load.js';
+import { checkBeforeRun } from './check.js';
+import { findDefinitions } from './definitions.js';
 import { progressLine } from './progress.js';
 
 const HELP = `Usage: comfy-seal run --workflow wf.json [options]
@@ -32,6 +34,9 @@ Workflow:
   --seed N              set every sampler's seed; --random-seed for a fresh random one each
   --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text)
   --timeout S           job time limit in seconds (may only lower the endpoint's own)
+  --object-info FILE    node definitions (a saved /object_info) for UI workflows and the check; default: the
+                        endpoint's cache ('comfy-seal nodes')
+  --no-check            send without checking against the node definitions
 
 Endpoint:
   --endpoint ID         endpoint id (default: $RUNPOD_ENDPOINT_ID); API key from $RUNPOD_API_KEY
@@ -70,6 +75,8 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   'resume-id': { type: 'string' },
   debug: { type: 'boolean' },
+  'object-info': { type: 'string' },
+  'no-check': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -127,7 +134,9 @@ export const command: Command = async (argv, io) => {
       }),
     );
     const seed = numberFlag('seed', values.seed);
+    const definitions = await findDefinitions(values, io.env);
     prepared = prepareWorkflow(workflow, {
+      ...(definitions ? { objectInfo: definitions.objectInfo } : {}),
       ...(values.prompt !== undefined ? { prompt: values.prompt } : {}),
       ...(values.negative !== undefined ? { negative: values.negative } : {}),
       ...(values['prompt-node'] ? { promptNode: values['prompt-node'] } : {}),
@@ -139,6 +148,7 @@ export const command: Command = async (argv, io) => {
       files,
     });
     if (prepared.source !== 'api') io.stderr.write(`comfy-seal run: ${path.basename(values.workflow!)}: ${describeSource(prepared)}\n`);
+    if (!values['no-check']) checkBeforeRun(io, prepared.workflow, definitions);
   }
   const timeoutS = numberFlag('timeout', values.timeout);
   const request = prepared && {

@@ -90,3 +90,26 @@ export function widgetSlots(def: NodeDefinition): WidgetSlot[] {
 export function outputTypes(def: NodeDefinition): string[] {
   return (def.output ?? []).map((t) => (Array.isArray(t) ? 'COMBO' : String(t)));
 }
+
+/** Loader inputs whose combo lists the installed files of one models folder. */
+const MODEL_LISTS: Record<string, [string, string]> = {
+  checkpoints: ['CheckpointLoaderSimple', 'ckpt_name'],
+  loras: ['LoraLoader', 'lora_name'],
+  vae: ['VAELoader', 'vae_name'],
+  diffusion_models: ['UNETLoader', 'unet_name'],
+  text_encoders: ['CLIPLoader', 'clip_name'],
+  clip_vision: ['CLIPVisionLoader', 'clip_name'],
+  controlnet: ['ControlNetLoader', 'control_net_name'],
+  upscale_models: ['UpscaleModelLoader', 'model_name'],
+};
+
+/** How many files each models folder holds, as the definitions' loader lists say (folders whose loader is absent left out). */
+export function modelListSizes(info: ObjectInfo): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const [folder, [type, input]] of Object.entries(MODEL_LISTS)) {
+    const def = Object.hasOwn(info, type) ? info[type] : undefined;
+    const entry = def && definitionInputs(def).find((e) => e.name === input);
+    if (entry?.options) sizes[folder] = entry.options.length;
+  }
+  return sizes;
+}
