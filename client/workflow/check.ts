@@ -115,7 +115,11 @@ function checkValue(classType: string, entry: InputEntry, value: unknown): Found
     what: isFile
       ? `${JSON.stringify(value)} is not installed on the endpoint${choices.length === 0 ? ' (none in this list is)' : ''}`
       : `${JSON.stringify(value)} is not one of its ${choices.length} choices`,
-    fix: isFile ? `use an installed one${nearest.length ? `: ${nearest.join(', ')}` : ''}, or add it to the endpoint (MODELS)` : `use one of: ${nearest.join(', ')}`,
+    fix: isFile
+      ? `use an installed one${nearest.length ? `: ${nearest.join(', ')}` : ''}, or add it to the endpoint (MODELS)`
+      : nearest.length
+        ? `use one of: ${nearest.join(', ')}`
+        : "the endpoint's node offers no choices here: check its version ('comfy-seal nodes --refresh')",
     nearest,
   };
 }
