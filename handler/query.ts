@@ -13,7 +13,10 @@ import type { JobDeps, JobOutcome } from './job.js';
 /** How long a ping waits for ComfyUI. */
 export const PING_TIMEOUT_MS = 5_000;
 
-async function answer(query: BundleQuery, deps: JobDeps, signal?: AbortSignal): Promise<QueryResult> {
+async function answer(query: BundleQuery, deps: JobDeps, key: Fernet | null, signal?: AbortSignal): Promise<QueryResult> {
+  if (query === 'object_info' && !key) {
+    throw new SealError('PLAINTEXT_REFUSED', 'node definitions name the installed models, so they are answered only to a sealed query');
+  }
   if (query === 'object_info') return { status: 'success', outputs: [], object_info: await deps.http.objectInfo(signal) };
   const timer = new AbortController();
   const version = await Promise.race([
@@ -31,7 +34,7 @@ async function answer(query: BundleQuery, deps: JobDeps, signal?: AbortSignal): 
 export async function runQuery(jobId: string, query: BundleQuery, deps: JobDeps, key: Fernet | null, signal?: AbortSignal): Promise<JobOutcome> {
   const started = deps.clock.now();
   try {
-    const output = sealQueryAnswer(await answer(query, deps, signal), key, deps.config.maxResultBytes);
+    const output = sealQueryAnswer(await answer(query, deps, key, signal), key, deps.config.maxResultBytes);
     const ms = deps.clock.now() - started;
     deps.log.log('info', 'job.done', { job_id: jobId, ms });
     return { kind: 'success', output, timingsMs: { total: Math.round(ms * 10) / 10 } };

@@ -79,6 +79,14 @@ describe('node definitions, sealed', () => {
     expect(r2.error).not.toContain(CANARY);
   });
 
+  it('answers object_info only to a sealed query; a plaintext ping is fine', async () => {
+    const http = new ComfyHttp({ url: sim.url });
+    const deps = { http, clock: { now: () => 0, sleep: () => new Promise(() => undefined) }, log: { log: () => undefined }, fernet: null, config: DEFAULT_JOB_CONFIG } as unknown as JobDeps;
+    expect(await runQuery('j0', 'object_info', deps, null)).toMatchObject({ kind: 'failure', code: 'PLAINTEXT_REFUSED' });
+    expect(await runQuery('j0', 'ping', deps, null)).toMatchObject({ kind: 'success', output: { ping: { comfy: { ok: true } } } });
+    await http.close();
+  });
+
   it('a ping answers ok:false when ComfyUI does not answer within its limit', async () => {
     const silent: Server = createServer(() => undefined); // accepts, never answers
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -167,5 +175,33 @@ describe('comfy-seal nodes / check / convert / run with a UI workflow', () => {
     const r = await runCli(['run', '--workflow', file, '--no-check', '--out', path.join(work, 'png-out'), '--json'], { env: env() });
     expect(r.stderr).toBe("comfy-seal run: saved.png: using the PNG's embedded workflow (UI format, converted)\n");
     expect(r.code).toBe(0);
+  });
+});
+
+describe('--object-info FILE, no endpoint', () => {
+  const DUMP = '/work/shared/fixtures/comfyui-v0.27.1/object_info.json';
+  const API = '/work/shared/fixtures/ui-workflows/02-flux-fp8-txt2img/api.json';
+
+  it('convert passes an API file through and converts a UI file with the given definitions', async () => {
+    const api = await runCli(['convert', '--workflow', API, '--object-info', DUMP], { env: {} });
+    expect([api.code, api.stderr]).toEqual([0, '']);
+    expect(JSON.parse(api.stdout.toString())).toEqual(JSON.parse(readFileSync(API, 'utf8')));
+    const ui = await runCli(['convert', '--workflow', API.replace('api.json', 'ui.json'), '--object-info', DUMP], { env: {} });
+    expect(JSON.parse(ui.stdout.toString())).toEqual(JSON.parse(readFileSync(API, 'utf8')));
+    const bad = await runCli(['convert', '--workflow', API, '--object-info', path.join(work, 'missing.json')], { env: {} });
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('cannot read --object-info')]);
+  });
+
+  it('check passes a workflow whose models the definitions list, and run --dry-run checks it too', async () => {
+    const info = JSON.parse(readFileSync(DUMP, 'utf8'));
+    info.CheckpointLoaderSimple.input.required.ckpt_name[0] = ['v1-5-pruned-emaonly.ckpt'];
+    const defs = path.join(work, 'defs.json');
+    writeFileSync(defs, JSON.stringify(info));
+    const ok = await runCli(['check', '--workflow', UI, '--object-info', defs], { env: {} });
+    expect([ok.code, ok.stdout.toString()]).toEqual([0, `ok: 7 nodes pass the check (definitions: ${defs})\n`]);
+    const dry = await runCli(['run', '--workflow', UI, '--object-info', DUMP, '--dry-run'], { env: {} });
+    expect([dry.code, dry.stderr]).toEqual([1, expect.stringMatching(/ckpt_name: "v1-5-pruned-emaonly.ckpt" is not installed[\s\S]*WORKFLOW_INVALID/)]);
+    const unchecked = await runCli(['run', '--workflow', UI, '--object-info', DUMP, '--dry-run', '--no-check'], { env: {} });
+    expect(unchecked.code).toBe(0);
   });
 });
