@@ -158,7 +158,7 @@ export const command: Command = async (argv, io) => {
   };
 
   if (values['dry-run'] && request) {
-    const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared!.report };
+    const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared!.report, source: prepared!.source };
     io.stdout.write(`${JSON.stringify(shown, null, values.json ? 0 : 2)}\n`);
     return 0;
   }

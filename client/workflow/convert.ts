@@ -3,8 +3,8 @@
  * ExecutableNodeDTO link resolution):
  * - subgraph nodes are replaced by their inner nodes, ids `outer:inner` (nested: `a:b:c`); a link into a subgraph input
  *   continues outside it, a subgraph output continues inside;
- * - virtual nodes (Note, MarkdownNote, Reroute, PrimitiveNode), muted (mode 2) and bypassed (mode 4) nodes are left
- *   out; a Reroute is followed to its source, a PrimitiveNode's value goes into the widget it feeds, a bypassed node's
+ * - virtual nodes (Note, MarkdownNote, Reroute, PrimitiveNode, see VIRTUAL_NODES), muted (mode 2) and bypassed
+ *   (mode 4) nodes are left out; a Reroute (or a GetNode, through its SetNode) is followed to its source, a PrimitiveNode's value goes into the widget it feeds, a bypassed node's
  *   consumers get its input of the same type (same slot first);
  * - widget values first, in widget order, without frontend-only values; a link then overrides the widget of its name;
  *   array values become `{"__value__": [...]}`; links to nodes that are not in the result are dropped.
@@ -16,8 +16,23 @@ import type { ObjectInfo } from './definitions.js';
 import { MODE_BYPASS, MODE_NEVER, readUiWorkflow, SUBGRAPH_INPUT_ID, SUBGRAPH_OUTPUT_ID, type UiGraph, type UiNode, type UiWorkflow } from './ui-graph.js';
 import { widgetValues } from './widgets.js';
 
-/** Frontend-only nodes: never sent to ComfyUI. */
-export const VIRTUAL_NODES = new Set(['Note', 'MarkdownNote', 'Reroute', 'PrimitiveNode']);
+/**
+ * Frontend-only nodes: never sent to ComfyUI. Core ones, and the common extensions' (rgthree's reroute and group
+ * togglers, KJNodes' SetNode/GetNode, which pass a link on by name).
+ */
+export const VIRTUAL_NODES = new Set([
+  'Note',
+  'MarkdownNote',
+  'Reroute',
+  'PrimitiveNode',
+  'Reroute (rgthree)',
+  'Fast Groups Muter (rgthree)',
+  'Fast Groups Bypasser (rgthree)',
+  'Label (rgthree)',
+  'Bookmark (rgthree)',
+  'SetNode',
+  'GetNode',
+]);
 
 /** Subgraphs inside subgraphs deeper than this are refused (a definition that contains itself would never end). */
 const MAX_SUBGRAPH_DEPTH = 32;
@@ -161,6 +176,12 @@ class Resolver {
       // The frontend writes a PrimitiveNode's value into every widget it feeds before sending.
       const wv = origin.widgets_values;
       return Array.isArray(wv) && wv.length > 0 ? { value: wv[0] } : undefined;
+    }
+    if (origin.type === 'GetNode') {
+      // KJNodes: a GetNode hands on what the SetNode of the same name (its first widget) in the same graph gets.
+      const name = Array.isArray(origin.widgets_values) ? origin.widgets_values[0] : undefined;
+      const setter = [...scope.graph.nodes.values()].find((n) => n.type === 'SetNode' && Array.isArray(n.widgets_values) && n.widgets_values[0] === name);
+      return setter?.inputs[0] ? this.input(scope, setter, 0, visited) : undefined;
     }
     if (VIRTUAL_NODES.has(origin.type)) return origin.inputs[slot] ? this.input(scope, origin, slot, visited) : undefined;
     return { id: executionId(scope, originId), slot };

@@ -162,6 +162,25 @@ describe('links (v0.4 arrays)', () => {
     expect(api['3']!.inputs).not.toHaveProperty('positive');
   });
 
+  it("follows KJNodes' GetNode to the SetNode of the same name; rgthree's helpers are left out", () => {
+    const ui = {
+      version: 0.4,
+      nodes: [
+        ckpt,
+        node({ id: 60, type: 'SetNode', inputs: [{ name: 'MODEL', type: 'MODEL', link: 1 }], outputs: ['*'], wv: ['base_model'] }),
+        node({ id: 61, type: 'GetNode', outputs: ['MODEL'], wv: ['base_model'] }),
+        node({ id: 62, type: 'GetNode', outputs: ['MODEL'], wv: ['nobody_sets_this'] }),
+        node({ id: 63, type: 'Fast Groups Bypasser (rgthree)', outputs: ['*'] }),
+        sampler(2, 3, null, null),
+      ],
+      links: [linkArray(1, 1, 0, 60, 0, 'MODEL'), linkArray(2, 61, 0, 3, 0, 'MODEL'), linkArray(3, 62, 0, 3, 1, 'CONDITIONING')],
+    };
+    const api = convert(ui);
+    expect(Object.keys(api).sort()).toEqual(['1', '3']);
+    expect(api['3']!.inputs.model).toEqual(['1', 0]);
+    expect(api['3']!.inputs).not.toHaveProperty('positive');
+  });
+
   it("writes a PrimitiveNode's value into the widget it feeds, never its control value", () => {
     const ui = {
       version: 0.4,
