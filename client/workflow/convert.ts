@@ -61,6 +61,9 @@ export function convertUiWorkflow(raw: unknown, options: ConvertOptions = {}): W
   const unknown = new Set<string>();
 
   for (const { scope, node } of executableNodes(ui, { graph: ui.root, path: [] }, 0)) {
+    if (ui.groupNodeTypes.has(node.type)) {
+      throw new SealError('BAD_INPUT', "this workflow uses group nodes, which are not converted: in ComfyUI convert them to subgraphs (right-click > Convert to Subgraph), or use Workflow > Export (API)");
+    }
     const def = Object.hasOwn(defs, node.type) ? defs[node.type] : undefined;
     const values = widgetValues(node, def);
     if (values === null) {
@@ -113,9 +116,9 @@ function isSent(node: UiNode): boolean {
 function* executableNodes(ui: UiWorkflow, scope: Scope, depth: number): Generator<{ scope: Scope; node: UiNode }> {
   if (depth > MAX_SUBGRAPH_DEPTH) throw new SealError('BAD_INPUT', `UI workflow: subgraphs nest deeper than ${MAX_SUBGRAPH_DEPTH} levels (or one contains itself)`);
   for (const node of scope.graph.nodes.values()) {
-    const sub = ui.subgraphs.get(node.type);
-    if (sub) {
-      if (node.mode !== MODE_NEVER && node.mode !== MODE_BYPASS) yield* executableNodes(ui, innerScope(ui, scope, node)!, depth + 1);
+    const inner = innerScope(ui, scope, node);
+    if (inner) {
+      if (node.mode !== MODE_NEVER && node.mode !== MODE_BYPASS) yield* executableNodes(ui, inner, depth + 1);
     } else if (isSent(node)) {
       yield { scope, node };
     }

@@ -53,6 +53,8 @@ export interface UiSubgraph extends UiGraph {
 export interface UiWorkflow {
   root: UiGraph;
   subgraphs: Map<string, UiSubgraph>;
+  /** Node types of the older group nodes (`extra.groupNodes`): `workflow>NAME`, or `workflow/NAME` in older files. */
+  groupNodeTypes: Set<string>;
 }
 
 /** The ids the frontend gives a subgraph's input and output boundary nodes. */
@@ -149,5 +151,7 @@ export function readUiWorkflow(raw: unknown): UiWorkflow {
   if (!isRecord(raw)) throw invalid('not a JSON object');
   const subgraphs = new Map<string, UiSubgraph>();
   collectSubgraphs(raw, subgraphs);
-  return { root: readGraph(raw), subgraphs };
+  const groups = isRecord(raw.extra) && isRecord(raw.extra.groupNodes) ? Object.keys(raw.extra.groupNodes) : [];
+  const groupNodeTypes = new Set(groups.flatMap((name) => [`workflow>${name}`, `workflow/${name}`]));
+  return { root: readGraph(raw), subgraphs, groupNodeTypes };
 }
