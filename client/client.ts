@@ -11,8 +11,10 @@ import { serializeBundle, type Bundle, type BundleImage } from '../shared/bundle
 import { openError, openProgress, openResult, type Result } from '../shared/envelope.js';
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
-import type { BundleOptions, Progress, Workflow } from '../shared/schema.js';
+import { openQueryAnswer } from '../shared/query.js';
+import type { BundleOptions, BundleQuery, Progress, QueryResult, Workflow } from '../shared/schema.js';
 import { webhookUrlProblem } from '../shared/webhook.js';
+import type { ObjectInfo } from './workflow/definitions.js';
 import { ComfySealError, JobFailedError, RequestTooLargeError, RunpodApiError, RunpodConnectionError, WaitTimeoutError } from './errors.js';
 
 export const DEFAULT_API_URL = 'https://api.runpod.ai/v2';
@@ -145,7 +147,10 @@ export class ComfySealClient {
 
   /** Seals and submits; resolves with the job id. Retried only where RunPod cannot have queued it. */
   async submit(request: SubmitRequest): Promise<string> {
-    const body = this.buildRequest(request);
+    return this.#send(this.buildRequest(request));
+  }
+
+  async #send(body: { input: Record<string, unknown> }): Promise<string> {
     const bytes = Buffer.byteLength(JSON.stringify(body));
     if (bytes > MAX_RUN_BYTES) throw new RequestTooLargeError(bytes, MAX_RUN_BYTES);
     const answer = (await this.#call(() => this.#endpoint.run(body, this.#options.requestTimeoutMs), (e) => e instanceof RunpodApiError && e.status === 429)) as StatusBody;
@@ -158,7 +163,33 @@ export class ComfySealClient {
   }
 
   /** Waits for the job to end; the opened result, or JobFailedError with the opened details. */
-  async wait(jobId: string, options: WaitOptions = {}): Promise<Result> {
+  wait(jobId: string, options: WaitOptions = {}): Promise<Result> {
+    return this.#waitFor(jobId, options, (output) => openResult(output, this.#fernet));
+  }
+
+  /** Asks the endpoint a question (contract §10: `object_info`, `ping`), sealed both ways, and waits for the answer. */
+  async query(query: BundleQuery, options: WaitOptions = {}): Promise<QueryResult> {
+    const text = serializeBundle({ workflow: {}, images: [], options: {}, query });
+    const input = this.#options.plaintext || !this.#fernet ? (JSON.parse(text) as Record<string, unknown>) : { encrypted_input: this.#fernet.encrypt(text) };
+    const jobId = await this.#send({ input });
+    return this.#waitFor(jobId, options, (output) => openQueryAnswer(output, this.#fernet));
+  }
+
+  /** The endpoint's node definitions (its ComfyUI's GET /object_info), for converting and checking workflows. */
+  async nodes(options: WaitOptions = {}): Promise<ObjectInfo> {
+    const answer = await this.query('object_info', options);
+    if (!answer.object_info) throw new ComfySealError('BAD_ANSWER', 'the endpoint answered the object_info query without node definitions');
+    return answer.object_info as ObjectInfo;
+  }
+
+  /** Whether the endpoint's ComfyUI answers (within 5 s), and its version; goes through the queue like any job. */
+  async ping(options: WaitOptions = {}): Promise<{ comfy: { ok: boolean; version?: string } }> {
+    const answer = await this.query('ping', options);
+    if (!answer.ping) throw new ComfySealError('BAD_ANSWER', 'the endpoint answered the ping without a ping field');
+    return answer.ping;
+  }
+
+  async #waitFor<T>(jobId: string, options: WaitOptions, open: (output: unknown) => T): Promise<T> {
     const started = Date.now();
     let delay = this.#options.pollMinMs;
     for (;;) {
@@ -166,7 +197,7 @@ export class ComfySealClient {
       const s = await this.status(jobId);
       switch (s.status) {
         case 'COMPLETED':
-          return openResult(s.output, this.#fernet);
+          return open(s.output);
         case 'FAILED': {
           const failure = openError(s.error, this.#fernet);
           throw new JobFailedError(jobId, failure.code, failure.message, failure.details);

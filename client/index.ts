@@ -25,3 +25,7 @@ export {
 export { openWebhook, type WebhookEvent } from './webhook.js';
 export { prepareWorkflow, type NodeFile, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
 export { writeResultFiles, type WrittenFile } from './output.js';
+export { convertUiWorkflow, type ConvertOptions } from './workflow/convert.js';
+export { loadWorkflow, type LoadedWorkflow, type WorkflowSource } from './workflow/load.js';
+export { checkWorkflow, formatProblem, type Problem } from './workflow/check.js';
+export type { ObjectInfo, NodeDefinition } from './workflow/definitions.js';

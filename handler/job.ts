@@ -15,6 +15,7 @@ import type { ComfyHttp } from './comfy/http.js';
 import type { ComfySocket } from './comfy/ws.js';
 import type { Logger } from './log.js';
 import { openJobInput } from './open.js';
+import { runQuery } from './query.js';
 import { runPrompt } from './run.js';
 import { hasLinkedPrefix, jobFolder, planStage, writeStage } from './stage.js';
 import { ensureDirs, nodeFileSystem, scrubFile, wipeDirs, type Dirs, type FileSystem } from './storage.js';
@@ -101,6 +102,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       ...(config.limits ? { limits: config.limits } : {}),
     });
     replyKey = opened.fernet;
+    // A question, not a workflow: nothing is staged or run, so there is nothing to wipe.
+    if (opened.bundle.query) return await runQuery(job.id, opened.bundle.query, deps, replyKey, ctx.signal);
     const key = replyKey;
     const emit = (p: ProgressUpdate) => {
       if (!ctx.onProgress) return;

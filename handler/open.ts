@@ -37,7 +37,7 @@ export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
     });
     return { bundle, fernet: options.fernet };
   }
-  if ('workflow' in fields) {
+  if ('workflow' in fields || 'query' in fields) {
     if (!options.allowPlaintext) {
       throw new SealError('PLAINTEXT_REFUSED', 'this worker accepts only sealed jobs ({"encrypted_input": ...}); set COMFY_SEAL_ALLOW_PLAINTEXT=1 to debug');
     }

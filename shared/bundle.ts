@@ -7,7 +7,7 @@ import { SealError } from './errors.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { allocReleasable, release } from './releasable.js';
-import { bundleSchema, parseWith, type BundleOptions, type Workflow } from './schema.js';
+import { BUNDLE_QUERIES, bundleSchema, parseWith, queryBundleSchema, type BundleOptions, type BundleQuery, type Workflow } from './schema.js';
 
 export interface BundleImage {
   name: string;
@@ -19,6 +19,8 @@ export interface Bundle {
   workflow: Workflow;
   images: BundleImage[];
   options: BundleOptions;
+  /** A question instead of a workflow (contract §10); such a bundle has an empty workflow and no images. */
+  query?: BundleQuery;
 }
 
 const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
@@ -112,6 +114,7 @@ function parseBundleText(text: string, limits: Limits, releasable: boolean): Bun
  */
 export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}, releasable = false): Bundle {
   const limits = resolveLimits(limitsIn);
+  if (value !== null && typeof value === 'object' && 'query' in value) return validateQueryBundle(value as Record<string, unknown>);
   if (isUiFormat(value)) {
     throw new SealError('BAD_INPUT', UI_FORMAT_MESSAGE);
   }
@@ -140,6 +143,15 @@ export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}, r
   return { workflow: wire.workflow, images, options: wire.options ?? {} };
 }
 
+function validateQueryBundle(value: Record<string, unknown>): Bundle {
+  if ('workflow' in value || 'images' in value) throw new SealError('BAD_INPUT', 'a bundle holds a workflow or a query, never both (and a query takes no images)');
+  if (typeof value.query !== 'string' || !(BUNDLE_QUERIES as readonly string[]).includes(value.query)) {
+    throw new SealError('BAD_INPUT', `unknown query; this worker answers ${BUNDLE_QUERIES.join(', ')}`);
+  }
+  const wire = parseWith(queryBundleSchema, value, 'bundle');
+  return { workflow: {}, images: [], options: wire.options ?? {}, query: wire.query };
+}
+
 /** ComfyUI's UI format (top-level nodes[] and links[]), which the API cannot run. */
 export function isUiFormat(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
@@ -150,6 +162,7 @@ export function isUiFormat(value: unknown): boolean {
 
 /** Bundle → wire JSON text (images as base64). */
 export function serializeBundle(bundle: Bundle): string {
+  if (bundle.query) return JSON.stringify({ query: bundle.query, options: bundle.options });
   const wire = {
     workflow: bundle.workflow,
     images: bundle.images.map((i) => ({ name: i.name, image: Buffer.from(i.data.buffer, i.data.byteOffset, i.data.byteLength).toString('base64') })),

@@ -35,7 +35,8 @@ export interface Result {
   jobId?: string;
 }
 
-function openJson(token: string, fernet: Fernet, what: string): unknown {
+/** A sealed JSON payload (result, error, progress, query answer) → its value. */
+export function openJson(token: string, fernet: Fernet, what: string): unknown {
   const bytes = fernet.decrypt(token, { releasable: true });
   let text: string;
   try {

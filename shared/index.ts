@@ -41,3 +41,5 @@ export {
   type WireBundle,
   type WireResult,
 } from './schema.js';
+export { BUNDLE_QUERIES, type BundleQuery, type QueryResult } from './schema.js';
+export { sealQueryAnswer, openQueryAnswer } from './query.js';

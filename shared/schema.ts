@@ -36,6 +36,24 @@ export const bundleSchema = z.object({
   options: bundleOptionsSchema.optional(),
 });
 
+/** Questions a bundle may ask instead of running a workflow (contract §10): node definitions, and a health ping. */
+export const BUNDLE_QUERIES = ['object_info', 'ping'] as const;
+export type BundleQuery = (typeof BUNDLE_QUERIES)[number];
+
+export const queryBundleSchema = z.object({
+  query: z.enum(BUNDLE_QUERIES),
+  options: bundleOptionsSchema.optional(),
+});
+
+/** A query's answer: a result with no outputs, plus the answer's own field. */
+export const queryResultSchema = z.looseObject({
+  status: z.literal('success'),
+  outputs: z.array(z.unknown()),
+  object_info: z.record(z.string(), z.unknown()).optional(),
+  ping: z.looseObject({ comfy: z.looseObject({ ok: z.boolean(), version: z.string().optional() }) }).optional(),
+});
+export type QueryResult = z.infer<typeof queryResultSchema>;
+
 export type WorkflowNode = z.infer<typeof workflowNodeSchema>;
 export type Workflow = z.infer<typeof workflowSchema>;
 export type BundleOptions = z.infer<typeof bundleOptionsSchema>;
@@ -111,7 +129,7 @@ export const errorPayloadSchema = z.looseObject({
 });
 
 /** Schema keys that may appear in a plaintext message; anything else in a path (node ids, image names) is the user's. */
-const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s']);
+const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'query']);
 
 function safePath(path: readonly PropertyKey[]): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : SAFE_PATH_KEYS.has(String(p)) ? String(p) : '*')).join('.') || '(root)';

@@ -13,6 +13,9 @@ import { ComfySealError, JobFailedError } from '../errors.js';
 import { embedWorkflow } from '../embed-workflow.js';
 import { writeResultFiles } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
+import { describeSource } from '../workflow/load.js';
+import { checkBeforeRun } from './check.js';
+import { findDefinitions } from './definitions.js';
 import { progressLine } from './progress.js';
 
 const HELP = `Usage: comfy-seal run --workflow wf.json [options]
@@ -22,7 +25,7 @@ Prepares an API-format ComfyUI workflow, seals it with your key, runs it on your
 the opened results into --out. Only sealed tokens leave this machine.
 
 Workflow:
-  --workflow FILE       API-format workflow JSON (ComfyUI: Workflow > Export (API))
+  --workflow FILE       the workflow: API or UI format JSON, or a PNG / WebP saved by ComfyUI
   --img FILE...         images for the LoadImage nodes, in ascending node-id order (repeatable)
   --file NODE=FILE      a file for one loader node: LoadAudio, LoadVideo, VHS_LoadVideo, or an image loader
                         that --img should leave alone (repeatable)
@@ -34,6 +37,9 @@ Workflow:
   --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text)
   --timeout S           job time limit in seconds (may only lower the endpoint's own)
   --webhook URL         RunPod also POSTs the final (sealed) status there; open it with the SDK's openWebhook
+  --object-info FILE    node definitions (a saved /object_info) for UI workflows and the check; default: the
+                        endpoint's cache ('comfy-seal nodes')
+  --no-check            send without checking against the node definitions
 
 Endpoint:
   --endpoint ID         endpoint id (default: $RUNPOD_ENDPOINT_ID); API key from $RUNPOD_API_KEY
@@ -76,6 +82,8 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   'resume-id': { type: 'string' },
   debug: { type: 'boolean' },
+  'object-info': { type: 'string' },
+  'no-check': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -103,15 +111,6 @@ export function expandMultiValueFlags(argv: string[], flags: readonly string[] =
   return out;
 }
 
-async function readJsonFile(file: string, what: string): Promise<unknown> {
-  const { data } = await readInput(file, what);
-  try {
-    return JSON.parse(data.toString('utf8'));
-  } catch {
-    throw new UsageError(`${what} ${file} is not valid JSON`);
-  }
-}
-
 function numberFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -133,7 +132,7 @@ export const command: Command = async (argv, io) => {
   // Preparation first: a dry run needs no endpoint, key or network.
   let prepared: ReturnType<typeof prepareWorkflow> | undefined;
   if (!resumeId) {
-    const workflow = await readJsonFile(values.workflow!, 'workflow');
+    const { data: workflow } = await readInput(values.workflow!, 'workflow');
     const images = await Promise.all((values.img ?? []).map((file) => readInput(file, 'image')));
     const files = await Promise.all(
       (values.file ?? []).map(async (spec) => {
@@ -143,7 +142,9 @@ export const command: Command = async (argv, io) => {
       }),
     );
     const seed = numberFlag('seed', values.seed);
+    const definitions = await findDefinitions(values, io.env);
     prepared = prepareWorkflow(workflow, {
+      ...(definitions ? { objectInfo: definitions.objectInfo } : {}),
       ...(values.prompt !== undefined ? { prompt: values.prompt } : {}),
       ...(values.negative !== undefined ? { negative: values.negative } : {}),
       ...(values['prompt-node'] ? { promptNode: values['prompt-node'] } : {}),
@@ -154,6 +155,8 @@ export const command: Command = async (argv, io) => {
       images,
       files,
     });
+    if (prepared.source !== 'api') io.stderr.write(`comfy-seal run: ${path.basename(values.workflow!)}: ${describeSource(prepared)}\n`);
+    if (!values['no-check']) checkBeforeRun(io, prepared.workflow, definitions);
   }
   const timeoutS = numberFlag('timeout', values.timeout);
   const webhookProblem = values.webhook !== undefined ? webhookUrlProblem(values.webhook) : null;
@@ -166,7 +169,7 @@ export const command: Command = async (argv, io) => {
   };
 
   if (values['dry-run'] && request) {
-    const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared!.report };
+    const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared!.report, source: prepared!.source };
     io.stdout.write(`${JSON.stringify(shown, null, values.json ? 0 : 2)}\n`);
     return 0;
   }

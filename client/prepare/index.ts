@@ -4,16 +4,19 @@
  * Pure: the input is deep-copied and never modified; nothing is read or written; randomness only for `randomSeed`,
  * from the injectable `random`. The rules live with each step: text.ts, images.ts, seeds.ts, set.ts.
  */
-import { isUiFormat, UI_FORMAT_MESSAGE, type BundleImage } from '../../shared/bundle.js';
+import type { BundleImage } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { parseWith, workflowSchema, type Workflow } from '../../shared/schema.js';
+import type { ObjectInfo } from '../workflow/definitions.js';
+import type { ImageFormat } from '../workflow/embedded.js';
+import { loadWorkflow, toApiWorkflow, type LoadedWorkflow, type WorkflowSource } from '../workflow/load.js';
 import { findSides } from './graph.js';
 import { assignFiles, type ImageAssignment, type NodeFile } from './images.js';
 import { applySeeds, type SeedChange } from './seeds.js';
 import { applySets, type SetChange } from './set.js';
 import { applyText, type TextChange } from './text.js';
 
-export type { ImageAssignment, NodeFile, SeedChange, SetChange, TextChange };
+export type { ImageAssignment, NodeFile, SeedChange, SetChange, TextChange, WorkflowSource };
 
 export interface PrepareOptions {
   /** Goes to every text encoder feeding a positive input of a sampler or guider (see text.ts for ambiguity). */
@@ -36,6 +39,8 @@ export interface PrepareOptions {
   set?: readonly string[];
   /** For randomSeed: returns a number in [0, 1). @default Math.random */
   random?: () => number;
+  /** Node definitions (GET /object_info, e.g. from `client.nodes()`) for converting a UI-format workflow. */
+  objectInfo?: ObjectInfo;
 }
 
 export interface PrepareReport {
@@ -52,13 +57,16 @@ export interface Prepared {
   /** The bundle's files (images and the rest): each distinct file once, names unique. */
   images: BundleImage[];
   report: PrepareReport;
+  /** What the workflow was: API format, UI format (converted), or an image's embedded `prompt` / `workflow`. */
+  source: WorkflowSource;
+  /** Set when the workflow came out of a PNG or WebP. */
+  image?: ImageFormat;
 }
 
 /** Keys under which request files (a bundle, a RunPod job input, a /prompt body) hold the workflow. */
 const WRAPPERS = ['workflow', 'prompt', 'input'];
 
 function parseWorkflow(input: unknown): Workflow {
-  if (isUiFormat(input)) throw new SealError('BAD_INPUT', UI_FORMAT_MESSAGE);
   if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
     const wrapper = WRAPPERS.find((k) => {
       const inner = (input as Record<string, unknown>)[k];
@@ -73,11 +81,16 @@ function parseWorkflow(input: unknown): Workflow {
   return structuredClone(workflow);
 }
 
+/**
+ * `input`: a parsed workflow (API or UI format), or a file's bytes (that JSON, or a PNG / WebP that ComfyUI saved).
+ */
 export function prepareWorkflow(input: unknown, options: PrepareOptions = {}): Prepared {
-  const workflow = parseWorkflow(input);
+  const convert = options.objectInfo ? { objectInfo: options.objectInfo } : {};
+  const loaded: LoadedWorkflow = input instanceof Uint8Array ? loadWorkflow(input, convert) : toApiWorkflow(input, convert);
+  const workflow = parseWorkflow(loaded.workflow);
   const text = applyText(workflow, findSides(workflow), options);
   const { images, assignments, files } = assignFiles(workflow, options.images ?? [], options.files ?? []);
   const seeds = applySeeds(workflow, { seed: options.seed, randomSeed: options.randomSeed, random: options.random ?? Math.random });
   const set = applySets(workflow, options.set ?? []);
-  return { workflow, images, report: { prompt: text.prompt, negative: text.negative, images: assignments, files, seeds, set } };
+  return { workflow, images, report: { prompt: text.prompt, negative: text.negative, images: assignments, files, seeds, set }, source: loaded.source, ...(loaded.image ? { image: loaded.image } : {}) };
 }

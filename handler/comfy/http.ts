@@ -143,6 +143,11 @@ export class ComfyHttp {
     return (await this.#getJson('/system_stats', signal)) as Record<string, unknown>;
   }
 
+  /** GET /object_info: every node's definition, with the lists of installed models and files. */
+  async objectInfo(signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return (await this.#getJson('/object_info', signal)) as Record<string, unknown>;
+  }
+
   /** One GET /system_stats, no retry: ComfyUI's version when it answers, null when it does not (yet). */
   async probe(): Promise<string | null> {
     try {

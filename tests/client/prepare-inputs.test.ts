@@ -240,10 +240,14 @@ describe('--set', () => {
 });
 
 describe('workflow format', () => {
-  it('explains how to export the API format for UI-format JSON', () => {
-    const e = errorOf(() => prepareWorkflow({ last_node_id: 9, nodes: [{ id: 1, type: 'KSampler' }], links: [[1, 1, 0, 2, 0, 'MODEL']], version: 0.4 }));
+  it('converts UI-format JSON, and names the nodes it has no definitions for', () => {
+    const ui = { last_node_id: 9, nodes: [{ id: 1, type: 'MyCustomNode', widgets_values: [3] }], links: [], version: 0.4 };
+    const e = errorOf(() => prepareWorkflow(ui));
     expect(e.code).toBe('BAD_INPUT');
-    expect(e.message).toMatch(/UI format.*Workflow > Export \(API\)/);
+    expect(e.message).toMatch(/no node definitions for MyCustomNode.*comfy-seal nodes.*--object-info FILE/);
+    const objectInfo = { MyCustomNode: { input: { required: { steps: ['INT', {}] as [string, Record<string, unknown>] } } } };
+    const prepared = prepareWorkflow(ui, { objectInfo });
+    expect([prepared.source, prepared.workflow['1']!.inputs]).toEqual(['ui', { steps: 3 }]);
   });
 
   it('says where the workflow is in a request-shaped file', () => {

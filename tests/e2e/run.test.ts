@@ -116,9 +116,9 @@ describe('comfy-seal run → worker --local → simulator', () => {
 
   it('gives clear errors for bad input: UI format, image count, missing file, no key', async () => {
     const ui = path.join(work, 'ui.json');
-    writeFileSync(ui, JSON.stringify({ nodes: [], links: [] }));
+    writeFileSync(ui, JSON.stringify({ nodes: [{ id: 1, type: 'MyCustomNode', widgets_values: [1] }], links: [] }));
     const a = await runCli(['run', '--workflow', ui], { env: env() });
-    expect([a.code, a.stderr]).toEqual([1, expect.stringContaining('Export (API)')]);
+    expect([a.code, a.stderr]).toEqual([1, expect.stringContaining("no node definitions for MyCustomNode, and the file does not name their widgets: run 'comfy-seal nodes'")]);
     const b = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, IMAGE], { env: env() });
     expect(b.stderr).toMatch(/1 image loader \(2\) but 2 images were given/);
     const c = await runCli(['run', '--workflow', path.join(work, 'nope.json')], { env: env() });

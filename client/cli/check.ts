@@ -1,0 +1,80 @@
+/**
+ * `comfy-seal check`: a workflow (API, UI, PNG or WebP) checked against the endpoint's node definitions with ComfyUI's
+ * own rules, before any GPU second is spent. `run` performs the same check (`checkBeforeRun`).
+ */
+import path from 'node:path';
+import { parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
+import { SealError } from '../../shared/errors.js';
+import { parseWith, workflowSchema, type Workflow } from '../../shared/schema.js';
+import { checkWorkflow, formatProblem, type Problem } from '../workflow/check.js';
+import { describeSource, loadWorkflow } from '../workflow/load.js';
+import { readWorkflowFile } from './convert.js';
+import { findDefinitions, type FoundDefinitions } from './definitions.js';
+
+const HELP = `Usage: comfy-seal check --workflow FILE [--object-info FILE] [--json]
+
+Checks a workflow against your endpoint's node definitions with ComfyUI's own rules: node types not installed,
+required inputs missing, links to missing nodes or outputs, links of the wrong type, values outside min/max,
+values not in a list (models and LoRAs not installed, with the nearest installed names). One line per problem;
+exit 1 when there is any. 'comfy-seal run' does the same check before it submits (--no-check skips it).
+
+Options:
+  --workflow FILE       the workflow (API or UI JSON, PNG or WebP)
+  --object-info FILE    node definitions (a saved /object_info) instead of the endpoint's cache
+  --endpoint ID         whose cached definitions to use (default: $RUNPOD_ENDPOINT_ID; 'comfy-seal nodes' fills it)
+  --api-url URL         likewise (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
+  --json                print one JSON object: {"ok", "nodes", "problems": [...]}
+  -h, --help            this help
+`;
+
+const OPTIONS = {
+  workflow: { type: 'string' },
+  'object-info': { type: 'string' },
+  endpoint: { type: 'string' },
+  'api-url': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const NO_DEFINITIONS = "no node definitions: run 'comfy-seal nodes' (caches your endpoint's) or pass --object-info FILE";
+
+function writeProblems(io: CommandIo, command: string, problems: Problem[]): void {
+  for (const p of problems) io.stderr.write(`comfy-seal ${command}: ${formatProblem(p)}\n`);
+}
+
+/**
+ * run's check: with definitions, a workflow with problems is not sent (each printed, then a SealError); true when it
+ * was checked, false when there were no definitions to check against.
+ */
+export function checkBeforeRun(io: CommandIo, workflow: Workflow, found: FoundDefinitions | null): boolean {
+  if (!found) return false;
+  const problems = checkWorkflow(workflow, found.objectInfo);
+  if (problems.length === 0) return true;
+  writeProblems(io, 'run', problems);
+  throw new SealError('WORKFLOW_INVALID', `the workflow does not pass the check against the endpoint's node definitions (${problems.length} problem${problems.length === 1 ? '' : 's'} above); fix them, or --no-check to send it anyway`, { problems });
+}
+
+export const command: Command = async (argv, io) => {
+  const { values } = parseCommandArgs(argv, OPTIONS);
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.workflow) throw new UsageError('--workflow FILE is required');
+  const bytes = await readWorkflowFile(values.workflow);
+  const found = await findDefinitions(values, io.env);
+  if (!found) throw new SealError('BAD_INPUT', NO_DEFINITIONS);
+  const loaded = loadWorkflow(bytes, { objectInfo: found.objectInfo });
+  const workflow = parseWith(workflowSchema, loaded.workflow, 'workflow');
+  const problems = checkWorkflow(workflow, found.objectInfo);
+  const nodes = Object.keys(workflow).length;
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify({ ok: problems.length === 0, nodes, source: loaded.source, problems })}\n`);
+    return problems.length === 0 ? 0 : 1;
+  }
+  if (loaded.source !== 'api') io.stderr.write(`comfy-seal check: ${path.basename(values.workflow)}: ${describeSource(loaded)}\n`);
+  writeProblems(io, 'check', problems);
+  if (problems.length > 0) return 1;
+  io.stdout.write(`ok: ${nodes} nodes pass the check (definitions: ${found.from})\n`);
+  return 0;
+};

@@ -1,0 +1,59 @@
+/**
+ * `comfy-seal convert`: print the API-format workflow that a UI file, a PNG / WebP saved by ComfyUI, or an API file
+ * stands for, with ComfyUI's `_meta` titles: what `run` would send.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseCommandArgs, UsageError, type Command } from '../../shared/cli.js';
+import { SealError } from '../../shared/errors.js';
+import { parseWith, workflowSchema } from '../../shared/schema.js';
+import { describeSource, loadWorkflow } from '../workflow/load.js';
+import { findDefinitions } from './definitions.js';
+
+const HELP = `Usage: comfy-seal convert --workflow FILE [--object-info FILE]
+
+Prints the API-format workflow (ComfyUI's Export (API), with _meta titles) for a UI-format workflow, a PNG or
+WebP saved by ComfyUI (its embedded prompt, else its workflow), or an API file (checked and printed as it is).
+UI files need node definitions for nodes whose widgets the file does not name: --object-info, or the cache
+'comfy-seal nodes' fills for your endpoint.
+
+Options:
+  --workflow FILE       the workflow (JSON, PNG or WebP)
+  --object-info FILE    node definitions (a saved /object_info) instead of the endpoint's cache
+  --endpoint ID         whose cached definitions to use (default: $RUNPOD_ENDPOINT_ID)
+  --api-url URL         likewise (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
+  -h, --help            this help
+`;
+
+const OPTIONS = {
+  workflow: { type: 'string' },
+  'object-info': { type: 'string' },
+  endpoint: { type: 'string' },
+  'api-url': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function readWorkflowFile(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new UsageError(`cannot read workflow ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+export const command: Command = async (argv, io) => {
+  const { values } = parseCommandArgs(argv, OPTIONS);
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.workflow) throw new UsageError('--workflow FILE is required');
+  const bytes = await readWorkflowFile(values.workflow);
+  const found = await findDefinitions(values, io.env);
+  const loaded = loadWorkflow(bytes, found ? { objectInfo: found.objectInfo } : {});
+  const workflow = parseWith(workflowSchema, loaded.workflow, 'workflow');
+  if (Object.keys(workflow).length === 0) throw new SealError('BAD_INPUT', 'workflow has no nodes');
+  if (loaded.source !== 'api') io.stderr.write(`comfy-seal convert: ${path.basename(values.workflow)}: ${describeSource(loaded)}\n`);
+  io.stdout.write(`${JSON.stringify(workflow, null, 2)}\n`);
+  return 0;
+};

@@ -1,0 +1,56 @@
+/**
+ * Where the commands get node definitions: `--object-info FILE` (a saved GET /object_info, or a `comfy-seal nodes
+ * --json` output), else the cache of the endpoint they talk to (`comfy-seal nodes` fills it). Never the network.
+ */
+import { readFile } from 'node:fs/promises';
+import { UsageError } from '../../shared/cli.js';
+import { DEFAULT_API_URL } from '../client.js';
+import type { ObjectInfo } from '../workflow/definitions.js';
+import { cacheFile, readCachedDefinitions, type EndpointRef } from '../workflow/definitions-cache.js';
+
+export interface DefinitionsFlags {
+  'object-info'?: string | undefined;
+  endpoint?: string | undefined;
+  'api-url'?: string | undefined;
+}
+
+export interface FoundDefinitions {
+  objectInfo: ObjectInfo;
+  /** The file they came from (for messages). */
+  from: string;
+}
+
+/** The endpoint the flags and environment name, as the client would resolve it; null without an endpoint id. */
+export function endpointRef(flags: DefinitionsFlags, env: NodeJS.ProcessEnv): EndpointRef | null {
+  const endpointId = flags.endpoint ?? env.RUNPOD_ENDPOINT_ID;
+  if (!endpointId) return null;
+  return { apiUrl: (flags['api-url'] ?? env.RUNPOD_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, ''), endpointId };
+}
+
+export async function readObjectInfoFile(file: string): Promise<ObjectInfo> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --object-info ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UsageError(`--object-info ${file} is not valid JSON`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--object-info ${file} is not a GET /object_info answer (a JSON object)`);
+  // Also accepts a saved query answer or cache entry, which hold the definitions under `object_info`.
+  const inner = (value as { object_info?: unknown }).object_info;
+  return (inner !== null && typeof inner === 'object' ? inner : value) as ObjectInfo;
+}
+
+/** Definitions from --object-info or the endpoint's cache; null when there are none. */
+export async function findDefinitions(flags: DefinitionsFlags, env: NodeJS.ProcessEnv): Promise<FoundDefinitions | null> {
+  const file = flags['object-info'];
+  if (file) return { objectInfo: await readObjectInfoFile(file), from: file };
+  const ref = endpointRef(flags, env);
+  const cached = ref && (await readCachedDefinitions(ref, env));
+  return cached ? { objectInfo: cached.object_info, from: cacheFile(ref, env) } : null;
+}
