@@ -21,7 +21,8 @@ the opened results into --out. Only sealed tokens leave this machine.
 
 Workflow:
   --workflow FILE       API-format workflow JSON (ComfyUI: Workflow > Export (API))
-  --img FILE...         images for the LoadImage nodes, in ascending node-id order (repeatable)
+  --img FILE...         images for the LoadImage nodes, numeric ids ascending, then named ids
+                        in the workflow's order (repeatable)
   --file NODE=FILE      a file for one loader node: LoadAudio, LoadVideo, VHS_LoadVideo, or an image loader
                         that --img should leave alone (repeatable)
   --prompt TEXT         positive prompt, put where the samplers' positive conditioning comes from
