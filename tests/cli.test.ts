@@ -67,7 +67,7 @@ describe('comfy-seal (bin)', () => {
 
     const bad = await runCli(['seal', '--bundle'], { env, stdin: JSON.stringify({ ...bundle, options: { tiemout_s: 1 } }) });
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/BAD_INPUT: bundle does not match the contract at options/);
+    expect(bad.stderr).toMatch(/BAD_INPUT: bundle does not match the contract: options has an unknown field/);
     expect(bad.stdout.length).toBe(0);
   });
 
