@@ -18,6 +18,7 @@ const COMMANDS: Record<string, Entry> = {
   seal: { summary: 'encrypt stdin to a Fernet token on stdout', load: () => import('../client/cli/seal.js') },
   open: { summary: 'decrypt a token (or a RunPod /status JSON) from stdin', load: () => import('../client/cli/open.js') },
   run: { summary: 'seal a workflow, run it on your endpoint, write the results', load: () => import('../client/cli/run.js'), handlesSignals: true },
+  cancel: { summary: 'cancel a job on your endpoint', load: () => import('../client/cli/cancel.js') },
   worker: { summary: 'the RunPod worker (--local: a local endpoint API)', load: () => import('../handler/cli.js'), handlesSignals: true },
   models: { summary: 'sync MODELS from Hugging Face or URLs (start.sh runs it)', load: () => import('../handler/models/cli.js') },
   doctor: { summary: 'check the setup (inside the image, or your machine)', load: () => import('./doctor.js') },
@@ -70,7 +71,10 @@ const trapSignals = () => {
 };
 main(process.argv.slice(2), io, trapSignals).then(
   (code) => {
+    // Exit once the output is flushed: a library's leftover timer (runpod-sdk's request timeout is not cleared when
+    // a connection fails) must not hold a finished command for 30 s.
     process.exitCode = code;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   },
   (error: unknown) => {
     // A bug, not bad input: report it without echoing anything that could carry user data.

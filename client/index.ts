@@ -12,14 +12,33 @@ export {
   type SubmitRequest,
   type JobProgress,
   type WaitOptions,
+  type RetryEvent,
+  type StatusBody,
 } from './client.js';
 export {
+  CLIENT_ERROR_CODES,
+  CONFIG_SETTINGS,
   ComfySealError,
+  ConfigError,
   RunpodApiError,
   RunpodConnectionError,
   RequestTooLargeError,
   WaitTimeoutError,
+  AbortError,
+  OutputWriteError,
   JobFailedError,
+  type ClientErrorCode,
+  type ConfigSetting,
 } from './errors.js';
-export { prepareWorkflow, type NodeFile, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
+export {
+  prepareWorkflow,
+  type ImageAssignment,
+  type NodeFile,
+  type PrepareOptions,
+  type PrepareReport,
+  type Prepared,
+  type SeedChange,
+  type SetChange,
+  type TextChange,
+} from './prepare/index.js';
 export { writeResultFiles, type WrittenFile } from './output.js';
