@@ -148,7 +148,7 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
           const stuck = active === 0 && (jobs.inQueue ?? 0) > 0;
           reachable = client;
           return [
-            { name: 'api key', verdict: 'ok', detail: 'accepted' },
+            { name: 'api key', verdict: 'ok', detail: apiKey ? 'accepted' : 'none needed by this endpoint' },
             stuck
               ? { name: 'endpoint', verdict: 'warn', detail, fix: 'jobs wait with no worker: check max workers and GPU availability in the RunPod console' }
               : { name: 'endpoint', verdict: 'ok', detail },

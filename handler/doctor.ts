@@ -101,13 +101,13 @@ function checkDir(name: string, dir: string): Check {
 }
 
 /** Free space where `dir` lives. `ramDisk`: the check is named for what the dir is on, never "ram disk" for a disk. */
-function checkFree(name: string, dir: string, minGb: number, { ramDisk = false } = {}): Check {
+function checkFree(name: string, dir: string, minGb: number, { ramDisk = false, setting = 'the setting' } = {}): Check {
   return async (): Promise<CheckResult> => {
     let fs;
     try {
       fs = await statfs(dir);
     } catch (error) {
-      return { name, verdict: 'fail', detail: `cannot look at ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, fix: `create ${dir}, or point the setting at the right place` };
+      return { name, verdict: 'fail', detail: `cannot look at ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, fix: `create ${dir}, or point ${setting} at the right place` };
     }
     const label = ramDisk && fs.type !== TMPFS_MAGIC ? "dirs' disk" : name;
     const free = fs.bavail * fs.bsize;
@@ -142,8 +142,8 @@ export function workerChecks(options: WorkerDoctorOptions, extra: Array<[string,
     ['input dir', checkDir('input dir', config.inputDir)],
     ['output dir', checkDir('output dir', config.outputDir)],
     ['temp dir', checkDir('temp dir', config.tempDir)],
-    ['ram disk', checkFree('ram disk', path.dirname(config.inputDir), 2, { ramDisk: true })],
-    ['models disk', checkFree('models disk', options.modelsDir, 10)],
+    ['ram disk', checkFree('ram disk', path.dirname(config.inputDir), 2, { ramDisk: true, setting: '--input-dir / COMFY_SEAL_INPUT_DIR' })],
+    ['models disk', checkFree('models disk', options.modelsDir, 10, { setting: '--models-dir / COMFY_MODELS_DIR' })],
     ['sqlalchemy', checkSqlAlchemy(options.python)],
     ...extra,
   ].map(([name, check]) => [name, withFix(name as string, check as Check)] as [string, Check]);
