@@ -82,5 +82,6 @@ main(process.argv.slice(2), io, trapSignals).then(
     process.stderr.write(`comfy-seal: unexpected ${typeof code === 'string' ? code : 'error'}; please report this\n`);
     if (io.env.COMFY_SEAL_DEBUG_STACK === '1' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     process.exitCode = 1;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(1)));
   },
 );
