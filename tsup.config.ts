@@ -12,6 +12,8 @@ export default defineConfig([
     platform: 'node',
     splitting: true,
     shims: true,
+    // Public classes keep their names (constructor.name, stack traces); esbuild would rename clashing ones.
+    keepNames: true,
   },
   {
     // handler.js is for the benches (bench/job.mjs), not an export of the package.

@@ -11,13 +11,19 @@ const HELP = `Usage: comfy-seal doctor [--worker | --client] [--json] [options]
 Says what is wrong before you burn GPU time. Each check prints ok / warn / fail and, when not ok, the fix.
 Exit code 1 when any check fails.
 
-  --worker           the image's checks: ComfyUI reachable and its version, the dirs on a RAM disk and writable,
-                     ENCRYPTION_KEY valid, every MODELS entry present and verified, free disk and /dev/shm, SQLAlchemy >= 2
+  --worker           the image's checks: ComfyUI reachable and its version, ComfyUI reading the worker's input dir
+                     (a probe file fetched back through /view), the dirs on a RAM disk and writable, ENCRYPTION_KEY
+                     valid, every MODELS entry present and verified, free disk and /dev/shm, SQLAlchemy >= 2
                      (the default inside the image, i.e. when /comfyui or RUNPOD_POD_ID exists)
-  --client           your machine's checks: key valid, endpoint reachable with RUNPOD_API_KEY, its workers and queue
+  --client           your machine's checks: key valid, endpoint reachable with RUNPOD_API_KEY, its workers and queue,
+                     and a sealed ping: proves the endpoint holds your key and says whether its ComfyUI answers
   --endpoint ID      (client) endpoint id (default: $RUNPOD_ENDPOINT_ID)
   --api-url URL      (client) API base (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
+  --api-key KEY      (client) RunPod API key (default: $RUNPOD_API_KEY)
   --key KEY          Fernet key(s) (default: $ENCRYPTION_KEY)
+  --comfy-url URL    (worker) ComfyUI's address (default: $COMFY_URL or http://127.0.0.1:8188)
+  --input-dir D, --output-dir D, --temp-dir D
+                     (worker) the worker's dirs (default: $COMFY_SEAL_INPUT_DIR... or /dev/shm/comfy-seal/...)
   --models-dir DIR   (worker) ComfyUI's models dir (default: $COMFY_MODELS_DIR or /comfyui/models)
   --json             one JSON object: {"ok": bool, "checks": [...]}
   -h, --help         this help
@@ -29,7 +35,12 @@ export const command: Command = async (argv, io) => {
     client: { type: 'boolean' },
     endpoint: { type: 'string' },
     'api-url': { type: 'string' },
+    'api-key': { type: 'string' },
     key: { type: 'string' },
+    'comfy-url': { type: 'string' },
+    'input-dir': { type: 'string' },
+    'output-dir': { type: 'string' },
+    'temp-dir': { type: 'string' },
     'models-dir': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -46,7 +57,8 @@ export const command: Command = async (argv, io) => {
       import('../handler/config.js'),
       import('../handler/models/doctor.js'),
     ]);
-    const config = resolveConfig(values.key ? { key: values.key } : {}, io.env, { requireKey: false });
+    const flags = { key: values.key, 'comfy-url': values['comfy-url'], 'input-dir': values['input-dir'], 'output-dir': values['output-dir'], 'temp-dir': values['temp-dir'] };
+    const config = resolveConfig(flags, io.env, { requireKey: false });
     const modelsDir = values['models-dir'] ?? io.env.COMFY_MODELS_DIR ?? '/comfyui/models';
     checks = workerChecks({ config, python: io.env.COMFY_PYTHON ?? 'python3', modelsDir }, modelChecks(io.env, modelsDir));
   } else {
@@ -55,6 +67,7 @@ export const command: Command = async (argv, io) => {
       env: io.env,
       ...(values.endpoint ? { endpointId: values.endpoint } : {}),
       ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
+      ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
       ...(values.key ? { key: values.key } : {}),
     });
   }

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, Entry> = {
   nodes: { summary: "fetch and cache your endpoint's node definitions", load: () => import('../client/cli/nodes.js') },
   check: { summary: 'check a workflow against the node definitions', load: () => import('../client/cli/check.js') },
   convert: { summary: 'print a workflow (UI, PNG, WebP or API) in API format', load: () => import('../client/cli/convert.js') },
+  cancel: { summary: 'cancel a job on your endpoint', load: () => import('../client/cli/cancel.js') },
   worker: { summary: 'the RunPod worker (--local: a local endpoint API)', load: () => import('../handler/cli.js'), handlesSignals: true },
   models: { summary: 'sync MODELS from Hugging Face or URLs (start.sh runs it)', load: () => import('../handler/models/cli.js'), handlesSignals: true },
   doctor: { summary: 'check the setup (inside the image, or your machine)', load: () => import('./doctor.js') },
@@ -73,7 +74,10 @@ const trapSignals = () => {
 };
 main(process.argv.slice(2), io, trapSignals).then(
   (code) => {
+    // Exit once the output is flushed: a library's leftover timer (runpod-sdk's request timeout is not cleared when
+    // a connection fails) must not hold a finished command for 30 s.
     process.exitCode = code;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   },
   (error: unknown) => {
     // A bug, not bad input: report it without echoing anything that could carry user data.
@@ -81,5 +85,6 @@ main(process.argv.slice(2), io, trapSignals).then(
     process.stderr.write(`comfy-seal: unexpected ${typeof code === 'string' ? code : 'error'}; please report this\n`);
     if (io.env.COMFY_SEAL_DEBUG_STACK === '1' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     process.exitCode = 1;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(1)));
   },
 );

@@ -5,7 +5,7 @@
  * runSync logs to stdout on every poll and it retries nothing. Its types are not re-exported (they import ts-toolbelt,
  * which strict consumers do not have).
  */
-import pRetry, { AbortError } from 'p-retry';
+import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import runpodSdk from 'runpod-sdk';
 import { serializeBundle, type Bundle, type BundleImage } from '../shared/bundle.js';
 import { openError, openProgress, openResult, type Result } from '../shared/envelope.js';
@@ -15,7 +15,18 @@ import { openQueryAnswer } from '../shared/query.js';
 import type { BundleOptions, BundleQuery, Progress, QueryResult, Workflow } from '../shared/schema.js';
 import { webhookUrlProblem } from '../shared/webhook.js';
 import type { ObjectInfo } from './workflow/definitions.js';
-import { ComfySealError, JobFailedError, RequestTooLargeError, RunpodApiError, RunpodConnectionError, WaitTimeoutError } from './errors.js';
+import {
+  AbortError,
+  CONFIG_SETTINGS,
+  ComfySealError,
+  ConfigError,
+  JobFailedError,
+  RequestTooLargeError,
+  RunpodApiError,
+  RunpodConnectionError,
+  WaitTimeoutError,
+  type ConfigSetting,
+} from './errors.js';
 
 export const DEFAULT_API_URL = 'https://api.runpod.ai/v2';
 /** RunPod refuses /run bodies over 10 MB. */
@@ -34,6 +45,13 @@ export interface ComfySealClientOptions {
   plaintext?: boolean;
   /** Retries of a status/cancel/health call on 429, 5xx and connection errors. @default 5 */
   maxRetries?: number;
+  /**
+   * A refused connection or an unknown host (a wrong URL or port, or a local endpoint that is not running) is retried
+   * only while the retries fit in this time. @default 10000
+   */
+  connectRetryMs?: number;
+  /** Called before each retry (e.g. to show it on a terminal). */
+  onRetry?: (event: RetryEvent) => void;
   /** First retry delay (then ×2, jittered, up to 8 s). @default 500 */
   retryMinMs?: number;
   /** Per-request limit. @default 30000 */
@@ -43,6 +61,14 @@ export interface ComfySealClientOptions {
   pollMaxMs?: number;
   /** Environment to read defaults from. @default process.env */
   env?: NodeJS.ProcessEnv;
+}
+
+export interface RetryEvent {
+  /** The failed attempt's error. */
+  error: ComfySealError;
+  /** 1 for the first retry. */
+  attempt: number;
+  retriesLeft: number;
 }
 
 export interface SubmitRequest {
@@ -71,7 +97,8 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-interface StatusBody {
+/** RunPod's /status answer, as far as the client reads it. */
+export interface StatusBody {
   id?: string;
   status?: string;
   output?: unknown;
@@ -81,7 +108,24 @@ interface StatusBody {
 
 type Endpoint = NonNullable<ReturnType<ReturnType<typeof runpodSdk>['endpoint']>>;
 
-function toClientError(error: unknown): ComfySealError {
+/** Says which API a URL is, for messages: RunPod's, a local endpoint (`comfy-seal worker --local`), or another. */
+export function describeApi(apiUrl: string): string {
+  if (apiUrl === DEFAULT_API_URL) return `the RunPod API at ${apiUrl}`;
+  let host = '';
+  try {
+    host = new URL(apiUrl).hostname;
+  } catch {
+    return `the endpoint API at ${apiUrl}`;
+  }
+  return ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'].includes(host)
+    ? `the local endpoint at ${apiUrl} (is 'comfy-seal worker --local' running on that port?)`
+    : `the endpoint API at ${apiUrl}`;
+}
+
+/** Connection failures that retrying will not fix soon (nothing listens, no such host): retried briefly. */
+const FAST_FAIL = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function toClientError(error: unknown, apiUrl: string): ComfySealError {
   if (error instanceof ComfySealError) return error;
   const response = (error as { response?: { status?: number; data?: unknown } })?.response;
   if (typeof response?.status === 'number') {
@@ -94,10 +138,11 @@ function toClientError(error: unknown): ComfySealError {
           : status === 429
             ? 'rate limited'
             : 'RunPod error';
-    return new RunpodApiError(status, `RunPod answered ${status}: ${hint}`, response.data);
+    return new RunpodApiError(status, `${apiUrl === DEFAULT_API_URL ? 'RunPod' : apiUrl} answered ${status}: ${hint}`, response.data);
   }
-  const cause = (error as { cause?: { code?: string } })?.cause?.code ?? (error as { code?: string })?.code;
-  return new RunpodConnectionError(`could not reach the RunPod API${cause ? ` (${cause})` : ''}`, cause, { cause: error });
+  const timedOut = /^timeout of \d+ms exceeded/.test((error as Error)?.message ?? '');
+  const cause = timedOut ? 'ETIMEDOUT' : ((error as { cause?: { code?: string } })?.cause?.code ?? (error as { code?: string })?.code);
+  return new RunpodConnectionError(`could not reach ${describeApi(apiUrl)}${cause ? ` (${cause})` : ''}`, cause, { cause: error });
 }
 
 function retryable(error: ComfySealError): boolean {
@@ -110,29 +155,39 @@ export class ComfySealClient {
   readonly apiUrl: string;
   readonly #fernet: Fernet | null;
   readonly #endpoint: Endpoint;
-  readonly #options: Required<Pick<ComfySealClientOptions, 'maxRetries' | 'retryMinMs' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext'>>;
+  readonly #options: Required<
+    Pick<ComfySealClientOptions, 'maxRetries' | 'connectRetryMs' | 'retryMinMs' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext'>
+  > &
+    Pick<ComfySealClientOptions, 'onRetry'>;
 
+  /** Throws ConfigError listing every missing setting at once. */
   constructor(options: ComfySealClientOptions = {}) {
     const env = options.env ?? process.env;
     const endpointId = options.endpointId ?? env.RUNPOD_ENDPOINT_ID;
-    if (!endpointId) throw new ComfySealError('CONFIG', 'no endpoint id: pass endpointId or set RUNPOD_ENDPOINT_ID');
-    this.endpointId = endpointId;
-    this.apiUrl = (options.apiUrl ?? env.RUNPOD_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
+    const apiUrl = (options.apiUrl ?? env.RUNPOD_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
     const apiKey = options.apiKey ?? env.RUNPOD_API_KEY ?? '';
-    if (!apiKey && this.apiUrl === DEFAULT_API_URL) throw new ComfySealError('CONFIG', 'no API key: pass apiKey or set RUNPOD_API_KEY');
+    const key = options.key ?? env.ENCRYPTION_KEY;
+    const plaintext = options.plaintext ?? false;
+    const missing: ConfigSetting[] = [];
+    if (!endpointId) missing.push(CONFIG_SETTINGS.endpointId);
+    if (!apiKey && apiUrl === DEFAULT_API_URL) missing.push(CONFIG_SETTINGS.apiKey); // a local endpoint needs none
+    if (!key && !plaintext) missing.push(CONFIG_SETTINGS.key);
+    if (missing.length > 0 || !endpointId) throw new ConfigError(missing);
+    this.endpointId = endpointId;
+    this.apiUrl = apiUrl;
     this.#options = {
       maxRetries: options.maxRetries ?? 5,
+      connectRetryMs: options.connectRetryMs ?? 10_000,
       retryMinMs: options.retryMinMs ?? 500,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       pollMinMs: options.pollMinMs ?? 250,
       pollMaxMs: options.pollMaxMs ?? 3_000,
-      plaintext: options.plaintext ?? false,
+      plaintext,
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     };
-    const key = options.key ?? env.ENCRYPTION_KEY;
-    if (!key && !this.#options.plaintext) throw new ComfySealError('CONFIG', "no key: pass key or set ENCRYPTION_KEY (make one with 'comfy-seal keygen')");
     this.#fernet = key ? new Fernet(key) : null;
     const endpoint = runpodSdk(apiKey || 'local', { baseUrl: this.apiUrl }).endpoint(endpointId);
-    if (!endpoint) throw new ComfySealError('CONFIG', 'no endpoint id');
+    if (!endpoint) throw new ConfigError([CONFIG_SETTINGS.endpointId]);
     this.#endpoint = endpoint;
   }
 
@@ -147,12 +202,13 @@ export class ComfySealClient {
 
   /** Seals and submits; resolves with the job id. Retried only where RunPod cannot have queued it. */
   async submit(request: SubmitRequest): Promise<string> {
-    return this.#send(this.buildRequest(request));
+    return this.#send(this.buildRequest(request), requestOverhead(request));
   }
 
-  async #send(body: { input: Record<string, unknown> }): Promise<string> {
+  /** `overhead`: what the request spends besides its files, for RequestTooLargeError's advice. */
+  async #send(body: { input: Record<string, unknown> }, overhead = 0): Promise<string> {
     const bytes = Buffer.byteLength(JSON.stringify(body));
-    if (bytes > MAX_RUN_BYTES) throw new RequestTooLargeError(bytes, MAX_RUN_BYTES);
+    if (bytes > MAX_RUN_BYTES) throw new RequestTooLargeError(bytes, MAX_RUN_BYTES, overhead);
     const answer = (await this.#call(() => this.#endpoint.run(body, this.#options.requestTimeoutMs), (e) => e instanceof RunpodApiError && e.status === 429)) as StatusBody;
     if (typeof answer?.id !== 'string') throw new RunpodApiError(200, 'RunPod accepted the job but returned no id', answer);
     return answer.id;
@@ -193,7 +249,7 @@ export class ComfySealClient {
     const started = Date.now();
     let delay = this.#options.pollMinMs;
     for (;;) {
-      if (options.signal?.aborted) throw new ComfySealError('ABORTED', `stopped waiting for job ${jobId}; it is still running`);
+      if (options.signal?.aborted) throw new AbortError(jobId);
       const s = await this.status(jobId);
       switch (s.status) {
         case 'COMPLETED':
@@ -246,18 +302,36 @@ export class ComfySealClient {
   }
 
   async #call<T>(fn: () => Promise<T>, shouldRetry: (e: ComfySealError) => boolean): Promise<T> {
+    const { maxRetries, retryMinMs, connectRetryMs, onRetry } = this.#options;
+    const maxTimeout = 8_000;
+    const started = performance.now();
     return pRetry(
       async () => {
         try {
           return await fn();
         } catch (error) {
-          const mapped = toClientError(error);
+          const mapped = toClientError(error, this.apiUrl);
           // /run is never repeated after it may have reached RunPod; refused connections sent nothing.
           if (shouldRetry(mapped) || (mapped instanceof RunpodConnectionError && mapped.connectionCode === 'ECONNREFUSED')) throw mapped;
-          throw new AbortError(mapped);
+          throw new StopRetrying(mapped);
         }
       },
-      { retries: this.#options.maxRetries, minTimeout: this.#options.retryMinMs, maxTimeout: 8_000, randomize: true },
+      {
+        retries: maxRetries,
+        minTimeout: retryMinMs,
+        maxTimeout,
+        randomize: true,
+        shouldRetry: ({ error, retriesConsumed, retriesLeft }) => {
+          const mapped = error as ComfySealError;
+          if (mapped instanceof RunpodConnectionError && FAST_FAIL.has(mapped.connectionCode ?? '')) {
+            // The next delay is at most twice its nominal value (randomize): stop when it would end past the budget.
+            const next = 2 * Math.min(maxTimeout, retryMinMs * 2 ** retriesConsumed);
+            if (performance.now() - started + next > connectRetryMs) return false;
+          }
+          onRetry?.({ error: mapped, attempt: retriesConsumed + 1, retriesLeft });
+          return true;
+        },
+      },
     );
   }
 }
@@ -266,6 +340,11 @@ function checkedWebhook(url: string): string {
   const problem = webhookUrlProblem(url);
   if (problem !== null) throw new ComfySealError('BAD_INPUT', problem);
   return url;
+}
+
+/** What the sealed request spends besides its files (the workflow, sealed: ×4/3), for RequestTooLargeError's advice. */
+function requestOverhead(request: SubmitRequest): number {
+  return (Buffer.byteLength(JSON.stringify({ workflow: request.workflow, options: request.options ?? {} })) * 4) / 3;
 }
 
 function safeProgress(output: unknown, fernet: Fernet | null): Progress | null {

@@ -1,38 +1,144 @@
-/** `comfy-seal doctor` on a user's machine: key, endpoint, API key, and the endpoint's health. */
+/**
+ * `comfy-seal doctor` on a user's machine: key, endpoint, API key, the endpoint's health, and a sealed ping that proves
+ * the endpoint holds the same key and says whether its ComfyUI answers.
+ */
 import type { Check, CheckResult } from '../shared/checks.js';
+import { openError } from '../shared/envelope.js';
 import { Fernet } from '../shared/fernet.js';
-import { ComfySealClient, DEFAULT_API_URL } from './client.js';
-import { RunpodApiError } from './errors.js';
+import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';
+import { ConfigError, RunpodApiError } from './errors.js';
 
 export interface ClientDoctorOptions {
   env: NodeJS.ProcessEnv;
   endpointId?: string;
   apiUrl?: string;
+  apiKey?: string;
   key?: string;
+  /** How long the sealed ping may wait for a worker (a cold one starts first). @default 90000 */
+  pingTimeoutMs?: number;
+  /** Status polling of the ping. @default 500 */
+  pingPollMs?: number;
+}
+
+/** What the worker's sealed ping result says (`{"query":"ping"}` → `ping` in the sealed result). */
+export interface PingAnswer {
+  comfy: { ok: boolean; version?: string };
+}
+
+export type PingOutcome =
+  | { kind: 'answered'; ping: PingAnswer }
+  /** The job failed with this code (DECRYPT_FAILED: the endpoint's key differs). */
+  | { kind: 'failed'; code: string }
+  /** The endpoint's result could not be opened with this key. */
+  | { kind: 'unreadable' }
+  | { kind: 'no-worker'; waitedMs: number };
+
+export interface SealedPingOptions {
+  client: ComfySealClient;
+  fernet: Fernet;
+  apiKey: string;
+  timeoutMs: number;
+  pollMs: number;
+}
+
+/**
+ * Seals `{"query":"ping"}` as a bundle, submits it, waits and opens the answer. The worker answers it without
+ * touching ComfyUI's queue. (When the SDK grows `client.ping()`, this is what it does.)
+ */
+export async function sealedPing({ client, fernet, apiKey, timeoutMs, pollMs }: SealedPingOptions): Promise<PingOutcome> {
+  const response = await fetch(`${client.apiUrl}/${encodeURIComponent(client.endpointId)}/run`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+    body: JSON.stringify({ input: { encrypted_input: fernet.encrypt(JSON.stringify({ query: 'ping' })) } }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const submitted = (await response.json().catch(() => null)) as { id?: unknown } | null;
+  if (!response.ok || typeof submitted?.id !== 'string') throw new RunpodApiError(response.status, `the endpoint refused the ping (${response.status})`, submitted);
+  const jobId = submitted.id;
+  const started = Date.now();
+  for (;;) {
+    const s = await client.status(jobId);
+    if (s.status === 'COMPLETED') {
+      const token = (s.output as { encrypted_output?: unknown } | undefined)?.encrypted_output;
+      try {
+        const ping = (JSON.parse(fernet.decrypt(String(token)).toString('utf8')) as { ping?: PingAnswer }).ping;
+        return ping && typeof ping.comfy?.ok === 'boolean' ? { kind: 'answered', ping } : { kind: 'failed', code: 'NO_PING' };
+      } catch {
+        return { kind: 'unreadable' };
+      }
+    }
+    if (s.status === 'FAILED') return { kind: 'failed', code: openError(s.error, fernet).code };
+    if (s.status === 'CANCELLED' || s.status === 'TIMED_OUT') return { kind: 'failed', code: s.status };
+    if (Date.now() - started >= timeoutMs) {
+      await client.cancel(jobId).catch(() => undefined); // a ping left queued would only wake a worker later
+      return { kind: 'no-worker', waitedMs: Date.now() - started };
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** The ping's outcome as doctor lines: the key (proven or not) and the endpoint's ComfyUI. */
+export function pingResults(outcome: PingOutcome): CheckResult[] {
+  switch (outcome.kind) {
+    case 'answered': {
+      const { comfy } = outcome.ping;
+      return [
+        { name: 'sealed ping', verdict: 'ok', detail: 'the endpoint opened a sealed job and answered with your key: both hold the same ENCRYPTION_KEY' },
+        comfy.ok
+          ? { name: 'comfyui', verdict: 'ok', detail: `the endpoint's ComfyUI answers${comfy.version ? ` (${comfy.version})` : ''}` }
+          : { name: 'comfyui', verdict: 'fail', detail: "the endpoint's worker runs, but its ComfyUI does not answer", fix: "see the worker's log in the RunPod console; inside the image, 'comfy-seal doctor --worker'" },
+      ];
+    }
+    case 'failed':
+      if (outcome.code === 'DECRYPT_FAILED') {
+        return [{ name: 'sealed ping', verdict: 'fail', detail: "the endpoint could not open a sealed job: its ENCRYPTION_KEY differs from yours", fix: 'set the same ENCRYPTION_KEY on the endpoint (its template variables) and here' }];
+      }
+      if (outcome.code === 'BAD_INPUT' || outcome.code === 'NO_PING') {
+        return [{ name: 'sealed ping', verdict: 'warn', detail: "the endpoint opened the sealed job (same key) but does not answer pings: an older image", fix: 'update the endpoint to a newer comfy-seal image' }];
+      }
+      return [{ name: 'sealed ping', verdict: 'fail', detail: `the ping failed on the endpoint: ${outcome.code}`, fix: "see the worker's log in the RunPod console" }];
+    case 'unreadable':
+      return [{ name: 'sealed ping', verdict: 'fail', detail: 'the endpoint answered with a result your key cannot open: its first ENCRYPTION_KEY is not one of yours', fix: 'set the same ENCRYPTION_KEY on the endpoint and here' }];
+    case 'no-worker':
+      return [{ name: 'sealed ping', verdict: 'warn', detail: `no worker took the ping within ${Math.round(outcome.waitedMs / 1000)} s (key not proven)`, fix: 'workers may be starting: try again in a minute; check max workers and GPU availability in the RunPod console' }];
+  }
 }
 
 export function clientChecks(options: ClientDoctorOptions): Array<[string, Check]> {
   const key = options.key ?? options.env.ENCRYPTION_KEY;
   const endpointId = options.endpointId ?? options.env.RUNPOD_ENDPOINT_ID;
-  const apiUrl = options.apiUrl ?? options.env.RUNPOD_API_URL ?? DEFAULT_API_URL;
+  const apiUrl = (options.apiUrl ?? options.env.RUNPOD_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
+  const apiKey = options.apiKey ?? options.env.RUNPOD_API_KEY ?? '';
+  let fernet: Fernet | null = null;
+  let reachable: ComfySealClient | null = null;
   return [
     [
       'key',
       async (): Promise<CheckResult> => {
-        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: "comfy-seal keygen, then set the same ENCRYPTION_KEY here and on the endpoint" };
-        const f = new Fernet(key);
-        f.decrypt(f.encrypt('doctor'));
-        return { name: 'key', verdict: 'ok', detail: `${f.keyCount} valid key${f.keyCount > 1 ? 's' : ''}` };
+        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: "comfy-seal keygen, then set the same ENCRYPTION_KEY (or --key) here and on the endpoint" };
+        try {
+          fernet = new Fernet(key);
+        } catch (error) {
+          return { name: 'key', verdict: 'fail', detail: (error as Error).message, fix: "a key is url-safe base64 of 32 bytes: make one with 'comfy-seal keygen'" };
+        }
+        fernet.decrypt(fernet.encrypt('doctor'));
+        return { name: 'key', verdict: 'ok', detail: `${fernet.keyCount} valid key${fernet.keyCount > 1 ? 's' : ''} (whether the endpoint holds it: the sealed ping below)` };
       },
     ],
     [
       'endpoint',
       async (): Promise<CheckResult[]> => {
         if (!endpointId) return [{ name: 'endpoint', verdict: 'fail', detail: 'no endpoint id', fix: 'set RUNPOD_ENDPOINT_ID or pass --endpoint' }];
-        if (apiUrl === DEFAULT_API_URL && !options.env.RUNPOD_API_KEY) {
-          return [{ name: 'api key', verdict: 'fail', detail: 'no RUNPOD_API_KEY', fix: 'create one in the RunPod console (Settings > API Keys)' }];
+        if (apiUrl === DEFAULT_API_URL && !apiKey) {
+          return [{ name: 'api key', verdict: 'fail', detail: 'no RUNPOD_API_KEY', fix: 'create one in the RunPod console (Settings > API Keys); set RUNPOD_API_KEY or pass --api-key' }];
         }
-        const client = new ComfySealClient({ endpointId, apiUrl, env: options.env, plaintext: true, maxRetries: 1, retryMinMs: 200 });
+        let client: ComfySealClient;
+        try {
+          client = new ComfySealClient({ endpointId, apiUrl, apiKey, env: options.env, plaintext: true, maxRetries: 1, retryMinMs: 200 });
+        } catch (error) {
+          if (error instanceof ConfigError) return [{ name: 'endpoint', verdict: 'fail', detail: error.message, fix: error.cliMessage }];
+          throw error;
+        }
         try {
           const health = await client.health();
           const workers = health.workers ?? {};
@@ -40,8 +146,9 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
           const active = Object.values(workers).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0);
           const detail = `${endpointId} at ${apiUrl}: workers ${JSON.stringify(workers)}, jobs in queue ${jobs.inQueue ?? 0}, running ${jobs.inProgress ?? 0}`;
           const stuck = active === 0 && (jobs.inQueue ?? 0) > 0;
+          reachable = client;
           return [
-            { name: 'api key', verdict: 'ok', detail: 'accepted' },
+            { name: 'api key', verdict: 'ok', detail: apiKey ? 'accepted' : 'none needed by this endpoint' },
             stuck
               ? { name: 'endpoint', verdict: 'warn', detail, fix: 'jobs wait with no worker: check max workers and GPU availability in the RunPod console' }
               : { name: 'endpoint', verdict: 'ok', detail },
@@ -53,8 +160,18 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
           if (error instanceof RunpodApiError && error.status === 404) {
             return [{ name: 'endpoint', verdict: 'fail', detail: `no endpoint ${endpointId} at ${apiUrl}`, fix: 'check RUNPOD_ENDPOINT_ID' }];
           }
-          return [{ name: 'endpoint', verdict: 'fail', detail: `${apiUrl} unreachable: ${(error as Error).message}`, fix: 'check the network, or --api-url' }];
+          return [{ name: 'endpoint', verdict: 'fail', detail: (error as Error).message, fix: `check the network, or --api-url (now ${describeApi(apiUrl)})` }];
         }
+      },
+    ],
+    [
+      'sealed ping',
+      async (): Promise<CheckResult[]> => {
+        if (!fernet || !reachable) {
+          return [{ name: 'sealed ping', verdict: 'warn', detail: 'skipped: needs a valid key and a reachable endpoint', fix: 'fix the checks above, then run doctor again' }];
+        }
+        const outcome = await sealedPing({ client: reachable, fernet, apiKey, timeoutMs: options.pingTimeoutMs ?? 90_000, pollMs: options.pingPollMs ?? 500 });
+        return pingResults(outcome);
       },
     ],
   ];

@@ -12,18 +12,37 @@ export {
   type SubmitRequest,
   type JobProgress,
   type WaitOptions,
+  type RetryEvent,
+  type StatusBody,
 } from './client.js';
 export {
+  CLIENT_ERROR_CODES,
+  CONFIG_SETTINGS,
   ComfySealError,
+  ConfigError,
   RunpodApiError,
   RunpodConnectionError,
   RequestTooLargeError,
   WaitTimeoutError,
+  AbortError,
+  OutputWriteError,
   JobFailedError,
   WebhookRejectedError,
+  type ClientErrorCode,
+  type ConfigSetting,
 } from './errors.js';
 export { openWebhook, type WebhookEvent } from './webhook.js';
-export { prepareWorkflow, type NodeFile, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
+export {
+  prepareWorkflow,
+  type ImageAssignment,
+  type NodeFile,
+  type PrepareOptions,
+  type PrepareReport,
+  type Prepared,
+  type SeedChange,
+  type SetChange,
+  type TextChange,
+} from './prepare/index.js';
 export { writeResultFiles, type WrittenFile } from './output.js';
 export { convertUiWorkflow, type ConvertOptions } from './workflow/convert.js';
 export { loadWorkflow, type LoadedWorkflow, type WorkflowSource } from './workflow/load.js';

@@ -74,7 +74,14 @@ export const command: Command = async (argv, io) => {
       // Unhealthy: stopPod has been posted; a non-zero exit ends the container so RunPod replaces it.
       return end === 'unhealthy' ? 1 : 0;
     }
-    const api = await startLocalApi({ runner: pipeline, port: intFlag('port', values.port, 8000), ...(values.host ? { host: values.host } : {}) });
+    const port = intFlag('port', values.port, 8000);
+    const api = await startLocalApi({ runner: pipeline, port, ...(values.host ? { host: values.host } : {}) }).catch((error: unknown) => {
+      const code = (error as NodeJS.ErrnoException)?.code;
+      if (code === 'EADDRINUSE') throw new UsageError(`port ${port} is in use (another 'comfy-seal worker --local'?); choose another with --port N`);
+      if (code === 'EACCES') throw new UsageError(`port ${port} needs privileges; choose one above 1023 with --port N`);
+      if (code === 'EADDRNOTAVAIL') throw new UsageError(`--host ${values.host} is not an address of this machine`);
+      throw error;
+    });
     io.stdout.write(`comfy-seal local endpoint on ${api.url} (ComfyUI at ${config.comfyUrl})\n`);
     if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
     await api.close();

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ResultFile } from '../shared/envelope.js';
 import { SealError } from '../shared/errors.js';
 import { fileNameProblem } from '../shared/names.js';
+import { isAnimatedWebp } from '../shared/media.js';
 import { compareNodeIds } from '../shared/node-ids.js';
 import type { Clock } from './clock.js';
 import type { NodeUiOutput, OutputFileRef } from './comfy/messages.js';
@@ -197,7 +198,8 @@ export async function collectOutputs(outputs: Record<string, NodeUiOutput>, opti
       throw new SealError('EXECUTION_FAILED', 'an output resolves outside the output folder', { filename: ref.filename });
     }
     const mime = mimeOf(ref.filename);
-    const kind = kindOf(mime, animated);
+    // Some savers (VideoHelperSuite's webp) do not flag their animation: the WebP header says it either way.
+    const kind = kindOf(mime, animated || (mime === 'image/webp' && isAnimatedWebp(data)));
     cost += sealedCost(data.length, kind);
     if (cost > options.maxResultBytes) {
       const error = new SealError('OUTPUT_TOO_LARGE', `the result would be over ${Math.floor(options.maxResultBytes / 1e6)} MB once sealed`, {

@@ -33,9 +33,9 @@ export function decodeImageData(text: string, releasable = false): Buffer {
   let body = text;
   const uri = DATA_URI.exec(body.slice(0, 256));
   if (uri) body = body.slice(uri[0].length);
-  else if (body.startsWith('data:')) throw new SealError('BAD_INPUT', 'an image data URI must be base64 (";base64,")');
+  else if (body.startsWith('data:')) throw new SealError('BAD_INPUT', 'image is a data URI but not a base64 one (";base64,")');
   if (body.includes('\n') || body.includes('\r')) body = body.replace(/\r?\n/g, '');
-  if (body.length === 0) throw new SealError('BAD_INPUT', 'an image is empty');
+  if (body.length === 0) throw new SealError('BAD_INPUT', 'image is empty');
   // Node's decoder skips what is not base64; a decoded length short of what the text promises reveals it, without a
   // regex pass over megabytes.
   const pad = body.endsWith('==') ? 2 : body.endsWith('=') ? 1 : 0;
@@ -51,7 +51,7 @@ export function decodeImageData(text: string, releasable = false): Buffer {
 }
 
 function notBase64(): SealError {
-  return new SealError('BAD_INPUT', 'an image is not valid base64');
+  return new SealError('BAD_INPUT', 'image is not base64');
 }
 
 /** JSON text → value, with the depth limit checked on the parsed tree (JSON.parse itself overflows on ~10k levels). */
@@ -137,7 +137,8 @@ export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}, r
     try {
       return { name, data: decodeImageData(text, releasable) };
     } catch (error) {
-      throw new SealError('BAD_INPUT', `image ${index + 1}: ${(error as Error).message}`, { name });
+      // decodeImageData's messages are ours ("image is not base64"); the name stays in details.
+      throw new SealError('BAD_INPUT', `images[${index}].${(error as Error).message}`, { name });
     }
   });
   return { workflow: wire.workflow, images, options: wire.options ?? {} };

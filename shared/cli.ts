@@ -19,20 +19,59 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
-/** A mistake on the command line: printed with a pointer to --help, exit 2. */
+/** A mistake on the command line (or a missing setting, code CONFIG): printed with a pointer to --help, exit 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    /** For `--json` reports. */
+    readonly code: 'USAGE' | 'CONFIG' = 'USAGE',
+  ) {
+    super(message);
+  }
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** node:util parseArgs, strict, with a message that says which flag was wrong. */
-export function parseCommandArgs<T extends Options>(argv: string[], options: T, allowPositionals = false) {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message.replace(/\. To specify .*$/s, '') : String(error));
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
   }
+  return row[b.length]!;
+}
+
+/** The known flag closest to a mistyped one, when one is close enough to be what was meant. */
+export function closestFlag(given: string, known: readonly string[]): string | undefined {
+  const ranked = known.map((k) => ({ k, d: distance(given, k) })).sort((x, y) => x.d - y.d);
+  const best = ranked[0];
+  return best && best.d <= Math.max(1, Math.floor(given.length / 4)) + (given.length > 5 ? 1 : 0) ? best.k : undefined;
+}
+
+/**
+ * node:util parseArgs, strict, with a message that says which flag was wrong (and which was likely meant). A flag
+ * that takes one value refuses to be given twice: the second would silently replace the first.
+ */
+export function parseCommandArgs<T extends Options>(argv: string[], options: T, allowPositionals = false) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals, tokens: true });
+  } catch (error) {
+    const text = error instanceof Error ? error.message.replace(/\. To specify .*$/s, '') : String(error);
+    const unknown = /^Unknown option '--([^']+)'/.exec(text)?.[1];
+    const meant = unknown === undefined ? undefined : closestFlag(unknown, Object.keys(options));
+    throw new UsageError(meant ? `${text}; did you mean --${meant}?` : text);
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.type !== 'string' || options[token.name]?.multiple) continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} was given twice; give it once`);
+    seen.add(token.name);
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
 }
 
 export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {

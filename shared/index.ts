@@ -1,5 +1,5 @@
 /** The code both sides use: Fernet, the contract's shapes, errors and limits. */
-export { Fernet, decodeBase64Url, type DecryptOptions } from './fernet.js';
+export { Fernet, decodeBase64Url, type DecryptOptions, type EncryptInternals, type Encrypter } from './fernet.js';
 export { SealError, ERROR_CODES, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
 export { fileNameProblem, isSafeFileName, assertSafeFileName } from './names.js';
 export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js';

@@ -22,3 +22,17 @@ export function compareNodeIds(a: string, b: string): number {
   }
   return 0;
 }
+
+/** An id whose parts are all numbers: "9", "10:2" (ComfyUI's own ids, and its subgraph ids). */
+export function isNumericNodeId(id: string): boolean {
+  return /^\d+(:\d+)*$/.test(id);
+}
+
+/**
+ * The order files fill loaders in: numeric ids ascending (compareNodeIds), then named ids in the workflow's own
+ * order. A named workflow is written in the order its author thinks of it ("start_image" before "end_image"), which
+ * an alphabetical sort would reverse.
+ */
+export function fillOrder(ids: readonly string[]): string[] {
+  return [...ids.filter(isNumericNodeId).sort(compareNodeIds), ...ids.filter((id) => !isNumericNodeId(id))];
+}

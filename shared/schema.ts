@@ -132,19 +132,76 @@ export const errorPayloadSchema = z.looseObject({
 const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'query']);
 
 function safePath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : SAFE_PATH_KEYS.has(String(p)) ? String(p) : '*')).join('.') || '(root)';
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += `${out ? '.' : ''}${SAFE_PATH_KEYS.has(String(p)) ? String(p) : '*'}`;
+  }
+  return out || 'the document';
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** The branch of a union that got furthest (its first issue has the longest path): what the author most likely meant. */
+function unionBranch(issue: Issue & { errors: Issue[][] }): Issue | undefined {
+  let best: Issue | undefined;
+  for (const branch of issue.errors) {
+    const first = branch[0];
+    if (first && (!best || first.path.length > best.path.length)) best = first;
+  }
+  return best && { ...best, path: [...issue.path, ...best.path] };
+}
+
+const A: Record<string, string> = { record: 'an object', object: 'an object', array: 'a list', string: 'text', number: 'a number', boolean: 'true or false' };
+
+function kindOfValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'an object' : typeof value === 'string' ? 'text' : `a ${typeof value}`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+  return v;
+}
+
+/** One issue in words, naming only schema keys and positions ("images[0].image should be text, not a number"). */
+function describeIssue(issue: Issue, value: unknown): string {
+  if (issue.code === 'invalid_union') {
+    const branch = unionBranch(issue as Issue & { errors: Issue[][] });
+    if (branch && branch.path.length > issue.path.length) return describeIssue(branch, value);
+    return `${safePath(issue.path)} should be ${issue.path.at(-1) === 'images' ? 'a list of {name, image}' : 'another shape'}, not ${kindOfValue(valueAt(value, issue.path))}`;
+  }
+  const where = safePath(issue.path);
+  switch (issue.code) {
+    case 'invalid_type': {
+      const found = kindOfValue(valueAt(value, issue.path));
+      return found === 'missing' ? `${where} is missing` : `${where} should be ${A[issue.expected] ?? issue.expected}, not ${found}`;
+    }
+    case 'unrecognized_keys':
+      return `${where} has ${issue.keys.length === 1 ? 'an unknown field' : `${issue.keys.length} unknown fields`}${where === 'options' ? ' (known: timeout_s)' : ''}`;
+    case 'too_small':
+      return issue.origin === 'string' ? `${where} is empty` : `${where} should be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
+    case 'too_big':
+      return `${where} should be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}`;
+    case 'custom':
+      return `${where}: ${issue.message}`; // our own text (names.ts)
+    default:
+      return `${where} is not valid`;
+  }
 }
 
 /**
- * Parses with a schema, or throws BAD_INPUT whose plaintext message names only the schema's own keys and zod's issue
- * code. zod's own messages (which can name user keys) go into the sealed details.
+ * Parses with a schema, or throws BAD_INPUT whose plaintext message says in words what is wrong where, naming only
+ * the schema's own keys. zod's own messages (which can name user keys) go into the sealed details.
  */
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const first = result.error.issues[0];
-  const where = first ? `${safePath(first.path)} (${first.code})` : 'unknown';
-  throw new SealError('BAD_INPUT', `${what} does not match the contract at ${where}`, {
+  throw new SealError('BAD_INPUT', `${what} does not match the contract: ${first ? describeIssue(first, value) : 'unknown problem'}`, {
     issues: result.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
   });
 }

@@ -27,7 +27,7 @@ describe('comfy-seal (bin)', () => {
     expect(f.decrypt(f.encrypt('x')).toString()).toBe('x');
   });
 
-  it.each(['keygen', 'seal', 'open', 'run', 'worker', 'simulator', 'doctor'])('%s --help shows usage', async (cmd) => {
+  it.each(['keygen', 'seal', 'open', 'run', 'cancel', 'worker', 'simulator', 'doctor'])('%s --help shows usage', async (cmd) => {
     const { code, stdout } = await runCli([cmd, '--help']);
     expect(code).toBe(0);
     expect(stdout.toString()).toContain(`Usage: comfy-seal ${cmd}`);
@@ -67,7 +67,7 @@ describe('comfy-seal (bin)', () => {
 
     const bad = await runCli(['seal', '--bundle'], { env, stdin: JSON.stringify({ ...bundle, options: { tiemout_s: 1 } }) });
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/BAD_INPUT: bundle does not match the contract at options/);
+    expect(bad.stderr).toMatch(/BAD_INPUT: bundle does not match the contract: options has an unknown field/);
     expect(bad.stdout.length).toBe(0);
   });
 
@@ -124,9 +124,9 @@ describe('comfy-seal (bin)', () => {
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout.toString());
     expect(report.ok).toBe(false);
-    expect(report.checks.map((c: { name: string; verdict: string }) => `${c.name}:${c.verdict}`)).toEqual(['key:fail', 'endpoint:fail']);
+    expect(report.checks.map((c: { name: string; verdict: string }) => `${c.name}:${c.verdict}`)).toEqual(['key:fail', 'endpoint:fail', 'sealed ping:warn']);
     const human = await runCli(['doctor', '--client'], { env: { ENCRYPTION_KEY: key } });
-    expect(human.stdout.toString()).toMatch(/^ok +key +1 valid key\nfail +endpoint +no endpoint id\n +fix: set RUNPOD_ENDPOINT_ID/);
+    expect(human.stdout.toString()).toMatch(/^ok +key +1 valid key .*\nfail +endpoint +no endpoint id\n +fix: set RUNPOD_ENDPOINT_ID/);
   });
 
   it('a bad key is BAD_INPUT, not a crash', async () => {

@@ -1,63 +1,66 @@
 /**
- * `comfy-seal run`: prepare a workflow, seal it, submit it, follow it, open the result, write the files.
- * `--resume-id` re-attaches to a job submitted earlier. Ctrl-C stops waiting (the job goes on) and prints how to resume.
+ * `comfy-seal run`: prepare a workflow, check locally what can be checked, seal it, submit it, follow it, open the
+ * result, write the files. `--resume-id` re-attaches to a job submitted earlier. Ctrl-C stops waiting (the job goes on)
+ * and prints how to resume or cancel. With `--json`, stdout gets exactly one JSON object, whatever happens.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
+import { serializeBundle } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { webhookUrlProblem } from '../../shared/webhook.js';
 import type { Result } from '../../shared/envelope.js';
-import { ComfySealClient, type JobProgress } from '../client.js';
-import { ComfySealError, JobFailedError } from '../errors.js';
+import type { JobProgress, RetryEvent } from '../client.js';
 import { embedWorkflow } from '../embed-workflow.js';
-import { writeResultFiles } from '../output.js';
+import { ComfySealError, JobFailedError, RunpodApiError } from '../errors.js';
+import { outDirProblem, writeResultFiles, type WrittenFile } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
 import { describeSource } from '../workflow/load.js';
 import { checkBeforeRun } from './check.js';
 import { findDefinitions } from './definitions.js';
+import { cancelCommand, clientFor, ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointArgs } from './endpoint.js';
+import { checkImageFile, checkLoadersFilled, loaderLines, preflightWarnings } from './preflight.js';
 import { progressLine } from './progress.js';
 
 const HELP = `Usage: comfy-seal run --workflow wf.json [options]
        comfy-seal run --resume-id JOB_ID [--out DIR]
 
-Prepares an API-format ComfyUI workflow, seals it with your key, runs it on your RunPod endpoint, and writes
+Prepares a ComfyUI workflow, seals it with your key, runs it on your RunPod endpoint, and writes
 the opened results into --out. Only sealed tokens leave this machine.
 
 Workflow:
   --workflow FILE       the workflow: API or UI format JSON, or a PNG / WebP saved by ComfyUI
-  --img FILE...         images for the LoadImage nodes, in ascending node-id order (repeatable)
+  --img FILE...         images for the LoadImage nodes, numeric ids ascending, then named ids
+                        in the workflow's order (repeatable)
   --file NODE=FILE      a file for one loader node: LoadAudio, LoadVideo, VHS_LoadVideo, or an image loader
                         that --img should leave alone (repeatable)
-  --prompt TEXT         positive prompt, put where the samplers' positive conditioning comes from
+  --prompt TEXT         positive prompt, put where the samplers' positive conditioning comes from (once)
   --negative TEXT       negative prompt, likewise
   --prompt-node ID      the node that gets --prompt, when the graph is ambiguous
   --negative-node ID    the node that gets --negative, likewise
   --seed N              set every sampler's seed; --random-seed for a fresh random one each
   --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text)
-  --timeout S           job time limit in seconds (may only lower the endpoint's own)
+  --timeout S           job time limit in seconds, > 0 (may only lower the endpoint's own)
   --webhook URL         RunPod also POSTs the final (sealed) status there; open it with the SDK's openWebhook
   --object-info FILE    node definitions (a saved /object_info) for UI workflows and the check; default: the
                         endpoint's cache ('comfy-seal nodes')
   --no-check            send without checking against the node definitions
 
-Endpoint:
-  --endpoint ID         endpoint id (default: $RUNPOD_ENDPOINT_ID); API key from $RUNPOD_API_KEY
-  --api-url URL         API base (default: $RUNPOD_API_URL or https://api.runpod.ai/v2;
-                        http://127.0.0.1:8000 for 'comfy-seal worker --local')
-  --key KEY             Fernet key(s) (default: $ENCRYPTION_KEY)
+${ENDPOINT_HELP}
 
 Output:
   --out DIR             where result files go (default: .); existing files are never overwritten
   --embed-workflow      write the workflow into PNG results (as ComfyUI does: drag one into ComfyUI to load it);
                         done here after opening, so it never travelled in plaintext
-  --json                print one JSON object with the job id and the files written (for scripts)
-  --dry-run             prepare and print what would be sent (image data as byte counts); send nothing
+  --json                print one JSON object on stdout, done or not: status, job_id, files or code and message
+  --dry-run             prepare and print what would be sent; send nothing. With --json: the bundle itself,
+                        which 'comfy-seal seal --bundle' accepts as is
   --resume-id JOB_ID    re-attach to a submitted job and fetch its result
   --debug               send the job in PLAINTEXT (the endpoint must allow it); for debugging only
   -h, --help            this help
 
-Exit codes: 0 done, 1 the job or a request failed (reason on stderr), 2 usage, 130 interrupted (job still running).
+Exit codes: 0 done, 1 the job or a request failed (reason on stderr), 2 usage or a missing setting,
+130 interrupted (job still running).
 `;
 
 const OPTIONS = {
@@ -73,17 +76,15 @@ const OPTIONS = {
   set: { type: 'string', multiple: true },
   timeout: { type: 'string' },
   webhook: { type: 'string' },
-  endpoint: { type: 'string' },
-  'api-url': { type: 'string' },
-  key: { type: 'string' },
+  'object-info': { type: 'string' },
+  'no-check': { type: 'boolean' },
+  'embed-workflow': { type: 'boolean' },
+  ...ENDPOINT_OPTIONS,
   out: { type: 'string' },
   json: { type: 'boolean' },
-  'embed-workflow': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'resume-id': { type: 'string' },
   debug: { type: 'boolean' },
-  'object-info': { type: 'string' },
-  'no-check': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -111,14 +112,52 @@ export function expandMultiValueFlags(argv: string[], flags: readonly string[] =
   return out;
 }
 
-function numberFlag(name: string, value: string | undefined): number | undefined {
+function numberFlag(name: string, value: string | undefined, { positive = false } = {}): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a non-negative number`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (positive && n === 0)) {
+    throw new UsageError(`--${name} must be a ${positive ? 'positive' : 'non-negative'} number${positive ? ' of seconds' : ''}`);
+  }
   return n;
 }
 
+type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'];
+
+/** What a failure prints: one line on stderr (and hint lines), or with --json one object on stdout. */
+interface Failure {
+  status: 'FAILED' | 'STOPPED';
+  code: string;
+  message: string;
+  job_id?: string;
+  details?: Record<string, unknown>;
+  hint?: string;
+  resume?: string;
+  cancel?: string;
+  /** The stderr line (not in the JSON object). */
+  line: string;
+}
+
+function writeJson(io: CommandIo, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
 export const command: Command = async (argv, io) => {
+  const json = argv.includes('--json');
+  try {
+    return await run(argv, io);
+  } catch (error) {
+    // Usage errors, missing settings and local checks (SealError) print as every command's do (cli/main.ts); with
+    // --json the same goes to stdout as the one object.
+    if (json) {
+      const code = error instanceof UsageError || error instanceof SealError ? error.code : 'INTERNAL';
+      const message = error instanceof UsageError || error instanceof SealError ? error.message : 'unexpected error; please report this';
+      writeJson(io, { status: 'FAILED', code, message });
+    }
+    throw error;
+  }
+};
+
+async function run(argv: string[], io: CommandIo): Promise<number> {
   const { values } = parseCommandArgs(expandMultiValueFlags(argv), OPTIONS);
   if (values.help) {
     io.stdout.write(HELP);
@@ -126,72 +165,46 @@ export const command: Command = async (argv, io) => {
   }
   const resumeId = values['resume-id'];
   if (!resumeId && !values.workflow) throw new UsageError('--workflow FILE is required (or --resume-id JOB_ID)');
-  const outDir = values.out ?? '.';
+  if (resumeId && (values.workflow || values['dry-run'])) throw new UsageError(`--resume-id fetches a job sent earlier; give it without ${values.workflow ? '--workflow' : '--dry-run'}`);
   if (values['embed-workflow'] && resumeId) throw new UsageError('--embed-workflow needs the workflow: use it with --workflow, not --resume-id');
-
-  // Preparation first: a dry run needs no endpoint, key or network.
-  let prepared: ReturnType<typeof prepareWorkflow> | undefined;
-  if (!resumeId) {
-    const { data: workflow } = await readInput(values.workflow!, 'workflow');
-    const images = await Promise.all((values.img ?? []).map((file) => readInput(file, 'image')));
-    const files = await Promise.all(
-      (values.file ?? []).map(async (spec) => {
-        const at = spec.indexOf('=');
-        if (at <= 0 || at === spec.length - 1) throw new UsageError(`--file wants NODE=FILE (a node id, then the file), not "${spec}"`);
-        return { nodeId: spec.slice(0, at), file: await readInput(spec.slice(at + 1), 'file') };
-      }),
-    );
-    const seed = numberFlag('seed', values.seed);
-    const definitions = await findDefinitions(values, io.env);
-    prepared = prepareWorkflow(workflow, {
-      ...(definitions ? { objectInfo: definitions.objectInfo } : {}),
-      ...(values.prompt !== undefined ? { prompt: values.prompt } : {}),
-      ...(values.negative !== undefined ? { negative: values.negative } : {}),
-      ...(values['prompt-node'] ? { promptNode: values['prompt-node'] } : {}),
-      ...(values['negative-node'] ? { negativeNode: values['negative-node'] } : {}),
-      ...(seed !== undefined ? { seed } : {}),
-      ...(values['random-seed'] ? { randomSeed: true } : {}),
-      ...(values.set ? { set: values.set } : {}),
-      images,
-      files,
-    });
-    if (prepared.source !== 'api') io.stderr.write(`comfy-seal run: ${path.basename(values.workflow!)}: ${describeSource(prepared)}\n`);
-    if (!values['no-check']) checkBeforeRun(io, prepared.workflow, definitions);
-  }
-  const timeoutS = numberFlag('timeout', values.timeout);
   const webhookProblem = values.webhook !== undefined ? webhookUrlProblem(values.webhook) : null;
   if (webhookProblem !== null) throw new UsageError(`--webhook: ${webhookProblem}`);
-  const request = prepared && {
-    workflow: prepared.workflow,
-    images: prepared.images,
-    options: timeoutS !== undefined ? { timeout_s: timeoutS } : {},
-    ...(values.webhook !== undefined ? { webhook: values.webhook } : {}),
-  };
+  const outDir = values.out ?? '.';
+  const timeoutS = numberFlag('timeout', values.timeout, { positive: true });
+  const tty = Boolean(io.stderr.isTTY) && !values.json;
 
-  if (values['dry-run'] && request) {
-    const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared!.report, source: prepared!.source };
-    io.stdout.write(`${JSON.stringify(shown, null, values.json ? 0 : 2)}\n`);
-    return 0;
+  // Local checks first: a dry run needs no endpoint, key or network, and nothing is sent that would fail anyway.
+  const client = values['dry-run'] ? undefined : clientFor(values, io, { plaintext: Boolean(values.debug), onRetry: tty ? retryLine(io) : undefined });
+  let request;
+  if (!resumeId) {
+    const prepared = await prepare(values, io);
+    request = { workflow: prepared.workflow, images: prepared.images, options: timeoutS !== undefined ? { timeout_s: timeoutS } : {} };
+    if (values['dry-run']) {
+      if (values.json) {
+        // The bundle as it would travel (seal --bundle takes it as is); `report` and `source` are extra, which readers ignore.
+        io.stdout.write(`${serializeBundle(request).slice(0, -1)},"report":${JSON.stringify(prepared.report)},"source":${JSON.stringify(prepared.source)}}\n`);
+      } else {
+        const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared.report, source: prepared.source };
+        io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      }
+      return 0;
+    }
+    if (tty) for (const line of loaderLines(prepared.report)) io.stderr.write(`${line}\n`);
+    for (const warning of preflightWarnings(prepared.workflow)) io.stderr.write(`comfy-seal run: warning: ${warning}\n`);
   }
+  const outProblem = await outDirProblem(outDir);
+  if (outProblem) throw new UsageError(`--out ${outDir}: ${outProblem}`);
 
   if (values.debug) io.stderr.write('comfy-seal run: --debug: the job is sent in PLAINTEXT; RunPod can read it\n');
   const line = progressLine(io.stderr);
   const onProgress = (event: JobProgress) => line.update(event);
   let jobId = resumeId;
-  const resumeHint = (id: string) => `comfy-seal run --resume-id ${id} --out ${JSON.stringify(outDir)}${values['api-url'] ? ` --api-url ${values['api-url']}` : ''}${values.endpoint ? ` --endpoint ${values.endpoint}` : ''}`;
   try {
-    const client = new ComfySealClient({
-      ...(values.endpoint ? { endpointId: values.endpoint } : {}),
-      ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
-      ...(values.key ? { key: values.key } : {}),
-      plaintext: Boolean(values.debug),
-      env: io.env,
-    });
     if (!jobId) {
-      jobId = await client.submit(request!);
+      jobId = await client!.submit({ ...request!, ...(values.webhook !== undefined ? { webhook: values.webhook } : {}) });
       if (!values.json) io.stderr.write(`submitted job ${jobId}\n`);
     }
-    const result: Result = await client.wait(jobId, { onProgress, signal: io.signal });
+    const result: Result = await client!.wait(jobId, { onProgress, signal: io.signal });
     line.done();
     let files = result.files;
     if (values['embed-workflow'] && request) {
@@ -204,26 +217,92 @@ export const command: Command = async (argv, io) => {
     return 0;
   } catch (error) {
     line.done();
-    if (io.signal.aborted && jobId) {
-      io.stderr.write(`stopped waiting; job ${jobId} is still running. Resume with:\n  ${resumeHint(jobId)}\n`);
-      return 130;
-    }
-    if (error instanceof JobFailedError) {
-      io.stderr.write(`comfy-seal run: ${error.message}\n`);
-      if (Object.keys(error.details).length > 0) io.stderr.write(`details: ${JSON.stringify(error.details)}\n`);
-      if (values.json) io.stdout.write(`${JSON.stringify({ job_id: jobId, status: 'FAILED', code: error.jobCode, message: error.message, details: error.details })}\n`);
-      return 1;
-    }
-    if (error instanceof ComfySealError || error instanceof SealError) {
-      io.stderr.write(`comfy-seal run: ${error.code}: ${error.message}\n`);
-      if (jobId && !(error instanceof SealError)) io.stderr.write(`the job may still be running; resume with:\n  ${resumeHint(jobId)}\n`);
-      return 1;
-    }
-    throw error;
+    const failure = failureOf(error, io.signal.aborted, jobId, values);
+    if (!failure) throw error;
+    const { line: text, ...shown } = failure;
+    if (values.json) writeJson(io, shown);
+    io.stderr.write(`comfy-seal run: ${text}\n`);
+    if (failure.details && Object.keys(failure.details).length > 0) io.stderr.write(`details: ${JSON.stringify(failure.details)}\n`);
+    if (failure.hint) io.stderr.write(`${failure.hint}\n`);
+    if (failure.resume) io.stderr.write(`resume with:\n  ${failure.resume}\n`);
+    if (failure.cancel) io.stderr.write(`cancel with:\n  ${failure.cancel}\n`);
+    return failure.status === 'STOPPED' ? 130 : 1;
   }
-};
+}
 
-function report(io: CommandIo, json: boolean, jobId: string, written: Awaited<ReturnType<typeof writeResultFiles>>, timings: Record<string, number>): void {
+async function prepare(values: Values, io: CommandIo): Promise<ReturnType<typeof prepareWorkflow>> {
+  const { data: workflow } = await readInput(values.workflow!, 'workflow');
+  const images = await Promise.all(
+    (values.img ?? []).map(async (file) => {
+      const image = await readInput(file, 'image');
+      checkImageFile(file, image.data);
+      return image;
+    }),
+  );
+  const files = await Promise.all(
+    (values.file ?? []).map(async (spec) => {
+      const at = spec.indexOf('=');
+      if (at <= 0 || at === spec.length - 1) throw new UsageError(`--file wants NODE=FILE (a node id, then the file), not "${spec}"`);
+      return { nodeId: spec.slice(0, at), file: await readInput(spec.slice(at + 1), 'file') };
+    }),
+  );
+  const seed = numberFlag('seed', values.seed);
+  const definitions = await findDefinitions(values, io.env);
+  const prepared = prepareWorkflow(workflow, {
+    ...(definitions ? { objectInfo: definitions.objectInfo } : {}),
+    ...(values.prompt !== undefined ? { prompt: values.prompt } : {}),
+    ...(values.negative !== undefined ? { negative: values.negative } : {}),
+    ...(values['prompt-node'] ? { promptNode: values['prompt-node'] } : {}),
+    ...(values['negative-node'] ? { negativeNode: values['negative-node'] } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(values['random-seed'] ? { randomSeed: true } : {}),
+    ...(values.set ? { set: values.set } : {}),
+    images,
+    files,
+  });
+  if (prepared.source !== 'api') io.stderr.write(`comfy-seal run: ${path.basename(values.workflow!)}: ${describeSource(prepared)}\n`);
+  checkLoadersFilled(prepared.workflow, prepared.images);
+  if (!values['no-check']) checkBeforeRun(io, prepared.workflow, definitions);
+  return prepared;
+}
+
+/** Retries of a call that could not reach the endpoint, shown on a terminal (where the wait would look frozen). */
+function retryLine(io: CommandIo): (event: RetryEvent) => void {
+  return ({ error, attempt, retriesLeft }) => io.stderr.write(`comfy-seal run: ${error.message}; retrying (${attempt} of ${attempt + retriesLeft - 1})\n`);
+}
+
+/** A failure of the endpoint part (submit, wait, write) in words and commands; null for a bug. */
+function failureOf(error: unknown, aborted: boolean, jobId: string | undefined, values: Values): Failure | null {
+  const resume = jobId && `comfy-seal run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}`;
+  const cancel = jobId && cancelCommand(jobId, values);
+  const job = jobId ? { job_id: jobId } : {};
+  if (aborted && jobId) {
+    const message = `stopped waiting; job ${jobId} is still running`;
+    return { status: 'STOPPED', code: 'ABORTED', message, ...job, resume: resume!, cancel: cancel!, line: message };
+  }
+  if (error instanceof JobFailedError) {
+    const hint =
+      error.jobCode === 'DECRYPT_FAILED'
+        ? "the endpoint could not open the job: its ENCRYPTION_KEY likely differs from yours (set the same key on both; 'comfy-seal doctor --client' checks it)"
+        : undefined;
+    return { status: 'FAILED', code: error.jobCode, message: error.message, ...job, details: error.details, ...(hint ? { hint } : {}), line: error.message };
+  }
+  if (error instanceof RunpodApiError && error.code === 'RUNPOD_NOT_FOUND' && jobId) {
+    // Resuming the same id would meet the same 404.
+    const message = `job ${jobId} is not known to the endpoint: check the id and --endpoint (RunPod keeps a result 30 min after the job ends)`;
+    return { status: 'FAILED', code: error.code, message, ...job, line: `${error.code}: ${message}` };
+  }
+  if (error instanceof ComfySealError || error instanceof SealError) {
+    // A SealError here is the result or failure failing to open: resuming would fail the same way.
+    const again = jobId && !(error instanceof SealError);
+    const hint = error.code === 'OUTPUT_FAILED' ? 'the result is still on the endpoint (for 30 min after the job ended); fix the folder, then fetch it again' : undefined;
+    const failure = { status: 'FAILED' as const, code: error.code, message: error.message, ...job, line: `${error.code}: ${error.message}` };
+    return { ...failure, ...(hint ? { hint } : {}), ...(again ? { resume: resume! } : {}) };
+  }
+  return null;
+}
+
+function report(io: CommandIo, json: boolean, jobId: string, written: readonly WrittenFile[], timings: Record<string, number>): void {
   if (json) {
     io.stdout.write(`${JSON.stringify({ job_id: jobId, status: 'COMPLETED', files: written.map((w) => ({ path: w.path, bytes: w.bytes, kind: w.kind, mime: w.mime, node_id: w.nodeId })), timings_ms: timings })}\n`);
     return;

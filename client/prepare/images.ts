@@ -1,14 +1,14 @@
 /**
  * Files into loader nodes. Images (--img) go into image loaders (LoadImage, LoadImageMask, LoadImageOutput), one per
- * loader in ascending node-id order (shared/node-ids.ts: colon-separated parts compared numerically when numeric, named
- * ids after numeric ones, so "9" < "10" < "10:2" < "12:3" < "end_image" < "start_image"). Files for a named node
+ * loader in fill order (shared/node-ids.ts: numeric ids ascending, "9" < "10" < "10:2" < "12:3", then named ids in the
+ * workflow's own order). Files for a named node
  * (--file NODE=PATH) go into any file loader (LoadAudio, LoadVideo, VHS_LoadVideo... shared/loaders.ts), and that node
  * is then not one --img fills. A loader whose file input is a link is not a loader to fill.
  */
 import type { BundleImage } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { fileNameProblem } from '../../shared/names.js';
-import { compareNodeIds } from '../../shared/node-ids.js';
+import { fillOrder } from '../../shared/node-ids.js';
 import type { Workflow } from '../../shared/schema.js';
 import { FILE_LOADERS } from '../../shared/loaders.js';
 import { IMAGE_LOADERS } from './encoders.js';
@@ -30,13 +30,13 @@ export interface ImageAssignment {
 
 /** Image loader node ids in the order images fill them (those in `except` left out). */
 export function imageLoaders(workflow: Workflow, except: ReadonlySet<string> = new Set()): string[] {
-  return Object.keys(workflow)
-    .filter((id) => {
+  return fillOrder(
+    Object.keys(workflow).filter((id) => {
       const node = workflow[id]!;
       const input = IMAGE_LOADERS[node.class_type];
       return input !== undefined && typeof node.inputs[input] === 'string' && !except.has(id);
-    })
-    .sort(compareNodeIds);
+    }),
+  );
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -95,7 +95,7 @@ export function assignFiles(
       throw new SealError(
         'BAD_INPUT',
         `the workflow has ${plural(loaders.length, 'image loader')} (${loaders.join(', ') || 'none'}) but ${images.length} image${images.length === 1 ? ' was' : 's were'} given; ` +
-          'give one image per loader, in ascending node-id order (the same file twice is fine)',
+          'give one image per loader, in node-id order (numbers ascending, then named ids as the workflow lists them; the same file twice is fine)',
         { loaders },
       );
     }

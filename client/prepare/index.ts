@@ -27,7 +27,7 @@ export interface PrepareOptions {
   promptNode?: string;
   /** The node that gets the negative prompt. */
   negativeNode?: string;
-  /** One file per image loader, in ascending node-id order (loaders given a file in `files` left out). */
+  /** One file per image loader, numeric ids ascending then named ids in workflow order (loaders given a file in `files` left out). */
   images?: readonly BundleImage[];
   /** A file for a named loader node of any kind (LoadAudio, LoadVideo, VHS_LoadVideo, an image loader...). */
   files?: readonly NodeFile[];

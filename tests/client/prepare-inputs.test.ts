@@ -17,11 +17,11 @@ describe('images', () => {
     '2': { class_type: 'SaveImage', inputs: { images: link('9'), filename_prefix: 'out' } },
   });
 
-  it('fills loaders in ascending node-id order: numeric parts numerically, named ids after, lexically', () => {
-    expect(imageLoaders(loaders())).toEqual(['9', '10', '10:2', '12:3', 'alpha', 'zeta']);
+  it('fills loaders numeric ids first (parts numerically), then named ids in the workflow\'s own order', () => {
+    expect(imageLoaders(loaders())).toEqual(['9', '10', '10:2', '12:3', 'zeta', 'alpha']);
     const images = ['i1', 'i2', 'i3', 'i4', 'i5', 'i6'].map((n) => png(`${n}.png`));
     const { workflow, report } = prepareWorkflow(deepFreeze(loaders()), { images });
-    expect(report.images.map((a) => `${a.node_id}=${a.name}`)).toEqual(['9=i1.png', '10=i2.png', '10:2=i3.png', '12:3=i4.png', 'alpha=i5.png', 'zeta=i6.png']);
+    expect(report.images.map((a) => `${a.node_id}=${a.name}`)).toEqual(['9=i1.png', '10=i2.png', '10:2=i3.png', '12:3=i4.png', 'zeta=i5.png', 'alpha=i6.png']);
     expect(report.images[2]).toEqual({ node_id: '10:2', class_type: 'LoadImageOutput', name: 'i3.png' });
     expect(workflow['12:3']!.inputs).toEqual({ image: 'i4.png', channel: 'alpha', upload: 'image' });
   });
@@ -31,12 +31,17 @@ describe('images', () => {
     const e = errorOf(() => prepareWorkflow(loaders(), { images }));
     expect(e.code).toBe('BAD_INPUT');
     expect(e.message).toBe(
-      'the workflow has 6 image loaders (9, 10, 10:2, 12:3, alpha, zeta) but 3 images were given; give one image per loader, in ascending node-id order (the same file twice is fine)',
+      'the workflow has 6 image loaders (9, 10, 10:2, 12:3, zeta, alpha) but 3 images were given; give one image per loader, in node-id order (numbers ascending, then named ids as the workflow lists them; the same file twice is fine)',
     );
     const one = { '1': loadImage(), '2': loadImage() };
     expect(errorOf(() => prepareWorkflow({ '2': loadImage() }, { images: images.slice(0, 2) })).message).toMatch(/^the workflow has 1 image loader \(2\) but 2 images were given/);
     expect(errorOf(() => prepareWorkflow(one, { images: images.slice(0, 1) })).message).toMatch(/has 2 image loaders \(1, 2\) but 1 image was given/);
     expect(errorOf(() => prepareWorkflow({ '1': checkpoint() }, { images: images.slice(0, 1) })).message).toMatch(/has 0 image loaders \(none\) but 1 image was given/);
+  });
+
+  it('puts the first image of a named-id workflow (16-wan-flf2v) in start_image, the second in end_image', () => {
+    const { report } = prepareWorkflow(fixture('16-wan-flf2v-named-ids.json'), { images: [png('first.png'), png('last.png')] });
+    expect(report.images.map((a) => `${a.node_id}=${a.name}`)).toEqual(['start_image=first.png', 'end_image=last.png']);
   });
 
   it('leaves loaders alone when no image is given', () => {

@@ -54,8 +54,8 @@ const TRUTH: Record<string, Truth> = {
   },
   // DualCFGGuider: cond1 ← ip2p slot 0 ← 6; cond2 ← ip2p slot 1 ← 7 is not a prompt; negative ← 7.
   '15-hidream-e1-dualcfg-ip2p.json': { prompt: ['6.text'], negative: ['7.text'], loaders: [], seeds: ['37:1.noise_seed'] },
-  // Named ids; through WanFirstLastFrameToVideo. "end_image" sorts before "start_image".
-  '16-wan-flf2v-named-ids.json': { prompt: ['positive_prompt.text'], negative: ['negative_prompt.text'], loaders: ['end_image', 'start_image'], seeds: ['sampler.seed'] },
+  // Named ids; through WanFirstLastFrameToVideo. Named ids fill in the workflow's own order: start_image first.
+  '16-wan-flf2v-named-ids.json': { prompt: ['positive_prompt.text'], negative: ['negative_prompt.text'], loaders: ['start_image', 'end_image'], seeds: ['sampler.seed'] },
 };
 
 const PROMPT = 'a red fox in fresh snow';

@@ -92,15 +92,22 @@ describe('comfy-seal run → worker --local → simulator', () => {
     expect(r.stdout.toString()).toMatch(/done: 1 file\n {2}.*lighthouse_00001_\.png {2}\(image, \d+ bytes\)/);
   });
 
-  it('--dry-run --json prints the prepared bundle with byte counts and sends nothing', async () => {
+  it('--dry-run --json prints the bundle, which seal --bundle takes as is, and sends nothing', async () => {
     const before = (await getJson(`${worker.url}/e2e/health`)).jobs.completed;
     const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--prompt', 'P', '--dry-run', '--json'], { env: {} });
     expect(r.code).toBe(0);
     const shown = JSON.parse(r.stdout.toString());
     expect(shown.workflow['4'].inputs.text).toBe('P');
-    expect(shown.images).toEqual([{ name: 'photo.png', bytes: readFileSync(IMAGE).length }]);
+    expect(shown.images).toEqual([{ name: 'photo.png', image: readFileSync(IMAGE).toString('base64') }]);
+    expect(shown.options).toEqual({});
     expect(shown.report.prompt).toEqual([{ node_id: '4', class_type: 'CLIPTextEncode', fields: ['text'] }]);
     expect((await getJson(`${worker.url}/e2e/health`)).jobs.completed).toBe(before);
+    const sealed = await runCli(['seal', '--bundle'], { env: { ENCRYPTION_KEY: key }, stdin: r.stdout });
+    expect([sealed.code, sealed.stderr]).toEqual([0, '']);
+    const opened = JSON.parse(new Fernet(key).decrypt(JSON.parse(sealed.stdout.toString()).input.encrypted_input).toString());
+    expect(opened.images).toEqual(shown.images);
+    const human = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--dry-run'], { env: {} });
+    expect(JSON.parse(human.stdout.toString()).images).toEqual([{ name: 'photo.png', bytes: readFileSync(IMAGE).length }]);
   });
 
   it('reports a failed job with its opened code and details, exit 1', async () => {
@@ -124,7 +131,7 @@ describe('comfy-seal run → worker --local → simulator', () => {
     const c = await runCli(['run', '--workflow', path.join(work, 'nope.json')], { env: env() });
     expect([c.code, c.stderr]).toEqual([2, expect.stringContaining('cannot read workflow')]);
     const d = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE], { env: { RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' } });
-    expect([d.code, d.stderr]).toEqual([1, expect.stringContaining('ENCRYPTION_KEY')]);
+    expect([d.code, d.stderr]).toEqual([2, expect.stringContaining("missing setting: --key KEY or ENCRYPTION_KEY (make one with 'comfy-seal keygen')")]);
   });
 
   it('--debug says loudly that it sends plaintext, and a worker that refuses plaintext says PLAINTEXT_REFUSED', async () => {
@@ -177,6 +184,6 @@ describe('comfy-seal run → worker --local → simulator', () => {
     const code = await new Promise((r) => child.once('exit', r));
     sim.settings.stepMs = 5;
     expect(code).toBe(130);
-    expect(stderr).toMatch(/still running\. Resume with:\n {2}comfy-seal run --resume-id \S+ --out "[^"]+ctrlc"/);
+    expect(stderr).toMatch(/still running\nresume with:\n {2}comfy-seal run --resume-id \S+ --out "[^"]+ctrlc"\ncancel with:\n {2}comfy-seal cancel \S+\n$/);
   });
 });

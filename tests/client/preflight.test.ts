@@ -1,0 +1,72 @@
+/** The run command's local checks (pure), the magic-byte sniffing they and the worker share, and the animated WebP kind. */
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkImageFile, checkLoadersFilled, loaderLines, preflightWarnings, savingNodes } from '../../client/cli/preflight.js';
+import { prepareWorkflow } from '../../client/prepare/index.js';
+import { collectOutputs } from '../../handler/collect.js';
+import { systemClock } from '../../handler/clock.js';
+import { imageFormatOf, isAnimatedWebp } from '../../shared/media.js';
+import { animatedWebp } from '../../simulator/media.js';
+import { pngOf } from '../helpers/pipeline.js';
+import { errorOf, fixture, png } from './prepare-helpers.js';
+
+describe('magic bytes', () => {
+  it('knows the formats LoadImage opens, and nothing else', () => {
+    expect(imageFormatOf(pngOf(1, 1, () => [0, 0, 0]))).toBe('png');
+    expect(imageFormatOf(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0]))).toBe('jpeg');
+    expect(imageFormatOf(animatedWebp(2, 100))).toBe('webp');
+    expect(imageFormatOf(Buffer.from('GIF89a....'))).toBe('gif');
+    expect(imageFormatOf(Buffer.from('hello world'))).toBeNull();
+    expect(imageFormatOf(Buffer.alloc(0))).toBeNull();
+    expect(() => checkImageFile('notes.png', Buffer.from('text'))).toThrow(/--img notes\.png is not an image/);
+  });
+
+  it('tells an animated WebP from a still one', () => {
+    expect(isAnimatedWebp(animatedWebp(3, 50))).toBe(true);
+    const still = Buffer.concat([Buffer.from('RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00', 'latin1'), Buffer.alloc(14)]);
+    expect(isAnimatedWebp(still)).toBe(false);
+  });
+
+  it('collect gives an animated WebP the kind "animated" whichever node saved it (with or without the flag)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cs-webp-'));
+    try {
+      await mkdir(path.join(dir, 'cs-j1'));
+      await writeFile(path.join(dir, 'cs-j1', 'a.webp'), animatedWebp(3, 50));
+      await writeFile(path.join(dir, 'cs-j1', 'b.webp'), animatedWebp(3, 50));
+      const files = await collectOutputs(
+        { '1': { images: [{ filename: 'a.webp', subfolder: 'cs-j1', type: 'output' }], animated: [true] }, '2': { gifs: [{ filename: 'b.webp', subfolder: 'cs-j1', type: 'output' }] } },
+        { outputDir: dir, jobFolder: 'cs-j1', maxResultBytes: 1e6, settleTimeoutMs: 1_000, quietMs: 20, clock: systemClock },
+      );
+      expect(files.map((f) => f.kind)).toEqual(['animated', 'animated']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('preflight', () => {
+  const wan = fixture('16-wan-flf2v-named-ids.json');
+
+  it('refuses loaders left unfilled, naming them all; filled ones pass', () => {
+    const e = errorOf(() => checkLoadersFilled(prepareWorkflow(wan).workflow, []));
+    expect(e.message).toMatch(/^the workflow loads files you did not give: start_image \(LoadImage\), end_image \(LoadImage\); give --img FILE/);
+    const prepared = prepareWorkflow(wan, { images: [png('first.png'), png('last.png')] });
+    expect(() => checkLoadersFilled(prepared.workflow, prepared.images)).not.toThrow();
+  });
+
+  it('prints one line per filled loader', () => {
+    const { report } = prepareWorkflow(wan, { images: [png('first.png'), png('first.png', 'other bytes')] });
+    expect(loaderLines(report)).toEqual(['  start_image (LoadImage) <- first.png', '  end_image (LoadImage) <- first.png (sent as first-2.png)']);
+  });
+
+  it('warns only when nothing saves a file (previews and VideoHelperSuite save_output false do not)', () => {
+    expect(savingNodes(wan)).toEqual(['save']);
+    expect(preflightWarnings(wan)).toEqual([]);
+    const previewOnly = fixture('06-sd3-cliptextencodesd3-preview-only.json');
+    expect(preflightWarnings(previewOnly)).toEqual([expect.stringContaining('no node that saves a file')]);
+    const tempOnly = { ...wan, save: { ...wan.save!, inputs: { ...wan.save!.inputs, save_output: false } } };
+    expect(savingNodes(tempOnly)).toEqual([]);
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * The first hour of a new user (#13), through the built bin against `worker --local` and the simulator: mistakes are
+ * found before anything is sent, failures say where and what next, and `--json` always prints one object.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fernet } from '../../shared/index.js';
+import { startSimulator, type Simulator } from '../../simulator/index.js';
+import { CLI, runCli } from '../helpers/cli.js';
+import { getJson } from '../helpers/http.js';
+import { listFiles } from '../helpers/pipeline.js';
+import { startService, type Service } from '../helpers/services.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const WORKFLOW = path.join(ROOT, 'examples', 'sd15-img2img.json');
+const IMAGE = path.join(ROOT, 'examples', 'photo.png');
+
+let sim: Simulator;
+let worker: Service;
+let work: string;
+const key = Fernet.generateKey();
+const env = () => ({ ENCRYPTION_KEY: key, RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' });
+const jobsSeen = async () => Object.values((await getJson(`${worker.url}/e2e/health`)).jobs as Record<string, number>).reduce((a, b) => a + b, 0);
+const lastJson = (stdout: Buffer) => {
+  const lines = stdout.toString().trim().split('\n');
+  expect(lines).toHaveLength(1); // exactly one object, whatever happened
+  return JSON.parse(lines[0]!);
+};
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'cs-first-'));
+  const dirs = { inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') };
+  sim = await startSimulator({ port: 0, stepMs: 5, ...dirs });
+  worker = await startService(
+    ['worker', '--local', '--port', '0', '--comfy-url', sim.url, '--input-dir', dirs.inputDir, '--output-dir', dirs.outputDir, '--temp-dir', dirs.tempDir],
+    { ENCRYPTION_KEY: key },
+  );
+});
+afterAll(async () => {
+  expect(await worker.stop()).toBe(0);
+  await sim.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('local checks, before anything is sent', () => {
+  it('refuses a workflow that loads an image when no --img is given, naming the loader', async () => {
+    const before = await jobsSeen();
+    const r = await runCli(['run', '--workflow', WORKFLOW], { env: env() });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining('BAD_INPUT: the workflow loads a file you did not give: 2 (LoadImage); give --img FILE')]);
+    expect(await jobsSeen()).toBe(before);
+  });
+
+  it('refuses an --img that is not an image by its bytes, whatever its name', async () => {
+    const fake = path.join(work, 'fake.png');
+    writeFileSync(fake, 'this is text, not a PNG');
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', fake], { env: env() });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(`--img ${fake} is not an image`)]);
+  });
+
+  it('refuses --timeout 0 and a second --prompt, and suggests the flag a typo meant (exit 2)', async () => {
+    const t = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--timeout', '0'], { env: env() });
+    expect([t.code, t.stderr]).toEqual([2, expect.stringContaining('--timeout must be a positive number of seconds')]);
+    const twice = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--prompt', 'a', '--prompt', 'b', '--dry-run'], { env: {} });
+    expect([twice.code, twice.stderr]).toEqual([2, expect.stringContaining('--prompt was given twice; give it once')]);
+    const typo = await runCli(['run', '--workflow', WORKFLOW, '--promt', 'a'], { env: {} });
+    expect([typo.code, typo.stderr]).toEqual([2, expect.stringContaining("Unknown option '--promt'; did you mean --prompt?")]);
+  });
+
+  it('says how many MB fit when a request is over RunPod\'s 10 MB, and points to --blob-url', async () => {
+    const big = path.join(work, 'big.png');
+    writeFileSync(big, Buffer.concat([readFileSync(IMAGE).subarray(0, 16), randomBytes(7_000_000)]));
+    const before = await jobsSeen();
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', big], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/REQUEST_TOO_LARGE: the sealed request is 12\.\d MB; RunPod's \/run takes at most 10\.5 MB, which holds about 5\.\d MB of files .*--blob-url/);
+    expect(await jobsSeen()).toBe(before);
+  });
+
+  it('warns when nothing in the workflow saves a file (preview only)', async () => {
+    const wf = JSON.parse(readFileSync(WORKFLOW, 'utf8'));
+    wf['8'] = { class_type: 'PreviewImage', inputs: { images: ['7', 0] } };
+    const file = path.join(work, 'preview.json');
+    writeFileSync(file, JSON.stringify(wf));
+    const r = await runCli(['run', '--workflow', file, '--img', IMAGE, '--json'], { env: env() });
+    expect(r.stderr).toContain('warning: the workflow has no node that saves a file');
+    expect(lastJson(r.stdout)).toMatchObject({ status: 'COMPLETED', files: [] });
+  });
+
+  it('checks --out before submitting: a file, or a folder under a file, is exit 2 and no job', async () => {
+    const file = path.join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const before = await jobsSeen();
+    const a = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--out', file], { env: env() });
+    expect([a.code, a.stderr]).toEqual([2, expect.stringContaining(`--out ${file}: ${file} is a file, not a folder`)]);
+    const b = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--out', path.join(file, 'sub'), '--json'], { env: env() });
+    expect(b.code).toBe(2);
+    expect(lastJson(b.stdout)).toMatchObject({ status: 'FAILED', code: 'USAGE', message: expect.stringContaining('is a file, not a folder') });
+    expect(await jobsSeen()).toBe(before);
+  });
+
+  it('lists every missing setting at once, with its flag and variable (exit 2, --json CONFIG)', async () => {
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--json'], { env: {} });
+    expect(r.code).toBe(2);
+    const shown = lastJson(r.stdout);
+    expect(shown).toMatchObject({ status: 'FAILED', code: 'CONFIG' });
+    for (const part of ['--endpoint ID or RUNPOD_ENDPOINT_ID', '--api-key KEY or RUNPOD_API_KEY', '--key KEY or ENCRYPTION_KEY']) {
+      expect(shown.message).toContain(part);
+      expect(r.stderr).toContain(part);
+    }
+    const withFlags = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--dry-run', '--endpoint', 'x', '--api-key', 'k', '--key', key], { env: {} });
+    expect(withFlags.code).toBe(0);
+  });
+});
+
+describe('failures say where, and what to do next', () => {
+  it('a wrong port fails within ~10 s, naming the URL as a local endpoint; --json is one object', async () => {
+    const server: Server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    await new Promise((r) => server.close(r)); // nothing listens there now
+    const started = Date.now();
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--json'], { env: { ...env(), RUNPOD_API_URL: `http://127.0.0.1:${port}` } });
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`NETWORK: could not reach the local endpoint at http://127.0.0.1:${port} (is 'comfy-seal worker --local' running on that port?) (ECONNREFUSED)`);
+    expect(lastJson(r.stdout)).toMatchObject({ status: 'FAILED', code: 'NETWORK' });
+  }, 20_000);
+
+  it('a failed job is one JSON object with code, message and job_id', async () => {
+    const wf = JSON.parse(readFileSync(WORKFLOW, 'utf8'));
+    delete wf['6'].inputs.positive;
+    const file = path.join(work, 'broken.json');
+    writeFileSync(file, JSON.stringify(wf));
+    const r = await runCli(['run', '--workflow', file, '--img', IMAGE, '--json'], { env: env() });
+    expect(r.code).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({ status: 'FAILED', code: 'WORKFLOW_INVALID', message: expect.any(String), job_id: expect.any(String) });
+  });
+
+  it('a job the endpoint cannot open says its ENCRYPTION_KEY likely differs', async () => {
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE], { env: { ...env(), ENCRYPTION_KEY: Fernet.generateKey() } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DECRYPT_FAILED');
+    expect(r.stderr).toContain("its ENCRYPTION_KEY likely differs from yours");
+  });
+
+  it('a write that fails after the job names the path and prints the resume command, which then works', async () => {
+    const out = path.join(work, 'blocked');
+    mkdirSync(out);
+    writeFileSync(path.join(out, 'demo'), 'a file where the result subfolder goes');
+    const r = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--out', out, '--json'], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`OUTPUT_FAILED: could not write ${path.join(out, 'demo')} \\(EEXIST\\)`));
+    const shown = lastJson(r.stdout);
+    expect(shown).toMatchObject({ code: 'OUTPUT_FAILED', job_id: expect.any(String), resume: expect.stringContaining(`--resume-id ${shown.job_id}`) });
+    expect(listFiles(out)).toEqual([path.join(out, 'demo')]); // no partial file
+    rmSync(path.join(out, 'demo'));
+    const again = await runCli(['run', '--resume-id', shown.job_id, '--out', out, '--json'], { env: env() });
+    expect(lastJson(again.stdout)).toMatchObject({ status: 'COMPLETED', job_id: shown.job_id });
+  });
+
+  it('--resume-id of an unknown job does not suggest resuming it again', async () => {
+    const r = await runCli(['run', '--resume-id', 'no-such-job', '--json'], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('RUNPOD_NOT_FOUND: job no-such-job is not known to the endpoint');
+    expect(r.stderr).not.toContain('resume');
+    expect(lastJson(r.stdout)).toMatchObject({ code: 'RUNPOD_NOT_FOUND', job_id: 'no-such-job' });
+    expect(lastJson(r.stdout).resume).toBeUndefined();
+  });
+
+  it('Ctrl-C with --json prints one object carrying the resume and cancel commands; cancel stops the job', async () => {
+    sim.settings.stepMs = 100;
+    const child = spawn(process.execPath, [CLI, 'run', '--workflow', WORKFLOW, '--img', IMAGE, '--set', '6.inputs.steps=50', '--json'], {
+      env: { PATH: process.env.PATH, ...env() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(async () => {
+        if ((await getJson(`${worker.url}/e2e/health`)).jobs.inProgress > 0) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 50);
+    });
+    child.kill('SIGINT');
+    expect(await new Promise((r) => child.once('exit', r))).toBe(130);
+    const shown = lastJson(Buffer.from(stdout));
+    expect(shown).toMatchObject({ status: 'STOPPED', code: 'ABORTED', job_id: expect.any(String) });
+    expect(shown.resume).toBe(`comfy-seal run --resume-id ${shown.job_id} --out "."`);
+    expect(shown.cancel).toBe(`comfy-seal cancel ${shown.job_id}`);
+
+    const cancel = await runCli(['cancel', shown.job_id, '--json'], { env: { RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' } });
+    expect([cancel.code, lastJson(cancel.stdout)]).toEqual([0, { job_id: shown.job_id, status: 'CANCELLED' }]);
+    sim.settings.stepMs = 5;
+    const status = await getJson(`${worker.url}/e2e/status/${shown.job_id}`);
+    expect(status.status).toBe('CANCELLED');
+  });
+
+  it('cancel needs a job id (exit 2) and reports an unknown one (exit 1)', async () => {
+    const none = await runCli(['cancel'], { env: env() });
+    expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('give the job id')]);
+    const unknown = await runCli(['cancel', 'nope'], { env: env() });
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining('RUNPOD_NOT_FOUND')]);
+  });
+
+  it('worker --local on a busy port names the port and --port (exit 2)', async () => {
+    const server: Server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await runCli(['worker', '--local', '--port', String(port), '--comfy-url', sim.url, '--input-dir', path.join(work, 'w2', 'in'), '--output-dir', path.join(work, 'w2', 'out'), '--temp-dir', path.join(work, 'w2', 'temp')], { env: { ENCRYPTION_KEY: key } });
+      expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`port ${port} is in use`)]);
+      expect(r.stderr).toContain('--port N');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
