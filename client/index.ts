@@ -46,5 +46,6 @@ export {
 export { writeResultFiles, type WrittenFile } from './output.js';
 export { convertUiWorkflow, type ConvertOptions } from './workflow/convert.js';
 export { loadWorkflow, type LoadedWorkflow, type WorkflowSource } from './workflow/load.js';
-export { checkWorkflow, formatProblem, type Problem } from './workflow/check.js';
-export type { ObjectInfo, NodeDefinition } from './workflow/definitions.js';
+export type { EmbeddedImageFormat } from './workflow/embedded.js';
+export { checkWorkflow, formatProblem, type Problem, type ProblemType } from './workflow/check.js';
+export type { InputSpec, ObjectInfo, NodeDefinition } from './workflow/definitions.js';

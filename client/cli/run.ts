@@ -181,10 +181,11 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     request = { workflow: prepared.workflow, images: prepared.images, options: timeoutS !== undefined ? { timeout_s: timeoutS } : {} };
     if (values['dry-run']) {
       if (values.json) {
-        // The bundle as it would travel (seal --bundle takes it as is); `report` and `source` are extra, which readers ignore.
-        io.stdout.write(`${serializeBundle(request).slice(0, -1)},"report":${JSON.stringify(prepared.report)},"source":${JSON.stringify(prepared.source)}}\n`);
+        // The bundle as it would travel (seal --bundle takes it as is); `report`, `source` and `webhook` (a /run field) are
+        // extra, which bundle readers ignore.
+        io.stdout.write(`${serializeBundle(request).slice(0, -1)},"report":${JSON.stringify(prepared.report)},"source":${JSON.stringify(prepared.source)}${values.webhook !== undefined ? `,"webhook":${JSON.stringify(values.webhook)}` : ''}}\n`);
       } else {
-        const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared.report, source: prepared.source };
+        const shown = { ...request, images: request.images.map((i) => ({ name: i.name, bytes: i.data.length })), report: prepared.report, source: prepared.source, ...(values.webhook !== undefined ? { webhook: values.webhook } : {}) };
         io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
       }
       return 0;

@@ -8,7 +8,7 @@ import type { BundleImage } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { parseWith, workflowSchema, type Workflow } from '../../shared/schema.js';
 import type { ObjectInfo } from '../workflow/definitions.js';
-import type { ImageFormat } from '../workflow/embedded.js';
+import type { EmbeddedImageFormat } from '../workflow/embedded.js';
 import { loadWorkflow, toApiWorkflow, type LoadedWorkflow, type WorkflowSource } from '../workflow/load.js';
 import { findSides } from './graph.js';
 import { assignFiles, type ImageAssignment, type NodeFile } from './images.js';
@@ -60,7 +60,7 @@ export interface Prepared {
   /** What the workflow was: API format, UI format (converted), or an image's embedded `prompt` / `workflow`. */
   source: WorkflowSource;
   /** Set when the workflow came out of a PNG or WebP. */
-  image?: ImageFormat;
+  image?: EmbeddedImageFormat;
 }
 
 /** Keys under which request files (a bundle, a RunPod job input, a /prompt body) hold the workflow. */

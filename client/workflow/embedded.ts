@@ -6,10 +6,10 @@
 import { inflateSync } from 'node:zlib';
 import { SealError } from '../../shared/errors.js';
 
-export type ImageFormat = 'png' | 'webp';
+export type EmbeddedImageFormat = 'png' | 'webp';
 
 export interface Embedded {
-  format: ImageFormat;
+  format: EmbeddedImageFormat;
   /** The `prompt` text (API format), when present. */
   prompt?: string;
   /** The `workflow` text (UI format), when present. */
@@ -21,7 +21,7 @@ const KEYS = ['prompt', 'workflow'] as const;
 /** A compressed chunk may not inflate past this (a workflow is kilobytes; this stops a zip bomb). */
 const MAX_INFLATED = 64 * 1024 * 1024;
 
-export function imageFormat(bytes: Uint8Array): ImageFormat | null {
+export function imageFormat(bytes: Uint8Array): EmbeddedImageFormat | null {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b.length >= 8 && b.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
   if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP') return 'webp';

@@ -5,7 +5,7 @@
 import { decodeUtf8, isUiFormat } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { convertUiWorkflow, type ConvertOptions } from './convert.js';
-import { readEmbedded, type ImageFormat } from './embedded.js';
+import { readEmbedded, type EmbeddedImageFormat } from './embedded.js';
 
 /** `api`: given in API format; `ui`: converted; `prompt` / `workflow`: the image's chunk of that name. */
 export type WorkflowSource = 'api' | 'ui' | 'prompt' | 'workflow';
@@ -15,10 +15,10 @@ export interface LoadedWorkflow {
   workflow: unknown;
   source: WorkflowSource;
   /** Set when the workflow came out of an image. */
-  image?: ImageFormat;
+  image?: EmbeddedImageFormat;
 }
 
-const FORMAT_NAMES: Record<ImageFormat, string> = { png: 'PNG', webp: 'WebP' };
+const FORMAT_NAMES: Record<EmbeddedImageFormat, string> = { png: 'PNG', webp: 'WebP' };
 
 /** The UI graph inside a value: the value itself, or its `workflow` field (a request file around a UI workflow). */
 function uiGraph(value: unknown): unknown {
