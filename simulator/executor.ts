@@ -160,7 +160,9 @@ export class Executor {
         }
         const pendingWrites: Array<() => Promise<void>> = [];
         const ctx = this.#context(promptId, id, emit, options, progressState, pendingWrites, faults);
-        const result: NodeResult = await this.registry.get(currentType)!.run(ctx, resolveInputs(node.inputs ?? {}, values));
+        // Inputs from nodes of this run, or from the cache for cached nodes the walk never visited.
+        const outputsOf = (source: string) => values.get(source) ?? this.#cache.get(sigs.get(source) ?? '')?.outputs;
+        const result: NodeResult = await this.registry.get(currentType)!.run(ctx, resolveInputs(node.inputs ?? {}, outputsOf));
         values.set(id, result.outputs);
         this.#cache.set(sig, { outputs: result.outputs, ...(result.ui ? { ui: result.ui } : {}) });
         executed.push(id);
@@ -262,10 +264,11 @@ async function writeChunked(file: string, data: Buffer, chunks: number, delayMs:
   if (waitLast) await sleep(delayMs);
 }
 
-function resolveInputs(inputs: Record<string, unknown>, values: Map<string, Value[]>): Record<string, unknown> {
+function resolveInputs(inputs: Record<string, unknown>, outputsOf: (id: string) => Value[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(inputs)) {
-    out[k] = Array.isArray(v) && typeof v[0] === 'string' && values.has(v[0]) ? values.get(v[0])![v[1] as number] : v;
+    const source = Array.isArray(v) && typeof v[0] === 'string' ? outputsOf(v[0]) : undefined;
+    out[k] = source ? source[(v as [string, number])[1]] : v;
   }
   return out;
 }
