@@ -3,7 +3,7 @@
  * --input-directory, --output-directory, --temp-directory, --disable-metadata...), so start.sh can launch it in
  * ComfyUI's place unchanged.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { intFlag, parseCommandArgs, UsageError, type Command } from '../shared/cli.js';
 import { PortInUseError, startSimulator } from './index.js';
@@ -82,12 +82,14 @@ export const command: Command = async (argv, io) => {
     output: values['output-dir'] ?? values['output-directory'],
     temp: values['temp-dir'] ?? (values['temp-directory'] ? path.join(values['temp-directory'], 'temp') : undefined),
   };
+  const created: string[] = []; // removed again if the simulator cannot start
   const dirs = Object.fromEntries(
     (Object.keys(DEFAULT_DIRS) as Array<keyof typeof DEFAULT_DIRS>).map((key) => {
       const { flag, env, dir: fallback } = DEFAULT_DIRS[key];
       const dir = given[key] ?? (io.env[env] || fallback);
       try {
-        mkdirSync(dir, { recursive: true });
+        const first = mkdirSync(dir, { recursive: true });
+        if (first) created.push(first);
       } catch {
         throw new UsageError(`cannot create ${dir}; pass --${flag} D`);
       }
@@ -119,6 +121,7 @@ export const command: Command = async (argv, io) => {
       process.exit(1);
     },
   }).catch((error: unknown) => {
+    for (const dir of created.reverse()) rmSync(dir, { recursive: true, force: true });
     throw error instanceof PortInUseError ? new UsageError(error.message) : error;
   });
   io.stdout.write(`ComfyUI simulator on ${sim.url} (input ${sim.dirs.input}, output ${sim.dirs.output}, temp ${sim.dirs.temp})\n`);

@@ -160,7 +160,9 @@ export class Executor {
         }
         const pendingWrites: Array<() => Promise<void>> = [];
         const ctx = this.#context(promptId, id, emit, options, progressState, pendingWrites, faults);
-        const result: NodeResult = await this.registry.get(currentType)!.run(ctx, resolveInputs(node.inputs ?? {}, (src) => values.get(src) ?? this.#cache.get(sigs.get(src) ?? '')?.outputs));
+        // Inputs from nodes of this run, or from the cache for cached nodes the walk never visited.
+        const outputsOf = (source: string) => values.get(source) ?? this.#cache.get(sigs.get(source) ?? '')?.outputs;
+        const result: NodeResult = await this.registry.get(currentType)!.run(ctx, resolveInputs(node.inputs ?? {}, outputsOf));
         values.set(id, result.outputs);
         this.#cache.set(sig, { outputs: result.outputs, ...(result.ui ? { ui: result.ui } : {}) });
         executed.push(id);

@@ -76,13 +76,6 @@ export function invert(frame: Frame): Frame {
   return { ...frame, data };
 }
 
-/** PIL's convert("RGB"), which LoadImage applies: alpha dropped (the mask keeps it). */
-export function opaque(frame: Frame): Frame {
-  const data = Buffer.from(frame.data);
-  for (let i = 3; i < data.length; i += 4) data[i] = 255;
-  return { ...frame, data };
-}
-
 /** Nearest-neighbour scale (the simulator's stand-in for every upscale method). */
 export function scale(frame: Frame, width: number, height: number): Frame {
   const w = clampSize(width);

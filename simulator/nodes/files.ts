@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Dirs, RunContext } from '../context.js';
 import { NodeFailure } from '../context.js';
-import { channelMask, decodeImage, encodePng, generateFrame, hashOf, opaque } from '../images.js';
+import { channelMask, decodeImage, encodePng, generateFrame, hashOf } from '../images.js';
 import { animatedWebp, flac, gif, mp4, webm } from '../media.js';
 import { exifTiff, pngText, videoComment, webpExifTags } from '../metadata.js';
 import { withText } from '../png.js';
@@ -103,7 +103,7 @@ export const fileNodes: NodeDef[] = [
     'IMAGE MASK',
     (ctx, i) => {
       const frame = loadFrames(annotatedPath(String(i.image), ctx.dirs));
-      const image: ImageValue = { kind: 'image', frames: [opaque(frame)] };
+      const image: ImageValue = { kind: 'image', frames: [frame] };
       const mask: MaskValue = { kind: 'mask', frames: [channelMask(frame, 'alpha')] };
       return { outputs: [image, mask] };
     },

@@ -77,6 +77,7 @@ describe('comfy-seal simulator: dirs and ports', () => {
     const failed = command(['--port', String(busyPort), ...dirs], { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough(), env: {}, signal: new AbortController().signal });
     await expect(failed).rejects.toThrow(UsageError);
     await expect(failed).rejects.toThrow(`port ${busyPort} is in use; pass --port N`);
+    for (const d of ['a', 'b', 'c']) expect(existsSync(path.join(root, d))).toBe(false); // the dirs it created are gone again
   });
 
   it('the bin says so in one line and exits 2', async () => {

@@ -54,7 +54,7 @@ describe('LoadImage and SaveImage, as PIL and numpy do it', () => {
     const { saved } = await run('cut.png', whole.subarray(0, Math.floor(whole.length * 0.5)));
     expect([saved!.width, saved!.height]).toEqual([64, 64]);
     expect(saved!.data.subarray(0, 64 * 4 * 8)).toEqual(pixels.subarray(0, 64 * 4 * 8)); // the first rows intact
-    expect(saved!.data.subarray(-64 * 4, -64 * 4 + 12).toString('hex')).toBe('000000ff000000ff000000ff'); // the last: black
+    expect(saved!.data.subarray(-64 * 4, -64 * 4 + 12).toString('hex')).toBe('000000000000000000000000'); // the last: zeros, as PIL leaves them
   });
 
   it('a PNG whose header is cut passes validation and fails while executing, with OSError', async () => {
@@ -68,6 +68,23 @@ describe('LoadImage and SaveImage, as PIL and numpy do it', () => {
     const result = await run('text.png', Buffer.from('not an image'));
     expect(result.status).toBe(200);
     expect(result.error).toMatchObject({ exception_type: 'PIL.UnidentifiedImageError' });
+  });
+
+  it('a node downstream of cached nodes gets their cached outputs (the same pixels on a re-run with a new prefix)', async () => {
+    const pixels = randomBytes(16 * 16 * 4);
+    const first = await run('same.png', pngFrom(16, 16, pixels), true);
+    const id = randomUUID();
+    const prompt = {
+      '1': { class_type: 'LoadImage', inputs: { image: 'same.png' } },
+      '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },
+      '3': { class_type: 'SaveImage', inputs: { images: ['2', 0], filename_prefix: 'again' } },
+    };
+    await fetch(`${sim!.url}/prompt`, { method: 'POST', body: JSON.stringify({ prompt, client_id: 'c', prompt_id: id }) });
+    await client!.done(id);
+    const cachedNodes = client!.log.find((m) => m.json?.type === 'execution_cached' && m.json.data.prompt_id === id)!.json!.data.nodes;
+    expect(cachedNodes).toEqual(['1', '2']);
+    const again = PNG.sync.read(readFileSync(path.join(sim!.dirs.output, 'again_00001_.png')));
+    expect(again.data).toEqual(first.saved!.data);
   });
 
   it('ImageInvert then SaveImage truncates float32: 64 → 191, but 65 → 189 (254 - 65)', async () => {

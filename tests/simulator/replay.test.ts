@@ -5,7 +5,8 @@
  * the recorded ones: types, node order, the states in progress_state, and the set of fields present. Values that differ
  * by nature (timestamps, sids, file counters of the recording machine, pixel bytes) are not compared.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,14 +159,13 @@ const expectedOf = (t: Any): string[] => t.ws_messages.map(signature);
 let root: string;
 const sims: Simulator[] = [];
 const sockets: Listener[] = [];
-beforeAll(async () => {
-  const { mkdtempSync } = await import('node:fs');
-  root = mkdtempSync(path.join((await import('node:os')).tmpdir(), 'replay-'));
+beforeAll(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'replay-'));
 });
 afterAll(async () => {
   for (const l of sockets) l.ws.terminate();
   for (const s of sims) await s.close();
-  (await import('node:fs')).rmSync(root, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
 });
 
 async function session(name: string): Promise<Simulator> {
