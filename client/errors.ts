@@ -2,6 +2,7 @@
  * The SDK's errors: one base class, one subclass per way a call can fail, each with a stable `code`.
  * Callers use `instanceof` (or `code`), never message text.
  */
+import { inlineAdvice } from '../shared/blob.js';
 import type { ErrorCode, ErrorDetails } from '../shared/errors.js';
 
 export class ComfySealError extends Error {
@@ -47,7 +48,7 @@ export class RequestTooLargeError extends ComfySealError {
     readonly bytes: number,
     readonly limit: number,
   ) {
-    super('REQUEST_TOO_LARGE', `the sealed request is ${(bytes / 1e6).toFixed(1)} MB; RunPod's /run takes at most ${(limit / 1e6).toFixed(0)} MB — send smaller images`);
+    super('REQUEST_TOO_LARGE', `the sealed request is ${(bytes / 1e6).toFixed(1)} MB; RunPod's /run takes at most ${(limit / 1e6).toFixed(0)} MB: ${inlineAdvice(limit)}`);
   }
 }
 

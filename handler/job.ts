@@ -136,6 +136,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       outputDir: config.dirs.output,
       jobFolder: jobFolder(jobTag),
       maxResultBytes: config.maxResultBytes,
+      olderImages: opened.olderShape,
       settleTimeoutMs: Math.max(0, Math.min(config.settleTimeoutMs, deadline - clock.now())),
       quietMs: config.settleQuietMs,
       clock,
@@ -144,14 +145,14 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     mark('collect', t);
     timings.total = Math.round((clock.now() - started) * 10) / 10;
 
-    const result = { files, timingsMs: timings };
+    const result = { files, timingsMs: timings, olderImages: opened.olderShape };
     let output: unknown;
     try {
       if (key) output = sealResultBytes(result, key, config.maxResultBytes);
       else {
         const bytes = new ResultJson(result).byteLength;
         if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
-        output = buildResultPayload(files, timings);
+        output = buildResultPayload(files, timings, opened.olderShape);
       }
     } finally {
       for (const f of files) release(f.data);

@@ -19,6 +19,8 @@ export interface OpenedJob {
   bundle: Bundle;
   /** The key the answer is sealed with; null for a plaintext job. */
   fernet: Fernet | null;
+  /** The request came in the older endpoint's shape (images as an object, or `is_encrypted`): so does the result (§3). */
+  olderShape: boolean;
 }
 
 export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
@@ -35,7 +37,7 @@ export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
       releasable: true,
       ...(options.limits ? { limits: options.limits } : {}),
     });
-    return { bundle, fernet: options.fernet };
+    return { bundle, fernet: options.fernet, olderShape: Boolean(bundle.imagesAsObject) || 'is_encrypted' in fields };
   }
   if ('workflow' in fields) {
     if (!options.allowPlaintext) {
@@ -43,7 +45,8 @@ export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
     }
     // Older clients add these; `debug` never turns off wiping.
     const { is_encrypted: _e, debug: _d, ...bundle } = fields;
-    return { bundle: validateBundle(bundle, options.limits, true), fernet: null };
+    const validated = validateBundle(bundle, options.limits, true);
+    return { bundle: validated, fernet: null, olderShape: Boolean(validated.imagesAsObject) || 'is_encrypted' in fields };
   }
   throw new SealError('BAD_INPUT', 'the job input has neither encrypted_input nor workflow');
 }

@@ -19,6 +19,8 @@ export interface Bundle {
   workflow: Workflow;
   images: BundleImage[];
   options: BundleOptions;
+  /** The images came as the older endpoint's `{name: base64}` object (its result shape is then the older one, §3). */
+  imagesAsObject?: boolean;
 }
 
 const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
@@ -137,7 +139,8 @@ export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}, r
       throw new SealError('BAD_INPUT', `image ${index + 1}: ${(error as Error).message}`, { name });
     }
   });
-  return { workflow: wire.workflow, images, options: wire.options ?? {} };
+  const older = wire.images !== undefined && !Array.isArray(wire.images);
+  return { workflow: wire.workflow, images, options: wire.options ?? {}, ...(older ? { imagesAsObject: true } : {}) };
 }
 
 /** ComfyUI's UI format (top-level nodes[] and links[]), which the API cannot run. */

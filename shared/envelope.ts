@@ -2,6 +2,7 @@
  * What goes back to RunPod (contract §3–4): the sealed result, the failure string, the sealed progress — and their
  * openers, used by the client, by `comfy-seal open` and by tests.
  */
+import { inlineAdvice } from './blob.js';
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
 import { decodeUtf8, parseJsonLimited } from './bundle.js';
 import { Fernet } from './fernet.js';
@@ -31,6 +32,8 @@ export interface ResultFile {
 export interface Result {
   files: ResultFile[];
   timingsMs: Record<string, number>;
+  /** Repeat the image outputs in the older endpoint's `images` map: only for a request in the older shape (§3). */
+  olderImages?: boolean;
 }
 
 function openJson(token: string, fernet: Fernet, what: string): unknown {
@@ -44,8 +47,8 @@ function openJson(token: string, fernet: Fernet, what: string): unknown {
   return parseJsonLimited(text, DEFAULT_LIMITS.maxJsonDepth, what);
 }
 
-/** The plaintext result object (§3), with the older endpoint's `images` map derived from the image outputs. */
-export function buildResultPayload(files: readonly ResultFile[], timingsMs: Record<string, number>): WireResult {
+/** The plaintext result object (§3); `olderImages` adds the older endpoint's `images` map derived from the image outputs. */
+export function buildResultPayload(files: readonly ResultFile[], timingsMs: Record<string, number>, olderImages = false): WireResult {
   const outputs: WireResultOutput[] = [];
   const images: Record<string, string> = {};
   for (const f of files) {
@@ -53,7 +56,7 @@ export function buildResultPayload(files: readonly ResultFile[], timingsMs: Reco
     outputs.push({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime, data });
     if (f.kind === 'image') images[f.filename] = data;
   }
-  return { status: 'success', outputs, images, timings_ms: timingsMs };
+  return { status: 'success', outputs, ...(olderImages ? { images } : {}), timings_ms: timingsMs };
 }
 
 /** Bytes of file data per base64 piece: a multiple of 3 (no padding inside), small enough to stay young garbage. */
@@ -61,8 +64,8 @@ const BASE64_PIECE = 48 << 10;
 
 /**
  * The result's JSON (§3), streamed: its exact byte length up front, then its bytes in pieces, so that sealing a result
- * of tens of MB never builds the JSON, or even one file's base64, whole. Each file's base64 goes into both `outputs`
- * and `images`. The same JSON as JSON.stringify(buildResultPayload(...)).
+ * of tens of MB never builds the JSON, or even one file's base64, whole. Each file's base64 goes into `outputs` (and,
+ * for an older-shape request, images into `images` too). The same JSON as JSON.stringify(buildResultPayload(...)).
  */
 export class ResultJson {
   readonly byteLength: number;
@@ -77,12 +80,16 @@ export class ResultJson {
       const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
       parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, i, '"}');
     });
-    parts.push('],"images":{');
-    // As an object would: first position, last value for a repeated name.
-    const images = new Map<string, number>();
-    result.files.forEach((f, i) => f.kind === 'image' && images.set(f.filename, i));
-    [...images].forEach(([name, i], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, i, '"'));
-    parts.push(`},"timings_ms":${JSON.stringify(result.timingsMs)}}`);
+    parts.push(']');
+    if (result.olderImages) {
+      parts.push(',"images":{');
+      // As an object would: first position, last value for a repeated name.
+      const images = new Map<string, number>();
+      result.files.forEach((f, i) => f.kind === 'image' && images.set(f.filename, i));
+      [...images].forEach(([name, i], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, i, '"'));
+      parts.push('}');
+    }
+    parts.push(`,"timings_ms":${JSON.stringify(result.timingsMs)}}`);
     this.byteLength = parts.reduce<number>(
       (n, p) => n + (typeof p === 'number' ? Math.ceil(this.#files[p]!.data.length / 3) * 4 : Buffer.byteLength(p)),
       0,
@@ -168,7 +175,7 @@ export function sealResult(result: Result, fernet: Fernet, maxTokenChars = Infin
 
 /** OUTPUT_TOO_LARGE for a result of `bytes` (sealed or plaintext) over `limit`. */
 export function resultTooLarge(bytes: number, limit: number): SealError {
-  return new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(limit / 1e6)} MB once sealed`, { bytes, limit_bytes: limit });
+  return new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(limit / 1e6)} MB once sealed: ${inlineAdvice(limit)}`, { bytes, limit_bytes: limit });
 }
 
 /** RunPod `output` (sealed, or plaintext for a plaintext job) → Result. */

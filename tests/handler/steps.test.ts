@@ -35,6 +35,8 @@ describe('open', () => {
     const opened = openJobInput({ encrypted_input: sealBundle(bundle, fernet), is_encrypted: true, debug: true }, opts);
     expect(opened.bundle.workflow).toEqual(bundle.workflow);
     expect(opened.fernet).toBe(fernet);
+    expect(opened.olderShape).toBe(true); // is_encrypted: the older endpoint's client, which reads `images` (§3)
+    expect(openJobInput({ encrypted_input: sealBundle(bundle, fernet) }, opts).olderShape).toBe(false);
   });
 
   it('refuses plaintext unless allowed, then ignores is_encrypted/debug', () => {
@@ -204,11 +206,17 @@ describe('collect', () => {
   });
 
   it('fails with OUTPUT_TOO_LARGE before reading past the limit', async () => {
-    await writeFile(path.join(dir, 'big.png'), png(400_000));
+    await writeFile(path.join(dir, 'big.png'), png(600_000));
     const e = await collectOutputs({ '1': { images: [{ filename: 'big.png', subfolder: '', type: 'output' }] } }, options()).catch((x) => x);
     expect(e).toBeInstanceOf(SealError);
     expect(e.code).toBe('OUTPUT_TOO_LARGE');
     expect(e.message).not.toContain('big.png');
+    expect(e.message).toMatch(/about 0\.5 MB of images fit inline; a blob store \(--blob-url/);
+    // An older-shape request carries each image twice: 400 kB no longer fits.
+    await writeFile(path.join(dir, 'big.png'), png(400_000));
+    expect(await collectOutputs({ '1': { images: [{ filename: 'big.png', subfolder: '', type: 'output' }] } }, options()).then((f) => f.length)).toBe(1);
+    const older = await collectOutputs({ '1': { images: [{ filename: 'big.png', subfolder: '', type: 'output' }] } }, { ...options(), olderImages: true }).catch((x) => x);
+    expect([older.code, older.message]).toEqual(['OUTPUT_TOO_LARGE', expect.stringContaining('about 0.2 MB of images fit inline')]);
   });
 });
 
