@@ -3,7 +3,8 @@
  * `reply` URLs, and the size arithmetic both sides state their limits in.
  */
 import { z } from 'zod';
-import { parseWith } from './schema.js';
+import { blobUrlSchema, parseWith } from './schema.js';
+export { blobReplySchema, type BlobReply } from './schema.js';
 
 /** A sealed token of n bytes of plaintext is ~4/3 n; base64 of a file is 4/3 of it: a file costs 16/9 of itself inline. */
 const SEALED_PER_BYTE = 16 / 9;
@@ -16,4 +17,29 @@ export function inlineImageMb(limitBytes: number, copies = 1): number {
 /** The words a size error ends with: what fits, and what lifts the limit. */
 export function inlineAdvice(limitBytes: number, copies = 1): string {
   return `about ${inlineImageMb(limitBytes, copies)} MB of images fit inline; a blob store (--blob-url s3://BUCKET/PREFIX) lifts the limit`;
+}
+
+/** `{"blob": {url, sha256, size}}`: the plaintext of a token that stands for a larger token stored at `url` (§9). */
+export const blobPointerSchema = z.strictObject({
+  blob: z.strictObject({
+    url: blobUrlSchema,
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    size: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  }),
+});
+export type BlobPointer = z.infer<typeof blobPointerSchema>['blob'];
+
+/** Whether an opened payload is a pointer rather than a bundle or a result: it has `blob` and nothing of theirs. */
+export function isBlobPointer(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && 'blob' in value;
+}
+
+/** A parsed payload → the pointer it holds; BAD_INPUT when it is not exactly one. */
+export function parseBlobPointer(value: unknown, what: string): BlobPointer {
+  return parseWith(blobPointerSchema, value, what).blob;
+}
+
+/** The pointer's plaintext JSON. */
+export function blobPointerJson(pointer: BlobPointer): string {
+  return JSON.stringify({ blob: { url: pointer.url, sha256: pointer.sha256, size: pointer.size } });
 }

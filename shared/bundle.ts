@@ -3,11 +3,12 @@
  * Parsing is defensive end to end: any malformed input becomes a SealError with a code, never an uncaught exception.
  */
 import { isUtf8 } from 'node:buffer';
+import { isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError } from './errors.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { allocReleasable, release } from './releasable.js';
-import { bundleSchema, parseWith, type BundleOptions, type Workflow } from './schema.js';
+import { bundleSchema, parseWith, type BlobReply, type BundleOptions, type Workflow } from './schema.js';
 
 export interface BundleImage {
   name: string;
@@ -21,6 +22,8 @@ export interface Bundle {
   options: BundleOptions;
   /** The images came as the older endpoint's `{name: base64}` object (its result shape is then the older one, §3). */
   imagesAsObject?: boolean;
+  /** Where a result too large to travel inline goes (§9). */
+  reply?: BlobReply;
 }
 
 const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
@@ -140,7 +143,7 @@ export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}, r
     }
   });
   const older = wire.images !== undefined && !Array.isArray(wire.images);
-  return { workflow: wire.workflow, images, options: wire.options ?? {}, ...(older ? { imagesAsObject: true } : {}) };
+  return { workflow: wire.workflow, images, options: wire.options ?? {}, ...(older ? { imagesAsObject: true } : {}), ...(wire.reply ? { reply: wire.reply } : {}) };
 }
 
 /** ComfyUI's UI format (top-level nodes[] and links[]), which the API cannot run. */
@@ -157,6 +160,7 @@ export function serializeBundle(bundle: Bundle): string {
     workflow: bundle.workflow,
     images: bundle.images.map((i) => ({ name: i.name, image: Buffer.from(i.data.buffer, i.data.byteOffset, i.data.byteLength).toString('base64') })),
     options: bundle.options,
+    ...(bundle.reply ? { reply: bundle.reply } : {}),
   };
   return JSON.stringify(wire);
 }
@@ -174,10 +178,25 @@ export interface OpenBundleOptions {
   releasable?: boolean;
 }
 
-/** The worker side: token → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
-export function openBundle(token: string, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
-  const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
+/** The worker side: token (text, or a blob's ASCII bytes) → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
+export function openBundle(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
   const limits = resolveLimits(options.limits);
+  return validateBundle(openBundleJson(token, fernet, options, limits), limits, options.releasable ?? false);
+}
+
+/** A request token's plaintext: the bundle, or a pointer to the blob that holds it (§9). */
+export type OpenedRequest = { bundle: Bundle; pointer?: undefined } | { pointer: BlobPointer; bundle?: undefined };
+
+/** `encrypted_input` → its bundle, or the blob pointer it holds instead. */
+export function openRequest(token: string, fernet: Fernet, options: OpenBundleOptions = {}): OpenedRequest {
+  const limits = resolveLimits(options.limits);
+  const value = openBundleJson(token, fernet, options, limits);
+  if (isBlobPointer(value)) return { pointer: parseBlobPointer(value, 'blob pointer') };
+  return { bundle: validateBundle(value, limits, options.releasable ?? false) };
+}
+
+function openBundleJson(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions, limits: Limits): unknown {
+  const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
   const bytes = fernet.decrypt(token, { releasable: true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
   let text: string;
   try {
@@ -185,5 +204,5 @@ export function openBundle(token: string, fernet: Fernet, options: OpenBundleOpt
   } finally {
     release(bytes); // the plaintext bytes are ours alone; the text has everything
   }
-  return parseBundleText(text, limits, options.releasable ?? false);
+  return parseJsonLimited(text, limits.maxJsonDepth, 'bundle');
 }

@@ -2,7 +2,7 @@
  * What goes back to RunPod (contract §3–4): the sealed result, the failure string, the sealed progress — and their
  * openers, used by the client, by `comfy-seal open` and by tests.
  */
-import { inlineAdvice } from './blob.js';
+import { blobPointerJson, inlineAdvice, isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
 import { decodeUtf8, parseJsonLimited } from './bundle.js';
 import { Fernet } from './fernet.js';
@@ -36,7 +36,7 @@ export interface Result {
   olderImages?: boolean;
 }
 
-function openJson(token: string, fernet: Fernet, what: string): unknown {
+function openJson(token: string | Buffer, fernet: Fernet, what: string): unknown {
   const bytes = fernet.decrypt(token, { releasable: true });
   let text: string;
   try {
@@ -178,13 +178,35 @@ export function resultTooLarge(bytes: number, limit: number): SealError {
   return new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(limit / 1e6)} MB once sealed: ${inlineAdvice(limit)}`, { bytes, limit_bytes: limit });
 }
 
-/** RunPod `output` (sealed, or plaintext for a plaintext job) → Result. */
-export function openResult(output: unknown, fernet: Fernet | null): Result {
+/** RunPod `output` (sealed, or plaintext for a plaintext job) → the result, or the pointer to the blob holding it (§9). */
+export function openOutput(output: unknown, fernet: Fernet | null): { result: Result; pointer?: undefined } | { pointer: BlobPointer; result?: undefined } {
   let payload: unknown = output;
   if (isObject(output) && typeof output.encrypted_output === 'string') {
     if (!fernet) throw new SealError('BAD_INPUT', 'the result is sealed; a key is needed to open it');
     payload = openJson(output.encrypted_output, fernet, 'result');
+    if (isBlobPointer(payload)) return { pointer: parseBlobPointer(payload, 'result pointer') };
   }
+  return { result: resultOf(payload) };
+}
+
+/** RunPod `output` → Result; a result that went to a blob needs the client, which fetches it (openResultBlob). */
+export function openResult(output: unknown, fernet: Fernet | null): Result {
+  const opened = openOutput(output, fernet);
+  if (opened.pointer) throw new SealError('BAD_INPUT', 'the result is in a blob; ComfySealClient (or comfy-seal run --resume-id) fetches and opens it');
+  return opened.result;
+}
+
+/** A result blob (the sealed token's ASCII bytes, already checked against its pointer) → Result. */
+export function openResultBlob(token: Buffer, fernet: Fernet): Result {
+  return resultOf(openJson(token, fernet, 'result'));
+}
+
+/** The sealed `{blob}` pointer that stands for a result stored at `pointer.url`. */
+export function sealBlobPointer(pointer: BlobPointer, fernet: Fernet): { encrypted_output: string } {
+  return { encrypted_output: fernet.encrypt(blobPointerJson(pointer)) };
+}
+
+function resultOf(payload: unknown): Result {
   const wire = parseWith(resultSchema, payload, 'result');
   return {
     files: wire.outputs.map((o) => ({

@@ -14,6 +14,7 @@ export {
   type BundleImage,
   type OpenBundleOptions,
 } from './bundle.js';
+export { blobPointerSchema, blobReplySchema, inlineImageMb, type BlobPointer, type BlobReply } from './blob.js';
 export {
   buildResultPayload,
   resultBytes,
@@ -22,6 +23,9 @@ export {
   sealResult,
   sealResultBytes,
   openResult,
+  openOutput,
+  openResultBlob,
+  sealBlobPointer,
   sealError,
   openError,
   sealProgress,

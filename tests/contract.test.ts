@@ -273,7 +273,7 @@ describe('results, progress and failures', () => {
   it('has the fixed code list of the contract', () => {
     expect(ERROR_CODES).toEqual([
       'BAD_INPUT', 'DECRYPT_FAILED', 'TOKEN_EXPIRED', 'PLAINTEXT_REFUSED', 'WORKFLOW_INVALID',
-      'EXECUTION_FAILED', 'TIMEOUT', 'COMFY_UNAVAILABLE', 'OUTPUT_TOO_LARGE', 'INTERNAL',
+      'EXECUTION_FAILED', 'TIMEOUT', 'COMFY_UNAVAILABLE', 'OUTPUT_TOO_LARGE', 'STORAGE_FAILED', 'INTERNAL',
     ]);
   });
 });
