@@ -26,6 +26,8 @@ export const SETTINGS = {
   tokenTtlS: { flag: 'token-ttl', env: 'COMFY_SEAL_TOKEN_TTL_S', kind: 'seconds', default: 86_400, help: 'oldest accepted token, seconds; 0 = no limit' },
   jobTimeoutS: { flag: 'job-timeout', env: 'COMFY_SEAL_JOB_TIMEOUT_S', kind: 'seconds', default: 600, help: "per-job limit, seconds; a bundle's options.timeout_s may lower it" },
   maxResultMb: { flag: 'max-result-mb', env: 'COMFY_SEAL_MAX_RESULT_MB', kind: 'mb', default: 18, help: 'larger results fail with OUTPUT_TOO_LARGE (RunPod refuses ~20 MB)' },
+  maxBlobMb: { flag: 'max-blob-mb', env: 'COMFY_SEAL_MAX_BLOB_MB', kind: 'mb', default: 2048, help: 'largest request or result blob (§9)' },
+  blobAllowPrivate: { flag: 'blob-allow-private', env: 'COMFY_SEAL_BLOB_ALLOW_PRIVATE', kind: 'bool', default: false, help: 'let blob URLs reach loopback/private addresses (development and tests only)' },
   comfyLog: { flag: 'comfy-log', env: 'COMFY_SEAL_COMFY_LOG', kind: 'string', default: undefined, help: "ComfyUI's output file, zeroed and truncated after every job" },
   readyTimeoutS: { flag: 'ready-timeout', env: 'COMFY_SEAL_READY_TIMEOUT_S', kind: 'seconds', default: 600, help: 'how long to wait for ComfyUI to answer at start' },
 } as const satisfies Record<string, Setting>;
@@ -42,6 +44,8 @@ export interface WorkerConfig {
   tokenTtlS: number;
   jobTimeoutS: number;
   maxResultMb: number;
+  maxBlobMb: number;
+  blobAllowPrivate: boolean;
   comfyLog: string | undefined;
   readyTimeoutS: number;
 }
@@ -101,6 +105,7 @@ export function jobConfigOf(config: WorkerConfig): JobConfig {
     jobTimeoutS: config.jobTimeoutS,
     maxResultBytes: Math.floor(config.maxResultMb * 1_000_000),
     scrubFiles: config.comfyLog ? [config.comfyLog] : [],
+    blob: { ...DEFAULT_JOB_CONFIG.blob, maxBytes: Math.floor(config.maxBlobMb * 1_000_000), allowPrivate: config.blobAllowPrivate },
   };
 }
 

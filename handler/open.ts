@@ -2,10 +2,12 @@
  * Open step: the RunPod `input` → a validated bundle, and whether the answer must be sealed.
  * Two forms (contract §2): `{encrypted_input}` (the default) and the bundle itself (only with plaintext allowed).
  */
-import { openBundle, validateBundle, type Bundle } from '../shared/bundle.js';
+import { openBundle, openRequest, validateBundle, type Bundle } from '../shared/bundle.js';
 import { SealError } from '../shared/errors.js';
 import type { Fernet } from '../shared/fernet.js';
 import type { Limits } from '../shared/limits.js';
+import { release } from '../shared/releasable.js';
+import { DEFAULT_BLOB_OPTIONS, getBlob, type BlobOptions } from './blob/transfer.js';
 
 export interface OpenOptions {
   fernet: Fernet | null;
@@ -13,6 +15,8 @@ export interface OpenOptions {
   /** Oldest accepted token age; 0 = no limit. */
   ttlSeconds: number;
   limits?: Partial<Limits>;
+  /** How a request blob is fetched (§9). */
+  blob?: BlobOptions;
 }
 
 export interface OpenedJob {
@@ -23,7 +27,7 @@ export interface OpenedJob {
   olderShape: boolean;
 }
 
-export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
+export async function openJobInput(input: unknown, options: OpenOptions): Promise<OpenedJob> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new SealError('BAD_INPUT', 'the job input must be a JSON object');
   }
@@ -32,12 +36,20 @@ export function openJobInput(input: unknown, options: OpenOptions): OpenedJob {
     if (typeof fields.encrypted_input !== 'string') throw new SealError('BAD_INPUT', 'encrypted_input must be a string (a Fernet token)');
     if (!options.fernet) throw new SealError('DECRYPT_FAILED', 'this worker has no ENCRYPTION_KEY');
     // Releasable images: the job gives them back as soon as they are staged.
-    const bundle = openBundle(fields.encrypted_input, options.fernet, {
-      ttlSeconds: options.ttlSeconds,
-      releasable: true,
-      ...(options.limits ? { limits: options.limits } : {}),
-    });
-    return { bundle, fernet: options.fernet, olderShape: Boolean(bundle.imagesAsObject) || 'is_encrypted' in fields };
+    const open = { ttlSeconds: options.ttlSeconds, releasable: true, ...(options.limits ? { limits: options.limits } : {}) };
+    const opened = openRequest(fields.encrypted_input, options.fernet, open);
+    let bundle = opened.bundle;
+    if (opened.pointer) {
+      // The token stood for a larger one in the user's storage: fetched, checked, opened, its bytes given back.
+      const blob = options.blob ?? DEFAULT_BLOB_OPTIONS;
+      const token = await getBlob(opened.pointer, blob);
+      try {
+        bundle = openBundle(token, options.fernet, { ...open, limits: { ...options.limits, maxBundleBytes: blob.maxBytes } });
+      } finally {
+        release(token);
+      }
+    }
+    return { bundle: bundle!, fernet: options.fernet, olderShape: Boolean(bundle!.imagesAsObject) || 'is_encrypted' in fields };
   }
   if ('workflow' in fields) {
     if (!options.allowPlaintext) {
