@@ -2,7 +2,9 @@
  * Blobs (contract §9): the sealed pointer that stands for a request or result too large for RunPod, the bundle's
  * `reply` URLs, and the size arithmetic both sides state their limits in.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { allocReleasable, release } from './releasable.js';
 import { blobUrlSchema, parseWith } from './schema.js';
 export { blobReplySchema, type BlobReply } from './schema.js';
 
@@ -42,4 +44,38 @@ export function parseBlobPointer(value: unknown, what: string): BlobPointer {
 /** The pointer's plaintext JSON. */
 export function blobPointerJson(pointer: BlobPointer): string {
   return JSON.stringify({ blob: { url: pointer.url, sha256: pointer.sha256, size: pointer.size } });
+}
+
+/** Receives a blob's bytes into a releasable buffer of the size its pointer states, hashing them on the way. */
+export class BlobReceiver {
+  readonly bytes: Buffer;
+  readonly #hash = createHash('sha256');
+  #received = 0;
+
+  constructor(readonly size: number) {
+    this.bytes = allocReleasable(size);
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  /** Takes a chunk; false (and the chunk not kept) when it would go past the stated size. */
+  push(chunk: Uint8Array): boolean {
+    if (this.#received + chunk.length > this.size) return false;
+    this.bytes.set(chunk, this.#received);
+    this.#hash.update(chunk);
+    this.#received += chunk.length;
+    return true;
+  }
+
+  /** After the last chunk: whether all bytes came, and whether they are the ones the pointer names. */
+  verdict(sha256: string): 'ok' | 'truncated' | 'sha256' {
+    if (this.#received < this.size) return 'truncated';
+    return this.#hash.digest('hex') === sha256 ? 'ok' : 'sha256';
+  }
+
+  release(): void {
+    release(this.bytes);
+  }
 }

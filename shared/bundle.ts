@@ -5,6 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import { isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError } from './errors.js';
+import { JsonWithData } from './json-data.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { allocReleasable, release } from './releasable.js';
@@ -163,6 +164,18 @@ export function serializeBundle(bundle: Bundle): string {
     ...(bundle.reply ? { reply: bundle.reply } : {}),
   };
   return JSON.stringify(wire);
+}
+
+/**
+ * The bundle's wire JSON (the same text as serializeBundle), streamed: images go into it as base64 piece by piece, so
+ * sealing a bundle of hundreds of MB never holds its JSON or an image's base64 whole.
+ */
+export function bundleJson(bundle: Bundle): JsonWithData {
+  const head = { workflow: bundle.workflow };
+  const parts: Array<string | Uint8Array> = [`${JSON.stringify(head).slice(0, -1)},"images":[`];
+  bundle.images.forEach((image, i) => parts.push(`${i > 0 ? ',' : ''}{"name":${JSON.stringify(image.name)},"image":"`, image.data, '"}'));
+  parts.push(`],"options":${JSON.stringify(bundle.options)}${bundle.reply ? `,"reply":${JSON.stringify(bundle.reply)}` : ''}}`);
+  return new JsonWithData(parts);
 }
 
 /** The client side: bundle → one Fernet token. */

@@ -6,6 +6,7 @@ import { blobPointerJson, inlineAdvice, isBlobPointer, parseBlobPointer, type Bl
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
 import { decodeUtf8, parseJsonLimited } from './bundle.js';
 import { Fernet } from './fernet.js';
+import { JsonWithData } from './json-data.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { release } from './releasable.js';
 import {
@@ -59,57 +60,29 @@ export function buildResultPayload(files: readonly ResultFile[], timingsMs: Reco
   return { status: 'success', outputs, ...(olderImages ? { images } : {}), timings_ms: timingsMs };
 }
 
-/** Bytes of file data per base64 piece: a multiple of 3 (no padding inside), small enough to stay young garbage. */
-const BASE64_PIECE = 48 << 10;
-
 /**
  * The result's JSON (§3), streamed: its exact byte length up front, then its bytes in pieces, so that sealing a result
  * of tens of MB never builds the JSON, or even one file's base64, whole. Each file's base64 goes into `outputs` (and,
  * for an older-shape request, images into `images` too). The same JSON as JSON.stringify(buildResultPayload(...)).
  */
-export class ResultJson {
-  readonly byteLength: number;
-  readonly #files: readonly ResultFile[];
-  /** JSON text, or the index of a file whose base64 goes there. */
-  readonly #parts: Array<string | number> = ['{"status":"success","outputs":['];
-
+export class ResultJson extends JsonWithData {
   constructor(result: Result) {
-    this.#files = result.files;
-    const parts = this.#parts;
+    const parts: Array<string | Uint8Array> = ['{"status":"success","outputs":['];
     result.files.forEach((f, i) => {
       const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
-      parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, i, '"}');
+      parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, f.data, '"}');
     });
     parts.push(']');
     if (result.olderImages) {
       parts.push(',"images":{');
       // As an object would: first position, last value for a repeated name.
-      const images = new Map<string, number>();
-      result.files.forEach((f, i) => f.kind === 'image' && images.set(f.filename, i));
-      [...images].forEach(([name, i], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, i, '"'));
+      const images = new Map<string, Uint8Array>();
+      for (const f of result.files) if (f.kind === 'image') images.set(f.filename, f.data);
+      [...images].forEach(([name, data], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, data, '"'));
       parts.push('}');
     }
     parts.push(`,"timings_ms":${JSON.stringify(result.timingsMs)}}`);
-    this.byteLength = parts.reduce<number>(
-      (n, p) => n + (typeof p === 'number' ? Math.ceil(this.#files[p]!.data.length / 3) * 4 : Buffer.byteLength(p)),
-      0,
-    );
-  }
-
-  /** Feeds the JSON to `sink` in order; each piece is valid only during the call. */
-  writeTo(sink: (piece: Buffer) => void): void {
-    const scratch = Buffer.allocUnsafe((BASE64_PIECE / 3) * 4);
-    for (const part of this.#parts) {
-      if (typeof part === 'string') {
-        sink(Buffer.from(part, 'utf8'));
-        continue;
-      }
-      const data = this.#files[part]!.data;
-      for (let at = 0; at < data.length; at += BASE64_PIECE) {
-        const n = scratch.write(data.toString('base64', at, Math.min(data.length, at + BASE64_PIECE)), 'latin1');
-        sink(scratch.subarray(0, n));
-      }
-    }
+    super(parts);
   }
 }
 
@@ -160,9 +133,7 @@ export function sealResultBytes(result: Result, fernet: Fernet, maxTokenChars = 
   const json = new ResultJson(result);
   const length = Fernet.tokenLength(json.byteLength);
   if (length > maxTokenChars) throw resultTooLarge(length, maxTokenChars);
-  const encrypter = fernet.encrypter(json.byteLength);
-  json.writeTo((piece) => encrypter.update(piece));
-  return new SealedOutput(encrypter.finalBytes());
+  return new SealedOutput(json.sealBytes(fernet));
 }
 
 /** Result → RunPod `output` for an encrypted job, as a plain object. */

@@ -3,14 +3,12 @@
  * credential (the URLs are presigned by the client). Bounded in size and time, retried on transient failures (5xx,
  * resets, stalls; never a 4xx, which would only repeat), and every failure is STORAGE_FAILED with a reason of its own.
  */
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { BlobPointer } from '../../shared/blob.js';
+import { BlobReceiver, type BlobPointer } from '../../shared/blob.js';
 import { SealError } from '../../shared/errors.js';
-import { allocReleasable, release } from '../../shared/releasable.js';
 import { connectionCode } from '../comfy/http.js';
 import { blobUrl, checkedLookup, isPrivateAddress, storageFailed, type AddressPolicy } from './address.js';
 
@@ -57,38 +55,29 @@ export async function getBlob(pointer: BlobPointer, options: BlobOptions, what: 
       const reason = declared > pointer.size ? 'is larger than its pointer says' : 'is smaller than its pointer says';
       throw new AbortError(storageFailed(`the ${what} ${reason}`, { expected: pointer.size, declared }));
     }
-    const out = allocReleasable(pointer.size);
-    const hash = createHash('sha256');
-    let at = 0;
+    const blob = new BlobReceiver(pointer.size);
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (at + chunk.length > pointer.size) {
+        if (!blob.push(chunk)) {
           res.body.destroy();
           throw new AbortError(storageFailed(`the ${what} is larger than its pointer says`, { expected: pointer.size }));
         }
-        chunk.copy(out, at);
-        hash.update(chunk);
-        at += chunk.length;
       }
     } catch (error) {
-      release(out);
+      blob.release();
       if (error instanceof AbortError) throw error;
       const code = failureCode(error);
-      const details = { received: at, expected: pointer.size, error: code };
+      const details = { received: blob.received, expected: pointer.size, error: code };
       if (code === 'UND_ERR_BODY_TIMEOUT' || code === 'TimeoutError') {
-        throw new Transient(storageFailed(`storage stopped sending the ${what} (it hangs: ${code}) after ${at} of ${pointer.size} bytes`, details, error));
+        throw new Transient(storageFailed(`storage stopped sending the ${what} (it hangs: ${code}) after ${blob.received} of ${pointer.size} bytes`, details, error));
       }
-      throw new Transient(storageFailed(`the ${what} was truncated: the connection broke off after ${at} of ${pointer.size} bytes (${code})`, details, error));
+      throw new Transient(storageFailed(`the ${what} was truncated: the connection broke off after ${blob.received} of ${pointer.size} bytes (${code})`, details, error));
     }
-    if (at < pointer.size) {
-      release(out);
-      throw new Transient(storageFailed(`the ${what} was truncated: ${at} of ${pointer.size} bytes`, { received: at, expected: pointer.size }));
-    }
-    if (hash.digest('hex') !== pointer.sha256) {
-      release(out);
-      throw new AbortError(storageFailed(`the ${what}'s sha256 does not match its pointer`, { size: at }));
-    }
-    return out;
+    const verdict = blob.verdict(pointer.sha256);
+    if (verdict !== 'ok') blob.release();
+    if (verdict === 'truncated') throw new Transient(storageFailed(`the ${what} was truncated: ${blob.received} of ${pointer.size} bytes`, { received: blob.received, expected: pointer.size }));
+    if (verdict === 'sha256') throw new AbortError(storageFailed(`the ${what}'s sha256 does not match its pointer`, { size: pointer.size }));
+    return blob.bytes;
   });
 }
 

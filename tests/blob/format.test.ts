@@ -63,3 +63,27 @@ describe('blob pointers and reply URLs (§9)', () => {
     expect(inlineImageMb(18e6, 2)).toBe(5);
   });
 });
+
+describe('the streamed bundle JSON', () => {
+  it('is the same text as serializeBundle, images and reply included, and seals to a token that opens', async () => {
+    const { bundleJson, serializeBundle, openBundle } = await import('../../shared/bundle.js');
+    const big = Buffer.alloc(200_001, 7);
+    const bundle = {
+      workflow: { '3': { class_type: 'LoadImage', inputs: { image: 'ü "q".png' } } },
+      images: [{ name: 'ü "q".png', data: big }, { name: 'b.png', data: Buffer.from([1]) }],
+      options: { timeout_s: 5 },
+      reply: { put: 'https://h/p', get: 'https://h/g', always: true },
+    };
+    const json = bundleJson(bundle);
+    const pieces: Buffer[] = [];
+    json.writeTo((p) => pieces.push(Buffer.from(p)));
+    const text = Buffer.concat(pieces);
+    expect(text.length).toBe(json.byteLength);
+    expect(text.toString('utf8')).toBe(serializeBundle(bundle));
+    const token = json.sealBytes(fernet);
+    const opened = openBundle(token, fernet);
+    expect(Buffer.from(opened.images[0]!.data).equals(big)).toBe(true);
+    expect(opened.reply).toEqual(bundle.reply);
+    expect(bundleJson({ workflow, images: [], options: {} }).byteLength).toBe(Buffer.byteLength(serializeBundle({ workflow, images: [], options: {} })));
+  });
+});
