@@ -23,3 +23,5 @@ export {
 } from './errors.js';
 export { prepareWorkflow, type NodeFile, type PrepareOptions, type PrepareReport, type Prepared, type TextChange } from './prepare/index.js';
 export { writeResultFiles, type WrittenFile } from './output.js';
+export { S3BlobStore, parseBlobUrl } from './blob/s3.js';
+export { DEFAULT_BLOB_TTL_S, type BlobStore } from './blob/store.js';

@@ -9,6 +9,7 @@ import { SealError } from '../../shared/errors.js';
 import type { Result } from '../../shared/envelope.js';
 import { ComfySealClient, type JobProgress } from '../client.js';
 import { ComfySealError, JobFailedError } from '../errors.js';
+import { S3BlobStore } from '../blob/s3.js';
 import { writeResultFiles } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
 import { progressLine } from './progress.js';
@@ -43,6 +44,9 @@ Output:
   --json                print one JSON object with the job id and the files written (for scripts)
   --dry-run             prepare and print what would be sent (image data as byte counts); send nothing
   --resume-id JOB_ID    re-attach to a submitted job and fetch its result
+  --blob-url s3://BUCKET/PREFIX   your bucket for requests and results too large for RunPod
+                        (default: $COMFY_SEAL_BLOB_URL; AWS_* variables configure access, see README)
+  --keep-blobs          keep the job's sealed blobs in the bucket (deleted once the files are written otherwise)
   --debug               send the job in PLAINTEXT (the endpoint must allow it); for debugging only
   -h, --help            this help
 
@@ -68,6 +72,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'resume-id': { type: 'string' },
+  'blob-url': { type: 'string' },
+  'keep-blobs': { type: 'boolean' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -164,9 +170,16 @@ export const command: Command = async (argv, io) => {
   const line = progressLine(io.stderr);
   const onProgress = (event: JobProgress) => line.update(event);
   let jobId = resumeId;
-  const resumeHint = (id: string) => `comfy-seal run --resume-id ${id} --out ${JSON.stringify(outDir)}${values['api-url'] ? ` --api-url ${values['api-url']}` : ''}${values.endpoint ? ` --endpoint ${values.endpoint}` : ''}`;
+  const blobUrl = values['blob-url'] ?? (io.env.COMFY_SEAL_BLOB_URL || undefined);
+  const resumeHint = (id: string) =>
+    `comfy-seal run --resume-id ${id} --out ${JSON.stringify(outDir)}${values['api-url'] ? ` --api-url ${values['api-url']}` : ''}${values.endpoint ? ` --endpoint ${values.endpoint}` : ''}${values['blob-url'] ? ` --blob-url ${values['blob-url']}` : ''}`;
+  let client: ComfySealClient | undefined;
+  const releaseBlobs = async (id: string) => {
+    if (!values['keep-blobs'] && client) await client.releaseBlobs(id);
+  };
   try {
-    const client = new ComfySealClient({
+    client = new ComfySealClient({
+      ...(blobUrl ? { blobStore: new S3BlobStore(blobUrl, io.env) } : {}),
       ...(values.endpoint ? { endpointId: values.endpoint } : {}),
       ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
       ...(values.key ? { key: values.key } : {}),
@@ -180,6 +193,7 @@ export const command: Command = async (argv, io) => {
     const result: Result = await client.wait(jobId, { onProgress, signal: io.signal });
     line.done();
     const written = await writeResultFiles(result.files, outDir);
+    await releaseBlobs(jobId);
     report(io, Boolean(values.json), jobId, written, result.timingsMs);
     return 0;
   } catch (error) {
@@ -189,6 +203,7 @@ export const command: Command = async (argv, io) => {
       return 130;
     }
     if (error instanceof JobFailedError) {
+      await releaseBlobs(jobId!).catch(() => undefined); // the job is over: its request blob serves nothing
       io.stderr.write(`comfy-seal run: ${error.message}\n`);
       if (Object.keys(error.details).length > 0) io.stderr.write(`details: ${JSON.stringify(error.details)}\n`);
       if (values.json) io.stdout.write(`${JSON.stringify({ job_id: jobId, status: 'FAILED', code: error.jobCode, message: error.message, details: error.details })}\n`);
