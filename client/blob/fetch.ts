@@ -30,6 +30,7 @@ export async function fetchBlob(pointer: BlobPointer, options: FetchBlobOptions 
       } catch (error) {
         throw failed(`could not reach storage for the result blob (${(error as { code?: string }).code ?? 'error'})`);
       }
+      res.body.on('error', () => undefined); // a body given up on may still say so; the reader has its reason
       if (res.statusCode !== 200) {
         await res.body.dump().catch(() => undefined);
         const error = failed(

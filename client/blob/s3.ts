@@ -37,6 +37,9 @@ export class S3BlobStore implements BlobStore {
 
   #sdk() {
     this.#client ??= (async () => {
+      // The SDK warns on stderr, under Node < 22, about its own releases of 2027; our locked version works on 20.19,
+      // and a warning in every `comfy-seal run` is not one a user can act on. Set the variable to "false" to see it.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const [s3, presigner] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/s3-request-presigner')]);
       const env = this.#env;
       const endpoint = this.endpoint;

@@ -124,22 +124,30 @@ async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, what:
     connections: 1,
     pipelining: 0,
   });
-  const signal = AbortSignal.timeout(options.timeoutMs + Math.ceil(size / 1000));
+  // The whole request's time limit; cleared once the body is done with, so it never fires on a finished request.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(Object.assign(new Error('blob request timed out'), { name: 'TimeoutError' })), options.timeoutMs + Math.ceil(size / 1000));
+  const done = () => {
+    clearTimeout(timer);
+    void agent.close();
+  };
   let res: Dispatcher.ResponseData;
   try {
     res = await request(url, {
       method,
       dispatcher: agent,
-      signal,
+      signal: controller.signal,
       headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.length) } : {},
       ...(body ? { body: Readable.from(pieces(body), { objectMode: false }) } : {}),
     });
   } catch (error) {
-    void agent.close();
+    done();
     throw connectionFailure(error, what, url, method);
   }
-  // The agent goes once the body has been read (or given up).
-  res.body.once('close', () => void agent.close());
+  // The agent goes once the body has been read (or given up). A body given up on may still emit an error (aborted):
+  // the reader has its reason already.
+  res.body.once('close', done);
+  res.body.on('error', () => undefined);
   if (res.statusCode >= 200 && res.statusCode < 300) return res;
   const text = await readSome(res.body);
   throw refusal(res.statusCode, text, what, method, url);
