@@ -18,6 +18,7 @@ Exit code 1 when any check fails.
   --endpoint ID      (client) endpoint id (default: $RUNPOD_ENDPOINT_ID)
   --api-url URL      (client) API base (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
   --key KEY          Fernet key(s) (default: $ENCRYPTION_KEY)
+  --blob-url URL     (client) s3://BUCKET/PREFIX to check: put, presigned get, delete (default: $COMFY_SEAL_BLOB_URL)
   --models-dir DIR   (worker) ComfyUI's models dir (default: $COMFY_MODELS_DIR or /comfyui/models)
   --json             one JSON object: {"ok": bool, "checks": [...]}
   -h, --help         this help
@@ -30,6 +31,7 @@ export const command: Command = async (argv, io) => {
     endpoint: { type: 'string' },
     'api-url': { type: 'string' },
     key: { type: 'string' },
+    'blob-url': { type: 'string' },
     'models-dir': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -56,6 +58,7 @@ export const command: Command = async (argv, io) => {
       ...(values.endpoint ? { endpointId: values.endpoint } : {}),
       ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
       ...(values.key ? { key: values.key } : {}),
+      ...(values['blob-url'] ? { blobUrl: values['blob-url'] } : {}),
     });
   }
   const results = await runChecks(checks);

@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchBlob } from '../../client/blob/fetch.js';
 import { parseBlobUrl, S3BlobStore } from '../../client/blob/s3.js';
-import { newBlobKeys, requestKeyOf } from '../../client/blob/store.js';
+import { newBlobKeys, requestKeyOf, type BlobStore } from '../../client/blob/store.js';
+import { blobStoreCheck, clientChecks } from '../../client/doctor.js';
+import { Fernet } from '../../shared/fernet.js';
 import { DEFAULT_BLOB_OPTIONS, getBlob, putBlob } from '../../handler/blob/transfer.js';
 import { startS3, type S3 } from '../helpers/s3.js';
 
@@ -45,5 +47,30 @@ describe('the S3 blob store against s3rver', () => {
   it('refuses a blob URL that is not s3://BUCKET[/PREFIX]', () => {
     expect(parseBlobUrl('s3://my-bucket')).toEqual({ bucket: 'my-bucket', prefix: '' });
     for (const bad of ['https://my-bucket/x', 's3://', 's3://UPPER/x', 'my-bucket']) expect(() => parseBlobUrl(bad)).toThrow(/s3:\/\/BUCKET/);
+  });
+});
+
+describe('doctor --client: the blob store check', () => {
+  const key = Fernet.generateKey();
+
+  it('passes when put, presigned get and delete work, and leaves nothing behind', async () => {
+    const checks = clientChecks({ env: { ...s3.env, COMFY_SEAL_BLOB_URL: `s3://${s3.bucket}/doc` }, key });
+    const [, check] = checks.find(([name]) => name === 'blob store')!;
+    expect(await check()).toEqual({ name: 'blob store', verdict: 'ok', detail: expect.stringContaining('put, presigned get and delete') });
+    expect(s3.objects().size).toBe(0);
+    expect(clientChecks({ env: {}, key }).some(([name]) => name === 'blob store')).toBe(false); // no store, no check
+  });
+
+  it('names the fix for the step that fails', async () => {
+    const missing = await blobStoreCheck(new S3BlobStore('s3://no-such-bucket/x', s3.env), key);
+    expect([missing.verdict, missing.detail, missing.fix]).toEqual(['fail', expect.stringMatching(/^put failed/), expect.stringContaining('AWS_ENDPOINT_URL_S3')]);
+    const real = new S3BlobStore(`s3://${s3.bucket}/doc`, s3.env);
+    const unreachable: BlobStore = { prefix: 'doc', put: (k, b) => real.put(k, b), delete: (k) => real.delete(k), presign: async () => 'http://127.0.0.1:9/nothing' };
+    const get = await blobStoreCheck(unreachable, key);
+    expect([get.verdict, get.detail, get.fix]).toEqual(['fail', expect.stringMatching(/^get through a presigned URL failed/), expect.stringContaining('reach the store from anywhere')]);
+    expect(s3.objects().size).toBe(0); // cleaned up after a failed get
+    const undeletable: BlobStore = { ...unreachable, presign: (k, m, t) => real.presign(k, m, t), delete: async () => Promise.reject(Object.assign(new Error('denied'), { name: 'AccessDenied' })) };
+    const del = await blobStoreCheck(undeletable, key);
+    expect([del.verdict, del.fix]).toEqual(['fail', expect.stringContaining('s3:DeleteObject')]);
   });
 });
