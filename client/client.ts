@@ -211,12 +211,7 @@ export class ComfySealClient {
       if (requestKey) keys.add(requestKey);
       this.#blobs.set(jobId, keys);
     }
-    const token = await fetchBlob(opened.pointer);
-    try {
-      return openResultBlob(token, this.#fernet!);
-    } finally {
-      release(token);
-    }
+    return openResultBlob(await fetchBlob(opened.pointer), this.#fernet!); // the token is released once decrypted
   }
 
   /**

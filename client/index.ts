@@ -25,3 +25,4 @@ export { prepareWorkflow, type NodeFile, type PrepareOptions, type PrepareReport
 export { writeResultFiles, type WrittenFile } from './output.js';
 export { S3BlobStore, parseBlobUrl } from './blob/s3.js';
 export { DEFAULT_BLOB_TTL_S, type BlobStore } from './blob/store.js';
+export { fetchBlob, type FetchBlobOptions } from './blob/fetch.js';

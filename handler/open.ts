@@ -6,7 +6,6 @@ import { openBundle, openRequest, validateBundle, type Bundle } from '../shared/
 import { SealError } from '../shared/errors.js';
 import type { Fernet } from '../shared/fernet.js';
 import type { Limits } from '../shared/limits.js';
-import { release } from '../shared/releasable.js';
 import { DEFAULT_BLOB_OPTIONS, getBlob, type BlobOptions } from './blob/transfer.js';
 
 export interface OpenOptions {
@@ -40,14 +39,10 @@ export async function openJobInput(input: unknown, options: OpenOptions): Promis
     const opened = openRequest(fields.encrypted_input, options.fernet, open);
     let bundle = opened.bundle;
     if (opened.pointer) {
-      // The token stood for a larger one in the user's storage: fetched, checked, opened, its bytes given back.
+      // The token stood for a larger one in the user's storage: fetched, checked, opened (its bytes given back once decrypted).
       const blob = options.blob ?? DEFAULT_BLOB_OPTIONS;
       const token = await getBlob(opened.pointer, blob);
-      try {
-        bundle = openBundle(token, options.fernet, { ...open, limits: { ...options.limits, maxBundleBytes: blob.maxBytes } });
-      } finally {
-        release(token);
-      }
+      bundle = openBundle(token, options.fernet, { ...open, consumeToken: true, limits: { ...options.limits, maxBundleBytes: blob.maxBytes } });
     }
     return { bundle: bundle!, fernet: options.fernet, olderShape: Boolean(bundle!.imagesAsObject) || 'is_encrypted' in fields };
   }

@@ -189,6 +189,8 @@ export interface OpenBundleOptions {
   limits?: Partial<Limits>;
   /** Images decoded into buffers from shared/releasable.ts, for a caller that releases them (the worker). */
   releasable?: boolean;
+  /** The token is a releasable buffer given back as soon as it is decrypted (a fetched blob). */
+  consumeToken?: boolean;
 }
 
 /** The worker side: token (text, or a blob's ASCII bytes) → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
@@ -210,7 +212,12 @@ export function openRequest(token: string, fernet: Fernet, options: OpenBundleOp
 
 function openBundleJson(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions, limits: Limits): unknown {
   const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
-  const bytes = fernet.decrypt(token, { releasable: true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+  let bytes: Buffer;
+  try {
+    bytes = fernet.decrypt(token, { releasable: true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+  } finally {
+    if (options.consumeToken && typeof token !== 'string') release(token);
+  }
   let text: string;
   try {
     text = bundleText(bytes, limits);

@@ -37,8 +37,14 @@ export interface Result {
   olderImages?: boolean;
 }
 
-function openJson(token: string | Buffer, fernet: Fernet, what: string): unknown {
-  const bytes = fernet.decrypt(token, { releasable: true });
+/** `consume`: the token is a releasable buffer of the caller's that is given back as soon as it is decrypted. */
+function openJson(token: string | Buffer, fernet: Fernet, what: string, consume = false): unknown {
+  let bytes: Buffer;
+  try {
+    bytes = fernet.decrypt(token, { releasable: true });
+  } finally {
+    if (consume && typeof token !== 'string') release(token);
+  }
   let text: string;
   try {
     text = decodeUtf8(bytes, what);
@@ -167,9 +173,12 @@ export function openResult(output: unknown, fernet: Fernet | null): Result {
   return opened.result;
 }
 
-/** A result blob (the sealed token's ASCII bytes, already checked against its pointer) → Result. */
+/**
+ * A result blob (the sealed token's ASCII bytes, already checked against its pointer) → Result. The token is
+ * consumed: released (if releasable) as soon as it is decrypted, so it and the result never peak together.
+ */
 export function openResultBlob(token: Buffer, fernet: Fernet): Result {
-  return resultOf(openJson(token, fernet, 'result'));
+  return resultOf(openJson(token, fernet, 'result', true));
 }
 
 /** The sealed `{blob}` pointer that stands for a result stored at `pointer.url`. */

@@ -10,6 +10,7 @@ export {
   sealBundle,
   openBundle,
   decodeImageData,
+  bundleJson,
   type Bundle,
   type BundleImage,
   type OpenBundleOptions,
