@@ -265,14 +265,21 @@ export class ComfySealClient {
     }
   }
 
-  /** submit + wait; the job's blobs are deleted once its result is opened, unless `keepBlobs`. */
+  /** submit + wait; the job's blobs are deleted once its result is opened (or the job failed), unless `keepBlobs`. */
   async run(
     request: SubmitRequest,
     options: WaitOptions & { onSubmitted?: (jobId: string) => void; keepBlobs?: boolean } = {},
   ): Promise<{ jobId: string; result: Result }> {
     const jobId = await this.submit(request);
     options.onSubmitted?.(jobId);
-    const result = await this.wait(jobId, options);
+    let result: Result;
+    try {
+      result = await this.wait(jobId, options);
+    } catch (error) {
+      // A failed job's blobs serve nothing; a wait that stopped early leaves them for resume().
+      if (error instanceof JobFailedError && !options.keepBlobs) await this.releaseBlobs(jobId).catch(() => undefined);
+      throw error;
+    }
     if (!options.keepBlobs) await this.releaseBlobs(jobId);
     return { jobId, result };
   }
