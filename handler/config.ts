@@ -25,7 +25,7 @@ export const SETTINGS = {
   allowPlaintext: { flag: 'allow-plaintext', env: 'COMFY_SEAL_ALLOW_PLAINTEXT', kind: 'bool', default: false, help: 'accept plaintext jobs (debugging only)' },
   tokenTtlS: { flag: 'token-ttl', env: 'COMFY_SEAL_TOKEN_TTL_S', kind: 'seconds', default: 86_400, help: 'oldest accepted token, seconds; 0 = no limit' },
   jobTimeoutS: { flag: 'job-timeout', env: 'COMFY_SEAL_JOB_TIMEOUT_S', kind: 'seconds', default: 600, help: "per-job limit, seconds; a bundle's options.timeout_s may lower it" },
-  maxResultMb: { flag: 'max-result-mb', env: 'COMFY_SEAL_MAX_RESULT_MB', kind: 'mb', default: 18, help: 'larger results fail with OUTPUT_TOO_LARGE (RunPod refuses ~20 MB)' },
+  maxResultMb: { flag: 'max-result-mb', env: 'COMFY_SEAL_MAX_RESULT_MB', kind: 'mb', default: 18, help: 'larger results fail with OUTPUT_TOO_LARGE (RunPod refuses ~20 MB), or go to the reply blob of a job that has one' },
   maxBlobMb: { flag: 'max-blob-mb', env: 'COMFY_SEAL_MAX_BLOB_MB', kind: 'mb', default: 2048, help: 'largest request or result blob (§9)' },
   blobAllowPrivate: { flag: 'blob-allow-private', env: 'COMFY_SEAL_BLOB_ALLOW_PRIVATE', kind: 'bool', default: false, help: 'let blob URLs reach loopback/private addresses (development and tests only)' },
   comfyLog: { flag: 'comfy-log', env: 'COMFY_SEAL_COMFY_LOG', kind: 'string', default: undefined, help: "ComfyUI's output file, zeroed and truncated after every job" },
