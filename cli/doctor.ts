@@ -24,6 +24,7 @@ Exit code 1 when any check fails.
   --comfy-url URL    (worker) ComfyUI's address (default: $COMFY_URL or http://127.0.0.1:8188)
   --input-dir D, --output-dir D, --temp-dir D
                      (worker) the worker's dirs (default: $COMFY_SEAL_INPUT_DIR... or /dev/shm/comfy-seal/...)
+  --blob-url URL     (client) s3://BUCKET/PREFIX to check: put, presigned get, delete (default: $COMFY_SEAL_BLOB_URL)
   --models-dir DIR   (worker) ComfyUI's models dir (default: $COMFY_MODELS_DIR or /comfyui/models)
   --json             one JSON object: {"ok": bool, "checks": [...]}
   -h, --help         this help
@@ -41,6 +42,7 @@ export const command: Command = async (argv, io) => {
     'input-dir': { type: 'string' },
     'output-dir': { type: 'string' },
     'temp-dir': { type: 'string' },
+    'blob-url': { type: 'string' },
     'models-dir': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -69,6 +71,7 @@ export const command: Command = async (argv, io) => {
       ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
       ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
       ...(values.key ? { key: values.key } : {}),
+      ...(values['blob-url'] ? { blobUrl: values['blob-url'] } : {}),
     });
   }
   const results = await runChecks(checks);

@@ -7,8 +7,13 @@
  */
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import runpodSdk from 'runpod-sdk';
-import { serializeBundle, type Bundle, type BundleImage } from '../shared/bundle.js';
-import { openError, openProgress, openResult, type Result } from '../shared/envelope.js';
+import { createHash } from 'node:crypto';
+import { blobPointerJson } from '../shared/blob.js';
+import { bundleJson, serializeBundle, type Bundle, type BundleImage } from '../shared/bundle.js';
+import { openError, openOutput, openProgress, openResultBlob, type Result } from '../shared/envelope.js';
+import { release } from '../shared/releasable.js';
+import { fetchBlob } from './blob/fetch.js';
+import { DEFAULT_BLOB_TTL_S, newBlobKeys, requestKeyOf, type BlobStore } from './blob/store.js';
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
 import { openQueryAnswer } from '../shared/query.js';
@@ -61,6 +66,13 @@ export interface ComfySealClientOptions {
   pollMaxMs?: number;
   /** Environment to read defaults from. @default process.env */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Your storage for requests and results too large for RunPod (§9), e.g. `new S3BlobStore('s3://bucket/prefix')`.
+   * With one, every sealed request carries presigned reply URLs, and a request over /run's 10 MB goes as a blob.
+   */
+  blobStore?: BlobStore;
+  /** How long presigned URLs live, seconds. @default COMFY_SEAL_BLOB_TTL_S, then 86400 */
+  blobTtlS?: number;
 }
 
 export interface RetryEvent {
@@ -156,9 +168,12 @@ export class ComfySealClient {
   readonly #fernet: Fernet | null;
   readonly #endpoint: Endpoint;
   readonly #options: Required<
-    Pick<ComfySealClientOptions, 'maxRetries' | 'connectRetryMs' | 'retryMinMs' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext'>
+    Pick<ComfySealClientOptions, 'maxRetries' | 'connectRetryMs' | 'retryMinMs' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext' | 'blobTtlS'>
   > &
     Pick<ComfySealClientOptions, 'onRetry'>;
+  readonly #store: BlobStore | undefined;
+  /** Blob keys per job, deleted by releaseBlobs once the result is safe. */
+  readonly #blobs = new Map<string, Set<string>>();
 
   /** Throws ConfigError listing every missing setting at once. */
   constructor(options: ComfySealClientOptions = {}) {
@@ -183,8 +198,10 @@ export class ComfySealClient {
       pollMinMs: options.pollMinMs ?? 250,
       pollMaxMs: options.pollMaxMs ?? 3_000,
       plaintext,
+      blobTtlS: options.blobTtlS ?? blobTtl(env.COMFY_SEAL_BLOB_TTL_S),
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     };
+    this.#store = options.blobStore;
     this.#fernet = key ? new Fernet(key) : null;
     const endpoint = runpodSdk(apiKey || 'local', { baseUrl: this.apiUrl }).endpoint(endpointId);
     if (!endpoint) throw new ConfigError([CONFIG_SETTINGS.endpointId]);
@@ -200,9 +217,43 @@ export class ComfySealClient {
     return { input: { encrypted_input: this.#fernet.encrypt(text) }, ...webhook };
   }
 
+  /**
+   * With a blob store (and a key): the request with presigned reply URLs, and, when it would not fit /run, its sealed
+   * bundle stored as a blob and a sealed pointer sent instead (then the result always comes as a blob, so that a
+   * result pointer names both keys: see newBlobKeys).
+   */
+  async #blobRequest(request: SubmitRequest, store: BlobStore, fernet: Fernet): Promise<{ body: { input: Record<string, unknown> }; keys: string[] }> {
+    const keys = newBlobKeys(store.prefix);
+    const ttl = this.#options.blobTtlS;
+    const [put, get] = await Promise.all([store.presign(keys.result, 'PUT', ttl), store.presign(keys.result, 'GET', ttl)]);
+    const bundle: Bundle = { workflow: request.workflow, images: request.images ?? [], options: request.options ?? {}, reply: { put, get, always: false } };
+    const inline = bundleJson(bundle);
+    if (Fernet.tokenLength(inline.byteLength) + RUN_BODY_OVERHEAD <= MAX_RUN_BYTES) {
+      const token = inline.sealBytes(fernet);
+      const text = token.toString('latin1');
+      release(token);
+      return { body: { input: { encrypted_input: text } }, keys: [keys.result] };
+    }
+    bundle.reply!.always = true;
+    const token = bundleJson(bundle).sealBytes(fernet);
+    try {
+      const sha256 = createHash('sha256').update(token).digest('hex');
+      await store.put(keys.request, token).catch((error: unknown) => Promise.reject(storeFailed('store the request blob', error)));
+      const url = await store.presign(keys.request, 'GET', ttl);
+      const pointer = fernet.encrypt(blobPointerJson({ url, sha256, size: token.length }));
+      return { body: { input: { encrypted_input: pointer } }, keys: [keys.request, keys.result] };
+    } finally {
+      release(token);
+    }
+  }
+
   /** Seals and submits; resolves with the job id. Retried only where RunPod cannot have queued it. */
   async submit(request: SubmitRequest): Promise<string> {
-    return this.#send(this.buildRequest(request), requestOverhead(request));
+    const blob = this.#store && this.#fernet && !this.#options.plaintext ? await this.#blobRequest(request, this.#store, this.#fernet) : undefined;
+    const body = blob ? { ...blob.body, ...(request.webhook !== undefined ? { webhook: checkedWebhook(request.webhook) } : {}) } : this.buildRequest(request);
+    const id = await this.#send(body, requestOverhead(request));
+    if (blob) this.#blobs.set(id, new Set(blob.keys));
+    return id;
   }
 
   /** `overhead`: what the request spends besides its files, for RequestTooLargeError's advice. */
@@ -214,13 +265,42 @@ export class ComfySealClient {
     return answer.id;
   }
 
+  /** A completed job's output → Result; a result pointer is fetched, checked against it and opened (§9). */
+  async #openCompleted(jobId: string, output: unknown): Promise<Result> {
+    const opened = openOutput(output, this.#fernet);
+    if (!opened.pointer) return opened.result;
+    // A resumed client knows the job's blobs from the pointer alone.
+    const key = this.#store?.keyOf?.(opened.pointer.url);
+    if (key) {
+      const keys = this.#blobs.get(jobId) ?? new Set<string>();
+      keys.add(key);
+      const requestKey = requestKeyOf(key);
+      if (requestKey) keys.add(requestKey);
+      this.#blobs.set(jobId, keys);
+    }
+    return openResultBlob(await fetchBlob(opened.pointer), this.#fernet!); // the token is released once decrypted
+  }
+
+  /**
+   * Deletes the job's blobs (request and result) from the store: call it once the result is safe (files written).
+   * Resolves with how many keys were deleted.
+   */
+  async releaseBlobs(jobId: string): Promise<number> {
+    const keys = this.#blobs.get(jobId);
+    if (!keys || !this.#store) return 0;
+    const store = this.#store;
+    await Promise.all([...keys].map((k) => store.delete(k).catch((error: unknown) => Promise.reject(storeFailed('delete a blob', error)))));
+    this.#blobs.delete(jobId);
+    return keys.size;
+  }
+
   async status(jobId: string): Promise<StatusBody> {
     return (await this.#call(() => this.#endpoint.status(jobId, this.#options.requestTimeoutMs), retryable)) as StatusBody;
   }
 
   /** Waits for the job to end; the opened result, or JobFailedError with the opened details. */
   wait(jobId: string, options: WaitOptions = {}): Promise<Result> {
-    return this.#waitFor(jobId, options, (output) => openResult(output, this.#fernet));
+    return this.#waitFor(jobId, options, (output) => this.#openCompleted(jobId, output));
   }
 
   /** Asks the endpoint a question (contract §10: `object_info`, `ping`), sealed both ways, and waits for the answer. */
@@ -245,7 +325,7 @@ export class ComfySealClient {
     return answer.ping;
   }
 
-  async #waitFor<T>(jobId: string, options: WaitOptions, open: (output: unknown) => T): Promise<T> {
+  async #waitFor<T>(jobId: string, options: WaitOptions, open: (output: unknown) => T | Promise<T>): Promise<T> {
     const started = Date.now();
     let delay = this.#options.pollMinMs;
     for (;;) {
@@ -253,7 +333,7 @@ export class ComfySealClient {
       const s = await this.status(jobId);
       switch (s.status) {
         case 'COMPLETED':
-          return open(s.output);
+          return await open(s.output);
         case 'FAILED': {
           const failure = openError(s.error, this.#fernet);
           throw new JobFailedError(jobId, failure.code, failure.message, failure.details);
@@ -278,11 +358,23 @@ export class ComfySealClient {
     }
   }
 
-  /** submit + wait. */
-  async run(request: SubmitRequest, options: WaitOptions & { onSubmitted?: (jobId: string) => void } = {}): Promise<{ jobId: string; result: Result }> {
+  /** submit + wait; the job's blobs are deleted once its result is opened (or the job failed), unless `keepBlobs`. */
+  async run(
+    request: SubmitRequest,
+    options: WaitOptions & { onSubmitted?: (jobId: string) => void; keepBlobs?: boolean } = {},
+  ): Promise<{ jobId: string; result: Result }> {
     const jobId = await this.submit(request);
     options.onSubmitted?.(jobId);
-    return { jobId, result: await this.wait(jobId, options) };
+    let result: Result;
+    try {
+      result = await this.wait(jobId, options);
+    } catch (error) {
+      // A failed job's blobs serve nothing; a wait that stopped early leaves them for resume().
+      if (error instanceof JobFailedError && !options.keepBlobs) await this.releaseBlobs(jobId).catch(() => undefined);
+      throw error;
+    }
+    if (!options.keepBlobs) await this.releaseBlobs(jobId);
+    return { jobId, result };
   }
 
   /** Re-attaches to a job submitted earlier (e.g. before a crash) and waits for its result. */
@@ -345,6 +437,23 @@ function checkedWebhook(url: string): string {
 /** What the sealed request spends besides its files (the workflow, sealed: ×4/3), for RequestTooLargeError's advice. */
 function requestOverhead(request: SubmitRequest): number {
   return (Buffer.byteLength(JSON.stringify({ workflow: request.workflow, options: request.options ?? {} })) * 4) / 3;
+}
+
+/** `{"input":{"encrypted_input":""}}` around the token. */
+const RUN_BODY_OVERHEAD = 32;
+
+function blobTtl(text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_BLOB_TTL_S;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new ComfySealError('CONFIG', 'COMFY_SEAL_BLOB_TTL_S must be a positive number of seconds');
+  return n;
+}
+
+/** A store call that failed: STORAGE_FAILED, with the store's own error kept as the cause. */
+function storeFailed(what: string, error: unknown): SealError {
+  const name = (error as { name?: string })?.name ?? 'error';
+  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  return new SealError('STORAGE_FAILED', `could not ${what} (${name}${status ? `, ${status}` : ''}): check the bucket, AWS_* credentials and AWS_ENDPOINT_URL_S3`, {}, { cause: error });
 }
 
 function safeProgress(output: unknown, fernet: Fernet | null): Progress | null {

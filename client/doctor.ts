@@ -1,10 +1,14 @@
 /**
- * `comfy-seal doctor` on a user's machine: key, endpoint, API key, the endpoint's health, and a sealed ping that proves
- * the endpoint holds the same key and says whether its ComfyUI answers.
+ * `comfy-seal doctor` on a user's machine: key, endpoint, API key, the endpoint's health, a sealed ping that proves
+ * the endpoint holds the same key and says whether its ComfyUI answers, and the blob store when one is set.
  */
+import { createHash } from 'node:crypto';
 import type { Check, CheckResult } from '../shared/checks.js';
 import { openError } from '../shared/envelope.js';
 import { Fernet } from '../shared/fernet.js';
+import { fetchBlob } from './blob/fetch.js';
+import { S3BlobStore } from './blob/s3.js';
+import { newBlobKeys, type BlobStore } from './blob/store.js';
 import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';
 import { ConfigError, RunpodApiError } from './errors.js';
 
@@ -14,6 +18,10 @@ export interface ClientDoctorOptions {
   apiUrl?: string;
   apiKey?: string;
   key?: string;
+  /** s3://BUCKET/PREFIX (default: $COMFY_SEAL_BLOB_URL); the store check runs only with one. */
+  blobUrl?: string;
+  /** The store to check instead of S3 on `blobUrl` (tests, apps with their own). */
+  blobStore?: BlobStore;
   /** How long the sealed ping may wait for a worker (a cold one starts first). @default 90000 */
   pingTimeoutMs?: number;
   /** Status polling of the ping. @default 500 */
@@ -111,6 +119,8 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
   const apiKey = options.apiKey ?? options.env.RUNPOD_API_KEY ?? '';
   let fernet: Fernet | null = null;
   let reachable: ComfySealClient | null = null;
+  const blobUrl = options.blobUrl ?? (options.env.COMFY_SEAL_BLOB_URL || undefined);
+  const store = (): BlobStore | undefined => options.blobStore ?? (blobUrl ? new S3BlobStore(blobUrl, options.env) : undefined);
   return [
     [
       'key',
@@ -174,5 +184,41 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
         return pingResults(outcome);
       },
     ],
+    ...(blobUrl || options.blobStore ? ([['blob store', () => blobStoreCheck(store()!, key)]] as Array<[string, Check]>) : []),
   ];
+}
+
+/**
+ * The store as a job uses it: put a small sealed object, GET it back through a presigned URL (as the worker and a
+ * resumed client do), delete it. Each step that fails names its fix.
+ */
+export async function blobStoreCheck(store: BlobStore, key: string | undefined): Promise<CheckResult> {
+  const name = 'blob store';
+  const fernet = new Fernet(key ?? Fernet.generateKey());
+  const object = Buffer.from(fernet.encrypt('comfy-seal doctor'), 'latin1');
+  const objectKey = newBlobKeys(store.prefix).request;
+  const reason = (error: unknown) => {
+    const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    return `${e.name ?? 'error'}${e.$metadata?.httpStatusCode ? ` ${e.$metadata.httpStatusCode}` : ''}: ${String(e.message ?? error).slice(0, 160)}`;
+  };
+  try {
+    await store.put(objectKey, object);
+  } catch (error) {
+    return { name, verdict: 'fail', detail: `put failed (${reason(error)})`, fix: 'check the bucket in --blob-url / COMFY_SEAL_BLOB_URL, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (s3:PutObject), AWS_REGION, and AWS_ENDPOINT_URL_S3 for R2, B2, MinIO' };
+  }
+  try {
+    const url = await store.presign(objectKey, 'GET', 60);
+    const sha256 = createHash('sha256').update(object).digest('hex');
+    const got = await fetchBlob({ url, sha256, size: object.length }, { retries: 1, retryMinMs: 200 });
+    fernet.decrypt(got);
+  } catch (error) {
+    await store.delete(objectKey).catch(() => undefined);
+    return { name, verdict: 'fail', detail: `get through a presigned URL failed (${reason(error)})`, fix: 'presigned URLs must reach the store from anywhere (the worker fetches them): check AWS_ENDPOINT_URL_S3 is a public https address, the key has s3:GetObject, and this clock is right' };
+  }
+  try {
+    await store.delete(objectKey);
+  } catch (error) {
+    return { name, verdict: 'fail', detail: `delete failed (${reason(error)})`, fix: `grant s3:DeleteObject, or blobs stay (add a lifecycle rule expiring the prefix after a day); remove ${objectKey} by hand` };
+  }
+  return { name, verdict: 'ok', detail: 'put, presigned get and delete of a sealed object work' };
 }

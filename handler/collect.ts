@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import type { ResultFile } from '../shared/envelope.js';
+import { inlineAdvice } from '../shared/blob.js';
 import { SealError } from '../shared/errors.js';
 import { fileNameProblem } from '../shared/names.js';
 import { isAnimatedWebp } from '../shared/media.js';
@@ -20,8 +21,12 @@ export interface CollectOptions {
   outputDir: string;
   /** The per-job output folder (stripped from reported subfolders). */
   jobFolder: string;
-  /** Largest result token, in bytes: a file of n bytes costs about 2 × 4/3 × 4/3 × n once sealed (outputs + images). */
+  /** Largest result token, in bytes: a file of n bytes costs about 4/3 × 4/3 × n once sealed, twice for an image in `images`. */
   maxResultBytes: number;
+  /** The request came in the older shape: images travel twice (`outputs` and the older `images` map). */
+  olderImages?: boolean;
+  /** The result may go to a reply blob: its limit is the blob's, and the message says so. */
+  toBlob?: boolean;
   settleTimeoutMs: number;
   /** For formats with no end mark: how long size and mtime must hold still. */
   quietMs: number;
@@ -171,10 +176,16 @@ function userSubfolder(subfolder: string, jobFolder: string): string {
   return parts.join('/');
 }
 
-/** Base64 sizes: each file travels twice (outputs and, for images, the older `images` map), then the token adds 4/3. */
-function sealedCost(bytes: number, kind: string): number {
+/** Base64 sizes: each file once in `outputs` (images twice for an older-shape request), then the token adds 4/3. */
+function sealedCost(bytes: number, copies: number): number {
   const b64 = Math.ceil(bytes / 3) * 4;
-  return Math.ceil(((kind === 'image' ? 2 : 1) * b64 * 4) / 3);
+  return Math.ceil((copies * b64 * 4) / 3);
+}
+
+function tooLargeMessage(options: CollectOptions): string {
+  const mb = Math.floor(options.maxResultBytes / 1e6);
+  if (options.toBlob) return `the result would be over the ${mb} MB blob limit (COMFY_SEAL_MAX_BLOB_MB) once sealed`;
+  return `the result would be over ${mb} MB once sealed: ${inlineAdvice(options.maxResultBytes, options.olderImages ? 2 : 1)}`;
 }
 
 export async function collectOutputs(outputs: Record<string, NodeUiOutput>, options: CollectOptions): Promise<ResultFile[]> {
@@ -200,9 +211,9 @@ export async function collectOutputs(outputs: Record<string, NodeUiOutput>, opti
     const mime = mimeOf(ref.filename);
     // Some savers (VideoHelperSuite's webp) do not flag their animation: the WebP header says it either way.
     const kind = kindOf(mime, animated || (mime === 'image/webp' && isAnimatedWebp(data)));
-    cost += sealedCost(data.length, kind);
+    cost += sealedCost(data.length, kind === 'image' && options.olderImages ? 2 : 1);
     if (cost > options.maxResultBytes) {
-      const error = new SealError('OUTPUT_TOO_LARGE', `the result would be over ${Math.floor(options.maxResultBytes / 1e6)} MB once sealed`, {
+      const error = new SealError('OUTPUT_TOO_LARGE', tooLargeMessage(options), {
         limit_bytes: options.maxResultBytes,
         files: [...files.map((f) => ({ filename: f.filename, bytes: f.data.length })), { filename: ref.filename, bytes: data.length }],
       });

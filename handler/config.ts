@@ -25,8 +25,10 @@ export const SETTINGS = {
   allowPlaintext: { flag: 'allow-plaintext', env: 'COMFY_SEAL_ALLOW_PLAINTEXT', kind: 'bool', default: false, help: 'accept plaintext jobs (debugging only)' },
   tokenTtlS: { flag: 'token-ttl', env: 'COMFY_SEAL_TOKEN_TTL_S', kind: 'seconds', default: 86_400, help: 'oldest accepted token, seconds; 0 = no limit' },
   jobTimeoutS: { flag: 'job-timeout', env: 'COMFY_SEAL_JOB_TIMEOUT_S', kind: 'seconds', default: 600, help: "per-job limit, seconds; a bundle's options.timeout_s may lower it" },
-  maxResultMb: { flag: 'max-result-mb', env: 'COMFY_SEAL_MAX_RESULT_MB', kind: 'mb', default: 18, help: 'larger results fail with OUTPUT_TOO_LARGE (RunPod refuses ~20 MB)' },
+  maxResultMb: { flag: 'max-result-mb', env: 'COMFY_SEAL_MAX_RESULT_MB', kind: 'mb', default: 18, help: 'larger results fail with OUTPUT_TOO_LARGE (RunPod refuses ~20 MB), or go to the reply blob of a job that has one' },
   releaseTimeoutS: { flag: 'release-timeout', env: 'COMFY_SEAL_RELEASE_TIMEOUT_S', kind: 'seconds', default: 300, help: 'after an interrupt, how long ComfyUI may take to let go of a prompt before the worker is unhealthy' },
+  maxBlobMb: { flag: 'max-blob-mb', env: 'COMFY_SEAL_MAX_BLOB_MB', kind: 'mb', default: 2048, help: 'largest request or result blob (§9)' },
+  blobAllowPrivate: { flag: 'blob-allow-private', env: 'COMFY_SEAL_BLOB_ALLOW_PRIVATE', kind: 'bool', default: false, help: 'let blob URLs reach loopback/private addresses (development and tests only)' },
   comfyLog: { flag: 'comfy-log', env: 'COMFY_SEAL_COMFY_LOG', kind: 'string', default: undefined, help: "ComfyUI's output file, zeroed and truncated after every job" },
   readyTimeoutS: { flag: 'ready-timeout', env: 'COMFY_SEAL_READY_TIMEOUT_S', kind: 'seconds', default: 600, help: 'how long to wait for ComfyUI to answer at start' },
   warmupWorkflow: { flag: 'warmup-workflow', env: 'COMFY_SEAL_WARMUP_WORKFLOW', kind: 'string', default: undefined, help: 'API-format workflow run once at start, before the first job (loads the models)' },
@@ -46,6 +48,8 @@ export interface WorkerConfig {
   jobTimeoutS: number;
   maxResultMb: number;
   releaseTimeoutS: number;
+  maxBlobMb: number;
+  blobAllowPrivate: boolean;
   comfyLog: string | undefined;
   readyTimeoutS: number;
   warmupWorkflow: string | undefined;
@@ -108,6 +112,7 @@ export function jobConfigOf(config: WorkerConfig): JobConfig {
     maxResultBytes: Math.floor(config.maxResultMb * 1_000_000),
     releaseTimeoutMs: config.releaseTimeoutS * 1000,
     scrubFiles: config.comfyLog ? [config.comfyLog] : [],
+    blob: { ...DEFAULT_JOB_CONFIG.blob, maxBytes: Math.floor(config.maxBlobMb * 1_000_000), allowPrivate: config.blobAllowPrivate },
   };
 }
 

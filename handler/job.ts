@@ -14,6 +14,8 @@ import { collectOutputs } from './collect.js';
 import type { ComfyHttp } from './comfy/http.js';
 import type { ComfySocket } from './comfy/ws.js';
 import type { Logger } from './log.js';
+import { deliverResult } from './blob/reply.js';
+import { DEFAULT_BLOB_OPTIONS, type BlobOptions } from './blob/transfer.js';
 import { openJobInput } from './open.js';
 import { runQuery } from './query.js';
 import { runPrompt } from './run.js';
@@ -36,6 +38,8 @@ export interface JobConfig {
   /** Files kept open by others (ComfyUI's log) that are zeroed and truncated after every job. */
   scrubFiles: string[];
   limits?: Partial<Limits>;
+  /** Request and result blobs (§9): size limit, private addresses, time limits, retries. */
+  blob: BlobOptions;
 }
 
 export const DEFAULT_JOB_CONFIG: Omit<JobConfig, 'dirs'> = {
@@ -47,6 +51,7 @@ export const DEFAULT_JOB_CONFIG: Omit<JobConfig, 'dirs'> = {
   settleQuietMs: 250,
   releaseTimeoutMs: 300_000,
   scrubFiles: [],
+  blob: DEFAULT_BLOB_OPTIONS,
 };
 
 export interface JobDeps {
@@ -95,12 +100,16 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   try {
     let t = clock.now();
     if (sealedInput) replyKey = deps.fernet;
-    const opened = openJobInput(job.input, {
+    const opened = await openJobInput(job.input, {
       fernet: deps.fernet,
       allowPlaintext: config.allowPlaintext,
       ttlSeconds: config.tokenTtlS,
+      blob: config.blob,
       ...(config.limits ? { limits: config.limits } : {}),
     });
+    // A sealed job with a reply may send its result to the user's storage (which sees only tokens): the blob's limit.
+    const reply = opened.fernet ? opened.bundle.reply : undefined;
+    const maxResultBytes = reply ? config.blob.maxBytes : config.maxResultBytes;
     replyKey = opened.fernet;
     // A question, not a workflow: nothing is staged or run, so there is nothing to wipe.
     if (opened.bundle.query) return await runQuery(job.id, opened.bundle.query, deps, replyKey, ctx.signal);
@@ -140,7 +149,9 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const files = await collectOutputs(run.outputs, {
       outputDir: config.dirs.output,
       jobFolder: jobFolder(jobTag),
-      maxResultBytes: config.maxResultBytes,
+      maxResultBytes,
+      olderImages: opened.olderShape,
+      toBlob: reply !== undefined,
       settleTimeoutMs: Math.max(0, Math.min(config.settleTimeoutMs, deadline - clock.now())),
       quietMs: config.settleQuietMs,
       clock,
@@ -149,18 +160,19 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     mark('collect', t);
     timings.total = Math.round((clock.now() - started) * 10) / 10;
 
-    const result = { files, timingsMs: timings, jobId: job.id };
+    const result = { files, timingsMs: timings, jobId: job.id, olderImages: opened.olderShape };
     let output: unknown;
     try {
-      if (key) output = sealResultBytes(result, key, config.maxResultBytes);
+      if (key) output = sealResultBytes(result, key, maxResultBytes);
       else {
         const bytes = new ResultJson(result).byteLength;
         if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
-        output = buildResultPayload(files, timings, job.id);
+        output = buildResultPayload(files, timings, { jobId: job.id, olderImages: opened.olderShape });
       }
     } finally {
       for (const f of files) release(f.data);
     }
+    if (reply && output instanceof SealedOutput) output = await deliverResult(output, key!, reply, config.maxResultBytes, config.blob);
     outcome = { kind: 'success', output, timingsMs: timings };
   } catch (caught) {
     const error = SealError.from(caught);

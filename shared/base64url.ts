@@ -11,20 +11,33 @@ import { allocReleasable, release } from './releasable.js';
  */
 const PIECE_CHARS = 1 << 17;
 
+/** A token's text: a string, or its ASCII bytes (a blob fetched from storage, never made a string whole). */
+export type Base64Text = string | Buffer;
+
+function codeAt(text: Base64Text, i: number): number {
+  return typeof text === 'string' ? text.charCodeAt(i) : text[i]!;
+}
+
+function endsWithPad(text: Base64Text): number {
+  const n = text.length;
+  if (n >= 2 && codeAt(text, n - 1) === 61 && codeAt(text, n - 2) === 61) return 2;
+  return n >= 1 && codeAt(text, n - 1) === 61 ? 1 : 0;
+}
+
 /**
  * The decoded length of a canonical text, or -1 when the text is not exactly that. '+', '/' and misplaced '=' are
  * found with indexOf; any other character outside the alphabet makes Node's decoder (which skips it) come up short,
  * which the decoders check.
  */
-export function canonicalLength(text: string): number {
+export function canonicalLength(text: Base64Text): number {
   if (text.length % 4 !== 0) return -1;
-  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const pad = endsWithPad(text);
   const firstPad = text.indexOf('=');
   if (firstPad !== -1 && firstPad !== text.length - pad) return -1;
   if (text.indexOf('+') !== -1 || text.indexOf('/') !== -1) return -1;
   if (pad > 0) {
     // Canonical: the bits beyond the last whole byte must be zero, so each text has one spelling only.
-    const value = base64Value(text.charCodeAt(text.length - pad - 1));
+    const value = base64Value(codeAt(text, text.length - pad - 1));
     if ((pad === 2 && (value & 0x0f) !== 0) || (pad === 1 && (value & 0x03) !== 0)) return -1;
   }
   return (text.length / 4) * 3 - pad;
@@ -43,11 +56,14 @@ export function decodeBase64Url(text: string): Buffer | null {
  * every piece is a view of one scratch buffer, valid only during the call. Returns false if the text turns out not to
  * be base64 (a piece decodes short).
  */
-export function eachPiece(text: string, total: number, visit: (piece: Buffer, offset: number) => void): boolean {
+export function eachPiece(text: Base64Text, total: number, visit: (piece: Buffer, offset: number) => void): boolean {
   const scratch = Buffer.allocUnsafe(Math.min(total, (PIECE_CHARS / 4) * 3));
   let offset = 0;
   for (let at = 0; at < text.length; at += PIECE_CHARS) {
-    const written = scratch.write(text.slice(at, at + PIECE_CHARS), 0, 'base64url');
+    const end = Math.min(text.length, at + PIECE_CHARS);
+    // Bytes go through a short piece of string too: Node decodes base64 from strings only.
+    const chars = typeof text === 'string' ? text.slice(at, end) : text.toString('latin1', at, end);
+    const written = scratch.write(chars, 0, 'base64url');
     if (written !== Math.min(total - offset, scratch.length)) return false;
     visit(scratch.subarray(0, written), offset);
     offset += written;

@@ -3,11 +3,13 @@
  * Parsing is defensive end to end: any malformed input becomes a SealError with a code, never an uncaught exception.
  */
 import { isUtf8 } from 'node:buffer';
+import { isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError } from './errors.js';
+import { JsonWithData } from './json-data.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { allocReleasable, release } from './releasable.js';
-import { BUNDLE_QUERIES, bundleSchema, parseWith, queryBundleSchema, type BundleOptions, type BundleQuery, type Workflow } from './schema.js';
+import { BUNDLE_QUERIES, bundleSchema, parseWith, queryBundleSchema, type BlobReply, type BundleOptions, type BundleQuery, type Workflow } from './schema.js';
 
 export interface BundleImage {
   name: string;
@@ -21,6 +23,10 @@ export interface Bundle {
   options: BundleOptions;
   /** A question instead of a workflow (contract §10); such a bundle has an empty workflow and no images. */
   query?: BundleQuery;
+  /** The images came as the older endpoint's `{name: base64}` object (its result shape is then the older one, §3). */
+  imagesAsObject?: boolean;
+  /** Where a result too large to travel inline goes (§9). */
+  reply?: BlobReply;
 }
 
 const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
@@ -141,7 +147,8 @@ export function validateBundle(value: unknown, limitsIn: Partial<Limits> = {}, r
       throw new SealError('BAD_INPUT', `images[${index}].${(error as Error).message}`, { name });
     }
   });
-  return { workflow: wire.workflow, images, options: wire.options ?? {} };
+  const older = wire.images !== undefined && !Array.isArray(wire.images);
+  return { workflow: wire.workflow, images, options: wire.options ?? {}, ...(older ? { imagesAsObject: true } : {}), ...(wire.reply ? { reply: wire.reply } : {}) };
 }
 
 function validateQueryBundle(value: Record<string, unknown>): Bundle {
@@ -168,8 +175,21 @@ export function serializeBundle(bundle: Bundle): string {
     workflow: bundle.workflow,
     images: bundle.images.map((i) => ({ name: i.name, image: Buffer.from(i.data.buffer, i.data.byteOffset, i.data.byteLength).toString('base64') })),
     options: bundle.options,
+    ...(bundle.reply ? { reply: bundle.reply } : {}),
   };
   return JSON.stringify(wire);
+}
+
+/**
+ * The bundle's wire JSON (the same text as serializeBundle), streamed: images go into it as base64 piece by piece, so
+ * sealing a bundle of hundreds of MB never holds its JSON or an image's base64 whole.
+ */
+export function bundleJson(bundle: Bundle): JsonWithData {
+  const head = { workflow: bundle.workflow };
+  const parts: Array<string | Uint8Array> = [`${JSON.stringify(head).slice(0, -1)},"images":[`];
+  bundle.images.forEach((image, i) => parts.push(`${i > 0 ? ',' : ''}{"name":${JSON.stringify(image.name)},"image":"`, image.data, '"}'));
+  parts.push(`],"options":${JSON.stringify(bundle.options)}${bundle.reply ? `,"reply":${JSON.stringify(bundle.reply)}` : ''}}`);
+  return new JsonWithData(parts);
 }
 
 /** The client side: bundle → one Fernet token. */
@@ -183,18 +203,40 @@ export interface OpenBundleOptions {
   limits?: Partial<Limits>;
   /** Images decoded into buffers from shared/releasable.ts, for a caller that releases them (the worker). */
   releasable?: boolean;
+  /** The token is a releasable buffer given back as soon as it is decrypted (a fetched blob). */
+  consumeToken?: boolean;
 }
 
-/** The worker side: token → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
-export function openBundle(token: string, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
-  const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
+/** The worker side: token (text, or a blob's ASCII bytes) → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
+export function openBundle(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
   const limits = resolveLimits(options.limits);
-  const bytes = fernet.decrypt(token, { releasable: true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+  return validateBundle(openBundleJson(token, fernet, options, limits), limits, options.releasable ?? false);
+}
+
+/** A request token's plaintext: the bundle, or a pointer to the blob that holds it (§9). */
+export type OpenedRequest = { bundle: Bundle; pointer?: undefined } | { pointer: BlobPointer; bundle?: undefined };
+
+/** `encrypted_input` → its bundle, or the blob pointer it holds instead. */
+export function openRequest(token: string, fernet: Fernet, options: OpenBundleOptions = {}): OpenedRequest {
+  const limits = resolveLimits(options.limits);
+  const value = openBundleJson(token, fernet, options, limits);
+  if (isBlobPointer(value)) return { pointer: parseBlobPointer(value, 'blob pointer') };
+  return { bundle: validateBundle(value, limits, options.releasable ?? false) };
+}
+
+function openBundleJson(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions, limits: Limits): unknown {
+  const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
+  let bytes: Buffer;
+  try {
+    bytes = fernet.decrypt(token, { releasable: true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
+  } finally {
+    if (options.consumeToken && typeof token !== 'string') release(token);
+  }
   let text: string;
   try {
     text = bundleText(bytes, limits);
   } finally {
     release(bytes); // the plaintext bytes are ours alone; the text has everything
   }
-  return parseBundleText(text, limits, options.releasable ?? false);
+  return parseJsonLimited(text, limits.maxJsonDepth, 'bundle');
 }

@@ -2,9 +2,11 @@
  * What goes back to RunPod (contract §3–4): the sealed result, the failure string, the sealed progress — and their
  * openers, used by the client, by `comfy-seal open` and by tests.
  */
+import { blobPointerJson, inlineAdvice, isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
 import { decodeUtf8, parseJsonLimited } from './bundle.js';
 import { Fernet } from './fernet.js';
+import { JsonWithData } from './json-data.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { release } from './releasable.js';
 import {
@@ -33,11 +35,21 @@ export interface Result {
   timingsMs: Record<string, number>;
   /** The RunPod job id the result belongs to (§3): lets a webhook receiver refuse a swapped body. Older workers omit it. */
   jobId?: string;
+  /** Repeat the image outputs in the older endpoint's `images` map: only for a request in the older shape (§3). */
+  olderImages?: boolean;
 }
 
-/** A sealed JSON payload (result, error, progress, query answer) → its value. */
-export function openJson(token: string, fernet: Fernet, what: string): unknown {
-  const bytes = fernet.decrypt(token, { releasable: true });
+/**
+ * A sealed JSON payload (result, error, progress, query answer) → its value. `consume`: the token is a releasable
+ * buffer of the caller's that is given back as soon as it is decrypted.
+ */
+export function openJson(token: string | Buffer, fernet: Fernet, what: string, consume = false): unknown {
+  let bytes: Buffer;
+  try {
+    bytes = fernet.decrypt(token, { releasable: true });
+  } finally {
+    if (consume && typeof token !== 'string') release(token);
+  }
   let text: string;
   try {
     text = decodeUtf8(bytes, what);
@@ -47,8 +59,8 @@ export function openJson(token: string, fernet: Fernet, what: string): unknown {
   return parseJsonLimited(text, DEFAULT_LIMITS.maxJsonDepth, what);
 }
 
-/** The plaintext result object (§3), with the older endpoint's `images` map derived from the image outputs. */
-export function buildResultPayload(files: readonly ResultFile[], timingsMs: Record<string, number>, jobId?: string): WireResult {
+/** The plaintext result object (§3); `olderImages` adds the older endpoint's `images` map derived from the image outputs. */
+export function buildResultPayload(files: readonly ResultFile[], timingsMs: Record<string, number>, options: { jobId?: string | undefined; olderImages?: boolean | undefined } = {}): WireResult {
   const outputs: WireResultOutput[] = [];
   const images: Record<string, string> = {};
   for (const f of files) {
@@ -56,57 +68,33 @@ export function buildResultPayload(files: readonly ResultFile[], timingsMs: Reco
     outputs.push({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime, data });
     if (f.kind === 'image') images[f.filename] = data;
   }
-  return { status: 'success', ...(jobId !== undefined ? { job_id: jobId } : {}), outputs, images, timings_ms: timingsMs };
+  return { status: 'success', ...(options.jobId !== undefined ? { job_id: options.jobId } : {}), outputs, ...(options.olderImages ? { images } : {}), timings_ms: timingsMs };
 }
-
-/** Bytes of file data per base64 piece: a multiple of 3 (no padding inside), small enough to stay young garbage. */
-const BASE64_PIECE = 48 << 10;
 
 /**
  * The result's JSON (§3), streamed: its exact byte length up front, then its bytes in pieces, so that sealing a result
- * of tens of MB never builds the JSON, or even one file's base64, whole. Each file's base64 goes into both `outputs`
- * and `images`. The same JSON as JSON.stringify(buildResultPayload(files, timingsMs, jobId)).
+ * of tens of MB never builds the JSON, or even one file's base64, whole. Each file's base64 goes into `outputs` (and,
+ * for an older-shape request, images into `images` too). The same JSON as JSON.stringify(buildResultPayload(...)).
  */
-export class ResultJson {
-  readonly byteLength: number;
-  readonly #files: readonly ResultFile[];
-  /** JSON text, or the index of a file whose base64 goes there. */
-  readonly #parts: Array<string | number>;
-
+export class ResultJson extends JsonWithData {
   constructor(result: Result) {
-    this.#files = result.files;
     const jobId = result.jobId !== undefined ? `"job_id":${JSON.stringify(result.jobId)},` : '';
-    const parts: Array<string | number> = (this.#parts = [`{"status":"success",${jobId}"outputs":[`]);
+    const parts: Array<string | Uint8Array> = [`{"status":"success",${jobId}"outputs":[`];
     result.files.forEach((f, i) => {
       const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
-      parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, i, '"}');
+      parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, f.data, '"}');
     });
-    parts.push('],"images":{');
-    // As an object would: first position, last value for a repeated name.
-    const images = new Map<string, number>();
-    result.files.forEach((f, i) => f.kind === 'image' && images.set(f.filename, i));
-    [...images].forEach(([name, i], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, i, '"'));
-    parts.push(`},"timings_ms":${JSON.stringify(result.timingsMs)}}`);
-    this.byteLength = parts.reduce<number>(
-      (n, p) => n + (typeof p === 'number' ? Math.ceil(this.#files[p]!.data.length / 3) * 4 : Buffer.byteLength(p)),
-      0,
-    );
-  }
-
-  /** Feeds the JSON to `sink` in order; each piece is valid only during the call. */
-  writeTo(sink: (piece: Buffer) => void): void {
-    const scratch = Buffer.allocUnsafe((BASE64_PIECE / 3) * 4);
-    for (const part of this.#parts) {
-      if (typeof part === 'string') {
-        sink(Buffer.from(part, 'utf8'));
-        continue;
-      }
-      const data = this.#files[part]!.data;
-      for (let at = 0; at < data.length; at += BASE64_PIECE) {
-        const n = scratch.write(data.toString('base64', at, Math.min(data.length, at + BASE64_PIECE)), 'latin1');
-        sink(scratch.subarray(0, n));
-      }
+    parts.push(']');
+    if (result.olderImages) {
+      parts.push(',"images":{');
+      // As an object would: first position, last value for a repeated name.
+      const images = new Map<string, Uint8Array>();
+      for (const f of result.files) if (f.kind === 'image') images.set(f.filename, f.data);
+      [...images].forEach(([name, data], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, data, '"'));
+      parts.push('}');
     }
+    parts.push(`,"timings_ms":${JSON.stringify(result.timingsMs)}}`);
+    super(parts);
   }
 }
 
@@ -157,9 +145,7 @@ export function sealResultBytes(result: Result, fernet: Fernet, maxTokenChars = 
   const json = new ResultJson(result);
   const length = Fernet.tokenLength(json.byteLength);
   if (length > maxTokenChars) throw resultTooLarge(length, maxTokenChars);
-  const encrypter = fernet.encrypter(json.byteLength);
-  json.writeTo((piece) => encrypter.update(piece));
-  return new SealedOutput(encrypter.finalBytes());
+  return new SealedOutput(json.sealBytes(fernet));
 }
 
 /** Result → RunPod `output` for an encrypted job, as a plain object. */
@@ -172,16 +158,41 @@ export function sealResult(result: Result, fernet: Fernet, maxTokenChars = Infin
 
 /** OUTPUT_TOO_LARGE for a result of `bytes` (sealed or plaintext) over `limit`. */
 export function resultTooLarge(bytes: number, limit: number): SealError {
-  return new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(limit / 1e6)} MB once sealed`, { bytes, limit_bytes: limit });
+  return new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(limit / 1e6)} MB once sealed: ${inlineAdvice(limit)}`, { bytes, limit_bytes: limit });
 }
 
-/** RunPod `output` (sealed, or plaintext for a plaintext job) → Result. */
-export function openResult(output: unknown, fernet: Fernet | null): Result {
+/** RunPod `output` (sealed, or plaintext for a plaintext job) → the result, or the pointer to the blob holding it (§9). */
+export function openOutput(output: unknown, fernet: Fernet | null): { result: Result; pointer?: undefined } | { pointer: BlobPointer; result?: undefined } {
   let payload: unknown = output;
   if (isObject(output) && typeof output.encrypted_output === 'string') {
     if (!fernet) throw new SealError('BAD_INPUT', 'the result is sealed; a key is needed to open it');
     payload = openJson(output.encrypted_output, fernet, 'result');
+    if (isBlobPointer(payload)) return { pointer: parseBlobPointer(payload, 'result pointer') };
   }
+  return { result: resultOf(payload) };
+}
+
+/** RunPod `output` → Result; a result that went to a blob needs the client, which fetches it (openResultBlob). */
+export function openResult(output: unknown, fernet: Fernet | null): Result {
+  const opened = openOutput(output, fernet);
+  if (opened.pointer) throw new SealError('BAD_INPUT', 'the result is in a blob; ComfySealClient (or comfy-seal run --resume-id) fetches and opens it');
+  return opened.result;
+}
+
+/**
+ * A result blob (the sealed token's ASCII bytes, already checked against its pointer) → Result. The token is
+ * consumed: released (if releasable) as soon as it is decrypted, so it and the result never peak together.
+ */
+export function openResultBlob(token: Buffer, fernet: Fernet): Result {
+  return resultOf(openJson(token, fernet, 'result', true));
+}
+
+/** The sealed `{blob}` pointer that stands for a result stored at `pointer.url`. */
+export function sealBlobPointer(pointer: BlobPointer, fernet: Fernet): { encrypted_output: string } {
+  return { encrypted_output: fernet.encrypt(blobPointerJson(pointer)) };
+}
+
+function resultOf(payload: unknown): Result {
   const wire = parseWith(resultSchema, payload, 'result');
   return {
     files: wire.outputs.map((o) => ({

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'TIMEOUT',
   'COMFY_UNAVAILABLE',
   'OUTPUT_TOO_LARGE',
+  'STORAGE_FAILED',
   'INTERNAL',
 ] as const;
 

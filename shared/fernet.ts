@@ -7,7 +7,7 @@
  * (HMAC pass, then decrypt pass), so its only large allocation is the plaintext. No hex or intermediate string round trips.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual, type Cipher, type Hmac } from 'node:crypto';
-import { Base64UrlWriter, canonicalLength, decodeBase64Url, eachPiece } from './base64url.js';
+import { Base64UrlWriter, canonicalLength, decodeBase64Url, eachPiece, type Base64Text } from './base64url.js';
 import { SealError } from './errors.js';
 import { allocReleasable, release } from './releasable.js';
 
@@ -171,8 +171,8 @@ export class Fernet {
     return Math.ceil((HEADER + cipherLength(byteLength) + MAC) / 3) * 4;
   }
 
-  /** Verifies then decrypts. */
-  decrypt(token: string, options: DecryptOptions = {}): Buffer {
+  /** Verifies then decrypts. The token as a string, or as its ASCII bytes (a blob, which then never becomes a string). */
+  decrypt(token: string | Buffer, options: DecryptOptions = {}): Buffer {
     return this.#open(token, options).message;
   }
 
@@ -187,9 +187,9 @@ export class Fernet {
    * header and MAC; only if a key's MAC matches does the second decrypt, into a buffer the size of the ciphertext.
    * So a 40 MB token never costs a second 40 MB buffer of decoded bytes.
    */
-  #open(token: string, options: DecryptOptions): { message: Buffer; issued: number } {
-    if (typeof token !== 'string') throw decryptFailed('a Fernet token must be a string');
-    const text = isTrimmed(token) ? token : token.trim();
+  #open(token: Base64Text, options: DecryptOptions): { message: Buffer; issued: number } {
+    if (typeof token !== 'string' && !Buffer.isBuffer(token)) throw decryptFailed('a Fernet token must be a string');
+    const text = typeof token !== 'string' || isTrimmed(token) ? token : token.trim();
     const total = canonicalLength(text);
     if (total < 0) throw decryptFailed('token is not canonical url-safe base64');
     if (total < MIN_RAW || (total - HEADER - MAC) % BLOCK !== 0) throw decryptFailed('token has an invalid length');

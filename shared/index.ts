@@ -10,10 +10,12 @@ export {
   sealBundle,
   openBundle,
   decodeImageData,
+  bundleJson,
   type Bundle,
   type BundleImage,
   type OpenBundleOptions,
 } from './bundle.js';
+export { blobPointerSchema, blobReplySchema, inlineImageMb, type BlobPointer, type BlobReply } from './blob.js';
 export {
   buildResultPayload,
   resultBytes,
@@ -22,6 +24,9 @@ export {
   sealResult,
   sealResultBytes,
   openResult,
+  openOutput,
+  openResultBlob,
+  sealBlobPointer,
   sealError,
   openError,
   openFailure,

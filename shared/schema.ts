@@ -30,10 +30,30 @@ export const bundleOptionsSchema = z.strictObject({
   timeout_s: z.number().positive().finite().optional(),
 });
 
+/** The URLs a blob lives at: absolute http(s), as presigned URLs are. Which hosts a worker may reach is its own check. */
+export const blobUrlSchema = z.string().max(8192).refine((text) => {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}, 'an http(s) URL');
+
+/** A bundle's `reply`: where the worker puts a result too large to travel inline, and where the client gets it (§9). */
+export const blobReplySchema = z.strictObject({
+  put: blobUrlSchema,
+  get: blobUrlSchema,
+  always: z.boolean().optional(),
+});
+export type BlobReply = z.infer<typeof blobReplySchema>;
+
 export const bundleSchema = z.object({
   workflow: workflowSchema,
   images: bundleImagesSchema.optional(),
   options: bundleOptionsSchema.optional(),
+  /** Where a result too large to travel inline goes (§9): presigned PUT and GET URLs. */
+  reply: blobReplySchema.optional(),
 });
 
 /** Questions a bundle may ask instead of running a workflow (contract §10): node definitions, and a health ping. */
@@ -129,7 +149,7 @@ export const errorPayloadSchema = z.looseObject({
 });
 
 /** Schema keys that may appear in a plaintext message; anything else in a path (node ids, image names) is the user's. */
-const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'query']);
+const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'query', 'reply', 'put', 'get', 'always', 'blob', 'url', 'sha256', 'size']);
 
 function safePath(path: readonly PropertyKey[]): string {
   let out = '';

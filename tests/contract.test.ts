@@ -162,8 +162,9 @@ describe('results, progress and failures', () => {
     { nodeId: '12', filename: 'clip_00001.webm', subfolder: 'video', kind: 'video', mime: 'video/webm', data: Buffer.from([0, 255]) },
   ];
 
-  it('seals a result that opens to the same files, with the older images map', () => {
-    const output = sealResult({ files, timingsMs: { total: 12 } }, fernet);
+  it('seals a result that opens to the same files, with the older images map only when asked (§3)', () => {
+    expect(JSON.parse(fernet.decrypt(sealResult({ files, timingsMs: {} }, fernet).encrypted_output).toString()).images).toBeUndefined();
+    const output = sealResult({ files, timingsMs: { total: 12 }, olderImages: true }, fernet);
     expect(Object.keys(JSON.parse(JSON.stringify(output)))).toEqual(['encrypted_output']); // what goes on the wire
     expect(typeof output.encrypted_output).toBe('string');
     const opened = openResult(output, fernet);
@@ -183,19 +184,20 @@ describe('results, progress and failures', () => {
     for (const set of [files, more, []]) {
       const timings = { total: 1.5, 'ö': 2 };
       expect(resultBytes({ files: set, timingsMs: timings }).toString('utf8')).toBe(JSON.stringify(buildResultPayload(set, timings)));
+      expect(resultBytes({ files: set, timingsMs: timings, olderImages: true }).toString('utf8')).toBe(JSON.stringify(buildResultPayload(set, timings, { olderImages: true })));
     }
   });
 
   it('streams the result JSON in pieces that add up to its announced length, large files included', () => {
     const big = [...files, { nodeId: '20', filename: 'big.png', subfolder: '', kind: 'image', mime: 'image/png', data: randomBytes(300_001) }];
-    const result = { files: big, timingsMs: { total: 3 } };
+    const result = { files: big, timingsMs: { total: 3 }, olderImages: true };
     const json = new ResultJson(result);
     const pieces: Buffer[] = [];
     json.writeTo((piece) => pieces.push(Buffer.from(piece)));
     expect(pieces.length).toBeGreaterThan(3);
     const whole = Buffer.concat(pieces);
     expect(whole.length).toBe(json.byteLength);
-    expect(whole.toString('utf8')).toBe(JSON.stringify(buildResultPayload(big, { total: 3 })));
+    expect(whole.toString('utf8')).toBe(JSON.stringify(buildResultPayload(big, { total: 3 }, { olderImages: true })));
     expect(openResult(sealResult(result, fernet), fernet).files[2]!.data.equals(big[2]!.data)).toBe(true);
   });
 
@@ -271,7 +273,7 @@ describe('results, progress and failures', () => {
   it('has the fixed code list of the contract', () => {
     expect(ERROR_CODES).toEqual([
       'BAD_INPUT', 'DECRYPT_FAILED', 'TOKEN_EXPIRED', 'PLAINTEXT_REFUSED', 'WORKFLOW_INVALID',
-      'EXECUTION_FAILED', 'TIMEOUT', 'COMFY_UNAVAILABLE', 'OUTPUT_TOO_LARGE', 'INTERNAL',
+      'EXECUTION_FAILED', 'TIMEOUT', 'COMFY_UNAVAILABLE', 'OUTPUT_TOO_LARGE', 'STORAGE_FAILED', 'INTERNAL',
     ]);
   });
 });

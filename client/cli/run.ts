@@ -11,6 +11,7 @@ import { SealError } from '../../shared/errors.js';
 import { webhookUrlProblem } from '../../shared/webhook.js';
 import type { Result } from '../../shared/envelope.js';
 import type { JobProgress, RetryEvent } from '../client.js';
+import { S3BlobStore } from '../blob/s3.js';
 import { embedWorkflow } from '../embed-workflow.js';
 import { ComfySealError, JobFailedError, RunpodApiError } from '../errors.js';
 import { outDirProblem, writeResultFiles, type WrittenFile } from '../output.js';
@@ -56,6 +57,9 @@ Output:
   --dry-run             prepare and print what would be sent; send nothing. With --json: the bundle itself,
                         which 'comfy-seal seal --bundle' accepts as is
   --resume-id JOB_ID    re-attach to a submitted job and fetch its result
+  --blob-url s3://BUCKET/PREFIX   your bucket for requests and results too large for RunPod
+                        (default: $COMFY_SEAL_BLOB_URL; AWS_* variables configure access, see README)
+  --keep-blobs          keep the job's sealed blobs in the bucket (deleted once the files are written otherwise)
   --debug               send the job in PLAINTEXT (the endpoint must allow it); for debugging only
   -h, --help            this help
 
@@ -84,6 +88,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   'resume-id': { type: 'string' },
+  'blob-url': { type: 'string' },
+  'keep-blobs': { type: 'boolean' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -174,7 +180,13 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   const tty = Boolean(io.stderr.isTTY) && !values.json;
 
   // Local checks first: a dry run needs no endpoint, key or network, and nothing is sent that would fail anyway.
-  const client = values['dry-run'] ? undefined : clientFor(values, io, { plaintext: Boolean(values.debug), onRetry: tty ? retryLine(io) : undefined });
+  const blobUrl = values['blob-url'] ?? (io.env.COMFY_SEAL_BLOB_URL || undefined);
+  const client = values['dry-run']
+    ? undefined
+    : clientFor(values, io, { plaintext: Boolean(values.debug), onRetry: tty ? retryLine(io) : undefined, ...(blobUrl ? { blobStore: new S3BlobStore(blobUrl, io.env) } : {}) });
+  const releaseBlobs = async (id: string) => {
+    if (!values['keep-blobs'] && client) await client.releaseBlobs(id);
+  };
   let request;
   if (!resumeId) {
     const prepared = await prepare(values, io);
@@ -214,10 +226,12 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
       files = embedded.files;
     }
     const written = await writeResultFiles(files, outDir);
+    await releaseBlobs(jobId);
     report(io, Boolean(values.json), jobId, written, result.timingsMs);
     return 0;
   } catch (error) {
     line.done();
+    if (error instanceof JobFailedError && jobId) await releaseBlobs(jobId).catch(() => undefined); // the job is over: its request blob serves nothing
     const failure = failureOf(error, io.signal.aborted, jobId, values);
     if (!failure) throw error;
     const { line: text, ...shown } = failure;
@@ -274,7 +288,8 @@ function retryLine(io: CommandIo): (event: RetryEvent) => void {
 
 /** A failure of the endpoint part (submit, wait, write) in words and commands; null for a bug. */
 function failureOf(error: unknown, aborted: boolean, jobId: string | undefined, values: Values): Failure | null {
-  const resume = jobId && `comfy-seal run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}`;
+  const blob = values['blob-url'] ? ` --blob-url ${values['blob-url']}` : '';
+  const resume = jobId && `comfy-seal run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}${blob}`;
   const cancel = jobId && cancelCommand(jobId, values);
   const job = jobId ? { job_id: jobId } : {};
   if (aborted && jobId) {

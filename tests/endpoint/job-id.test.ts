@@ -35,9 +35,9 @@ describe('job_id in the sealed result, error and progress (contract §3)', () =>
   it('streamed and built result JSON agree with the job id, and a result without one stays as before', () => {
     const files = [{ nodeId: '9', filename: 'a.png', subfolder: '', kind: 'image', mime: 'image/png', data: Buffer.from('png') }];
     const withId = resultBytes({ files, timingsMs: { total: 1 }, jobId: 'j-1' }).toString('utf8');
-    expect(withId).toBe(JSON.stringify(buildResultPayload(files, { total: 1 }, 'j-1')));
+    expect(withId).toBe(JSON.stringify(buildResultPayload(files, { total: 1 }, { jobId: 'j-1' })));
     expect(JSON.parse(withId).job_id).toBe('j-1');
-    expect(new ResultJson({ files, timingsMs: {}, jobId: 'j-1' }).byteLength).toBe(Buffer.byteLength(JSON.stringify(buildResultPayload(files, {}, 'j-1'))));
+    expect(new ResultJson({ files, timingsMs: {}, jobId: 'j-1' }).byteLength).toBe(Buffer.byteLength(JSON.stringify(buildResultPayload(files, {}, { jobId: 'j-1' }))));
     expect(JSON.parse(resultBytes({ files, timingsMs: {} }).toString('utf8'))).not.toHaveProperty('job_id');
     // A plaintext failure carries no job id and is not sealed.
     expect(openFailure(sealError(new SealError('DECRYPT_FAILED', 'bad token'), null, 'j-1'), null)).toMatchObject({ sealed: false });

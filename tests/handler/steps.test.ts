@@ -31,16 +31,18 @@ describe('open', () => {
   const bundle: Bundle = { workflow: { '1': { class_type: 'EmptyImage', inputs: {} } }, images: [], options: {} };
   const opts = { fernet, allowPlaintext: false, ttlSeconds: 86_400 };
 
-  it('opens a sealed job and keeps its key for the answer', () => {
-    const opened = openJobInput({ encrypted_input: sealBundle(bundle, fernet), is_encrypted: true, debug: true }, opts);
+  it('opens a sealed job and keeps its key for the answer', async () => {
+    const opened = await openJobInput({ encrypted_input: sealBundle(bundle, fernet), is_encrypted: true, debug: true }, opts);
     expect(opened.bundle.workflow).toEqual(bundle.workflow);
     expect(opened.fernet).toBe(fernet);
+    expect(opened.olderShape).toBe(true); // is_encrypted: the older endpoint's client, which reads `images` (§3)
+    expect((await openJobInput({ encrypted_input: sealBundle(bundle, fernet) }, opts)).olderShape).toBe(false);
   });
 
-  it('refuses plaintext unless allowed, then ignores is_encrypted/debug', () => {
+  it('refuses plaintext unless allowed, then ignores is_encrypted/debug', async () => {
     const plain = { workflow: bundle.workflow, debug: true, is_encrypted: false };
-    expect(sealErrorOf(() => openJobInput(plain, opts)).code).toBe('PLAINTEXT_REFUSED');
-    const opened = openJobInput(plain, { ...opts, allowPlaintext: true });
+    await expect(openJobInput(plain, opts)).rejects.toMatchObject({ code: 'PLAINTEXT_REFUSED' });
+    const opened = await openJobInput(plain, { ...opts, allowPlaintext: true });
     expect(opened.fernet).toBeNull();
     expect(opened.bundle.workflow).toEqual(bundle.workflow);
   });
@@ -52,18 +54,18 @@ describe('open', () => {
     ['a non-string token', { encrypted_input: 5 }, 'BAD_INPUT'],
     ['a tampered token', { encrypted_input: 'gAAAAA' + 'A'.repeat(90) }, 'DECRYPT_FAILED'],
     ['a wrong-key token', { encrypted_input: new Fernet(Fernet.generateKey()).encrypt('{}') }, 'DECRYPT_FAILED'],
-  ])('%s → %s', (_what, input, code) => {
-    expect(sealErrorOf(() => openJobInput(input, opts)).code).toBe(code);
+  ])('%s → %s', async (_what, input, code) => {
+    await expect(openJobInput(input, opts)).rejects.toMatchObject({ code });
   });
 
-  it('honours the ttl, and 0 means no limit', () => {
+  it('honours the ttl, and 0 means no limit', async () => {
     const old = fernet.encrypt(JSON.stringify({ workflow: bundle.workflow }), { nowSeconds: Math.floor(Date.now() / 1000) - 100_000 });
-    expect(sealErrorOf(() => openJobInput({ encrypted_input: old }, opts)).code).toBe('TOKEN_EXPIRED');
-    expect(openJobInput({ encrypted_input: old }, { ...opts, ttlSeconds: 0 }).bundle.workflow).toEqual(bundle.workflow);
+    await expect(openJobInput({ encrypted_input: old }, opts)).rejects.toMatchObject({ code: 'TOKEN_EXPIRED' });
+    expect((await openJobInput({ encrypted_input: old }, { ...opts, ttlSeconds: 0 })).bundle.workflow).toEqual(bundle.workflow);
   });
 
-  it('says DECRYPT_FAILED when the worker has no key', () => {
-    expect(sealErrorOf(() => openJobInput({ encrypted_input: sealBundle(bundle, fernet) }, { ...opts, fernet: null })).code).toBe('DECRYPT_FAILED');
+  it('says DECRYPT_FAILED when the worker has no key', async () => {
+    await expect(openJobInput({ encrypted_input: sealBundle(bundle, fernet) }, { ...opts, fernet: null })).rejects.toMatchObject({ code: 'DECRYPT_FAILED' });
   });
 });
 
@@ -249,11 +251,17 @@ describe('collect', () => {
   });
 
   it('fails with OUTPUT_TOO_LARGE before reading past the limit', async () => {
-    await writeFile(path.join(dir, 'big.png'), png(400_000));
+    await writeFile(path.join(dir, 'big.png'), png(600_000));
     const e = await collectOutputs({ '1': { images: [{ filename: 'big.png', subfolder: '', type: 'output' }] } }, options()).catch((x) => x);
     expect(e).toBeInstanceOf(SealError);
     expect(e.code).toBe('OUTPUT_TOO_LARGE');
     expect(e.message).not.toContain('big.png');
+    expect(e.message).toMatch(/about 0\.5 MB of images fit inline; a blob store \(--blob-url/);
+    // An older-shape request carries each image twice: 400 kB no longer fits.
+    await writeFile(path.join(dir, 'big.png'), png(400_000));
+    expect(await collectOutputs({ '1': { images: [{ filename: 'big.png', subfolder: '', type: 'output' }] } }, options()).then((f) => f.length)).toBe(1);
+    const older = await collectOutputs({ '1': { images: [{ filename: 'big.png', subfolder: '', type: 'output' }] } }, { ...options(), olderImages: true }).catch((x) => x);
+    expect([older.code, older.message]).toEqual(['OUTPUT_TOO_LARGE', expect.stringContaining('about 0.2 MB of images fit inline')]);
   });
 });
 

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// Blobs (§9): 100 MB in and 100 MB out through s3rver on loopback, each side in a fresh process of its own so that its
+// peak RSS (the kernel's VmHWM, reset at its baseline) is its own: the client seals and PUTs the request blob; the
+// worker GETs, checks and opens it, then seals the result and PUTs it to the reply URL; the client GETs, checks and
+// opens the result. Beside it, the floor measured in this same run: our Fernet of the same bytes plus a raw PUT and
+// GET of the tokens to the same server. `BENCH_MB` changes the size.
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmt, MB, table } from './lib.mjs';
+
+const SELF = fileURLToPath(import.meta.url);
+const SIZE = Math.round(Number(process.env.BENCH_MB ?? 100) * 1e6);
+
+const resetPeakRss = () => writeFileSync('/proc/self/clear_refs', '5');
+const peakRssMb = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+
+/** Runs one side in a fresh process; it prints one JSON line. */
+function side(name, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', SELF, name, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${name} exited ${code}`))));
+  });
+}
+
+/** Measures `fn` from a settled baseline: ms, and peak RSS over that baseline. */
+async function measured(fn) {
+  globalThis.gc?.();
+  const base = rssMb();
+  resetPeakRss();
+  const t = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t, peakMb: peakRssMb() - base, value };
+}
+
+async function clientSend({ file, env, bucket, key }) {
+  const { Fernet, S3BlobStore, bundleJson } = await import('../dist/index.js');
+  Object.assign(process.env, env);
+  const store = new S3BlobStore(`s3://${bucket}/bench`, process.env);
+  await store.put('bench/warm-up', Buffer.from('x')); // loads the SDK before the baseline
+  const fernet = new Fernet(key);
+  const image = readFileSync(file);
+  const { ms, peakMb, value } = await measured(async () => {
+    const [put, get] = await Promise.all([store.presign('bench/r.out', 'PUT', 3600), store.presign('bench/r.out', 'GET', 3600)]);
+    const bundle = { workflow: { 1: { class_type: 'LoadImage', inputs: { image: 'big.png' } } }, images: [{ name: 'big.png', data: image }], options: {}, reply: { put, get, always: true } };
+    const token = bundleJson(bundle).sealBytes(fernet);
+    const digest = sha256(token);
+    await store.put('bench/r.in', token);
+    const url = await store.presign('bench/r.in', 'GET', 3600);
+    return { input: { encrypted_input: fernet.encrypt(JSON.stringify({ blob: { url, sha256: digest, size: token.length } })) }, blobBytes: token.length };
+  });
+  return { ms, peakMb, ...value };
+}
+
+async function workerSide({ input, key }) {
+  const { openJobInput, deliverResult, DEFAULT_BLOB_OPTIONS } = await import('../dist/handler.js');
+  const { Fernet, sealResultBytes } = await import('../dist/index.js');
+  const fernet = new Fernet(key);
+  const blob = { ...DEFAULT_BLOB_OPTIONS, allowPrivate: true };
+  const opened = await measured(() => openJobInput(input, { fernet, allowPlaintext: false, ttlSeconds: 0, blob }));
+  const { bundle } = opened.value;
+  // The input comes back as the output, as LoadImage → SaveImage would.
+  const files = [{ nodeId: '2', filename: 'out_00001_.png', subfolder: '', kind: 'image', mime: 'image/png', data: Buffer.from(bundle.images[0].data) }];
+  bundle.images.length = 0;
+  const sent = await measured(async () => {
+    const sealed = sealResultBytes({ files, timingsMs: {} }, fernet);
+    return deliverResult(sealed, fernet, bundle.reply, 18e6, blob);
+  });
+  return { openMs: opened.ms, openPeakMb: opened.peakMb, sendMs: sent.ms, sendPeakMb: sent.peakMb, output: sent.value };
+}
+
+async function clientReceive({ output, key, file }) {
+  const { Fernet, fetchBlob, openOutput, openResultBlob } = await import('../dist/index.js');
+  const fernet = new Fernet(key);
+  const { ms, peakMb, value } = await measured(async () => {
+    const { pointer } = openOutput(output, fernet);
+    const token = await fetchBlob(pointer);
+    const result = openResultBlob(token, fernet);
+    return result.files[0].data;
+  });
+  return { ms, peakMb, same: value.equals(readFileSync(file)) };
+}
+
+/** The floor: our Fernet of the same bytes, and raw PUT + GET of the tokens to the same server. */
+async function floor({ file, endpoint, bucket, key }) {
+  const { Fernet } = await import('../dist/index.js');
+  const { request } = await import('undici');
+  const fernet = new Fernet(key);
+  const data = readFileSync(file);
+  const t = performance.now();
+  for (const name of ['in', 'out']) {
+    const token = Buffer.from(fernet.encrypt(data), 'latin1');
+    const url = `${endpoint}/${bucket}/floor-${name}`;
+    await (await request(url, { method: 'PUT', body: token, headers: { 'content-length': String(token.length) } })).body.dump();
+    const back = Buffer.from(await (await request(url)).body.arrayBuffer());
+    fernet.decrypt(back.toString('latin1'));
+  }
+  return { ms: performance.now() - t };
+}
+
+async function main() {
+  const { default: S3rver } = await import('s3rver');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-bench-s3-'));
+  const bucket = 'bench';
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_S3: endpoint };
+  const { Fernet } = await import('../dist/index.js');
+  const key = Fernet.generateKey();
+  const file = path.join(dir, 'payload.bin');
+  writeFileSync(file, randomBytes(SIZE));
+  try {
+    console.log(`bench/blob: ${fmt(SIZE / 1e6, 0)} MB in and ${fmt(SIZE / 1e6, 0)} MB out through s3rver on loopback\n`);
+    const send = await side('client-send', { file, env, bucket, key });
+    const work = await side('worker', { input: send.input, key });
+    const receive = await side('client-receive', { output: work.output, key, file });
+    if (!receive.same) throw new Error('the result differs from the input');
+    const floorMs = (await side('floor', { file, endpoint, bucket, key })).ms;
+    const total = send.ms + work.openMs + work.sendMs + receive.ms;
+    const blobMb = send.blobBytes / 1e6;
+    const payloadMb = SIZE / 1e6;
+    console.log(table(['leg', 'ms', 'peak RSS over baseline, MB', '× blob', '× payload'], [
+      ['client: seal + PUT request blob', fmt(send.ms), fmt(send.peakMb), fmt(send.peakMb / blobMb, 2), fmt(send.peakMb / payloadMb, 2)],
+      ['worker: GET + check + open', fmt(work.openMs), fmt(work.openPeakMb), fmt(work.openPeakMb / blobMb, 2), fmt(work.openPeakMb / payloadMb, 2)],
+      ['worker: seal + PUT result blob', fmt(work.sendMs), fmt(work.sendPeakMb), fmt(work.sendPeakMb / blobMb, 2), fmt(work.sendPeakMb / payloadMb, 2)],
+      ['client: GET + check + open result', fmt(receive.ms), fmt(receive.peakMb), fmt(receive.peakMb / blobMb, 2), fmt(receive.peakMb / payloadMb, 2)],
+    ]));
+    const ratio = total / floorMs;
+    const worstPeak = Math.max(send.peakMb, work.openPeakMb, work.sendPeakMb, receive.peakMb);
+    console.log(`\nblob size ${fmt(blobMb)} MB (one Fernet token of the bundle / result JSON)`);
+    console.log(`through blobs: ${fmt(total)} ms; floor (Fernet of the same bytes + raw PUT and GET, both ways): ${fmt(floorMs)} ms; ratio ${fmt(ratio, 2)}`);
+    console.log(`  time <= 1.5 × floor: ${ratio <= 1.5 ? 'PASS' : 'MISS'}`);
+    console.log(`  peak RSS <= 3 × N: ${worstPeak <= 3 * payloadMb ? 'PASS' : 'MISS'} against the payload, ${worstPeak <= 3 * blobMb ? 'PASS' : 'MISS'} against the blob (worst leg ${fmt(worstPeak)} MB)`);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const [mode, args] = process.argv.slice(2);
+const sides = { 'client-send': clientSend, worker: workerSide, 'client-receive': clientReceive, floor };
+if (mode) {
+  const out = await sides[mode](JSON.parse(args));
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.exit(0);
+} else {
+  await main();
+}

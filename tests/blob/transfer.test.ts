@@ -1,0 +1,108 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkedLookup, isPrivateAddress } from '../../handler/blob/address.js';
+import { DEFAULT_BLOB_OPTIONS, getBlob, putBlob, type BlobOptions } from '../../handler/blob/transfer.js';
+import { SealError } from '../../shared/errors.js';
+import { startBlobServer, type BlobServer } from '../helpers/blob-server.js';
+
+let server: BlobServer;
+const options: BlobOptions = { ...DEFAULT_BLOB_OPTIONS, allowPrivate: true, timeoutMs: 2_000, stallMs: 300, retries: 2, retryMinMs: 10 };
+const data = randomBytes(300_000);
+const sha256 = createHash('sha256').update(data).digest('hex');
+const pointer = (path: string, over: Partial<{ sha256: string; size: number }> = {}) => ({ url: `${server.url}${path}?X-Amz-Signature=secret`, sha256, size: data.length, ...over });
+
+async function failure(promise: Promise<unknown>): Promise<SealError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SealError);
+  const e = error as SealError;
+  expect(e.code).toBe('STORAGE_FAILED');
+  expect(e.message).not.toMatch(/127\.0\.0\.1|Signature|secret|:\/\//); // the URL stays out of plaintext
+  return e;
+}
+
+beforeAll(async () => {
+  server = await startBlobServer();
+  server.objects.set('a', data);
+});
+afterAll(() => server.close());
+
+describe('worker blob transfers (§9)', () => {
+  it('GETs a blob whose size and sha256 match, and PUTs one', async () => {
+    const got = await getBlob(pointer('/ok/a'), options);
+    expect(got.equals(data)).toBe(true);
+    await putBlob(`${server.url}/ok/b`, data, options);
+    expect(server.objects.get('b')!.equals(data)).toBe(true);
+  });
+
+  it('retries a 5xx and then succeeds; never retries a 4xx', async () => {
+    expect((await getBlob(pointer('/flaky/a'), options)).equals(data)).toBe(true);
+    expect(server.hits.get('/flaky/a')).toBe(2);
+    const e = await failure(getBlob(pointer('/403'), options));
+    expect(e.message).toMatch(/refused the request blob URL \(403\): expired, or not signed/);
+    expect(server.hits.get('/403')).toBe(1);
+  });
+
+  it.each([
+    ['/403-expired', /URL has expired \(403\)/],
+    ['/404', /no request blob at its URL \(404\)/],
+    ['/500', /storage answered 500, after 3 tries/],
+    ['/truncate/a', /truncated: .*150000 of 300000 bytes/],
+    ['/hang', /did not answer .*it hangs/],
+    ['/stall', /stopped sending .*it hangs/],
+  ])('%s → STORAGE_FAILED with its own reason', async (path, reason) => {
+    const e = await failure(getBlob(pointer(path), options));
+    expect(e.message).toMatch(reason);
+    expect(JSON.stringify(e.details)).not.toContain('secret');
+  });
+
+  it('refuses a wrong sha256, a blob larger or smaller than its pointer, and one over the limit', async () => {
+    expect((await failure(getBlob(pointer('/ok/a', { sha256: 'cd'.repeat(32) }), options))).message).toMatch(/sha256 does not match/);
+    expect((await failure(getBlob(pointer('/ok/a', { size: data.length - 1 }), options))).message).toMatch(/larger than its pointer says/);
+    expect((await failure(getBlob(pointer('/ok/a', { size: data.length + 1 }), options))).message).toMatch(/smaller than its pointer says/);
+    const before = server.hits.get('/ok/a');
+    expect((await failure(getBlob(pointer('/ok/a'), { ...options, maxBytes: 1000 }))).message).toMatch(/over the 0 MB limit \(COMFY_SEAL_MAX_BLOB_MB\)/);
+    expect((await failure(putBlob(`${server.url}/ok/c`, data, { ...options, maxBytes: 1000 }))).code).toBe('STORAGE_FAILED');
+    expect(server.hits.get('/ok/a')).toBe(before); // refused before any request
+  });
+
+  it('refuses loopback without COMFY_SEAL_BLOB_ALLOW_PRIVATE, and anything but http(s)', async () => {
+    const strict = { ...options, allowPrivate: false };
+    expect((await failure(getBlob(pointer('/ok/a'), strict))).message).toMatch(/loopback or private address; set COMFY_SEAL_BLOB_ALLOW_PRIVATE=1/);
+    expect((await failure(putBlob(`${server.url}/ok/d`, data, strict))).message).toMatch(/loopback or private/);
+    expect(server.objects.has('d')).toBe(false);
+    const port = new URL(server.url).port;
+    // localhost is a name: refused by the checked lookup, not by the literal check.
+    expect((await failure(getBlob({ ...pointer('/ok/a'), url: `http://localhost:${port}/ok/a` }, strict))).message).toMatch(/loopback or private/);
+    expect((await failure(getBlob({ ...pointer('/ok/a'), url: `http://[::ffff:127.0.0.1]:${port}/ok/a` }, strict))).message).toMatch(/loopback or private/);
+    expect((await failure(getBlob({ ...pointer('/ok/a'), url: 'file:///etc/passwd' }, options))).message).toMatch(/must be http\(s\), not file$/);
+    expect((await failure(getBlob({ ...pointer('/ok/a'), url: 'ftp://example.com/x' }, options))).message).toMatch(/must be http\(s\), not ftp$/);
+  });
+
+  it('checks every address a name resolves to, and connects to the checked one (no rebinding)', async () => {
+    const port = new URL(server.url).port;
+    let lookups = 0;
+    // A name only our resolver knows: the connection can only have gone where the checked lookup said.
+    const resolve = ((_h: string, _o: unknown, cb: (e: null, a: Array<{ address: string; family: number }>) => void) => {
+      lookups++;
+      cb(null, [{ address: '127.0.0.1', family: 4 }]);
+    }) as never;
+    const got = await getBlob({ ...pointer('/ok/a'), url: `http://blob.invalid:${port}/ok/a` }, { ...options, resolve });
+    expect(got.equals(data)).toBe(true);
+    expect(lookups).toBe(1);
+    const mixed = ((_h: string, _o: unknown, cb: (e: null, a: Array<{ address: string; family: number }>) => void) =>
+      cb(null, [{ address: '93.184.216.34', family: 4 }, { address: '10.0.0.5', family: 4 }])) as never;
+    const lookup = checkedLookup({ allowPrivate: false, resolve: mixed });
+    const refused = await new Promise<unknown>((r) => lookup('x', { all: true }, (e) => r(e)));
+    expect((refused as { code: string }).code).toBe('EBLOBPRIVATE');
+  });
+
+  it('classifies addresses', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '0.0.0.0', '100.64.0.1', '::1', '::', 'fe80::1', 'fd00::1', 'fc12::3', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', 'nonsense']) {
+      expect([a, isPrivateAddress(a)]).toEqual([a, true]);
+    }
+    for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+  });
+});

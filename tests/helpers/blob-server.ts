@@ -1,0 +1,69 @@
+/**
+ * A tiny storage stand-in on loopback for the failures s3rver never gives (it accepts any signature): each path says
+ * how to answer. `/ok/NAME` serves or stores `objects[NAME]`; `/403`, `/403-expired`, `/404`, `/500`, `/hang`,
+ * `/stall` (headers, then silence), `/truncate/NAME` (half the body, then the connection is cut), `/flaky/NAME`
+ * (500 on the first try). `hits` counts requests per path.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface BlobServer {
+  url: string;
+  objects: Map<string, Buffer>;
+  hits: Map<string, number>;
+  close(): Promise<void>;
+}
+
+export async function startBlobServer(): Promise<BlobServer> {
+  const objects = new Map<string, Buffer>();
+  const hits = new Map<string, number>();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const [, mode = '', name = ''] = url.pathname.split('/');
+    const count = (hits.get(url.pathname) ?? 0) + 1;
+    hits.set(url.pathname, count);
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c));
+    req.on('end', () => {
+      if (mode === 'hang') return; // never answers
+      if (mode === 'stall') {
+        res.writeHead(200, { 'content-length': String(objects.get('a')?.length ?? 1000) });
+        res.write('x');
+        return;
+      }
+      if (mode === '403') return void res.writeHead(403).end('<Error><Code>AccessDenied</Code></Error>');
+      if (mode === '403-expired') return void res.writeHead(403).end('<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>');
+      if (mode === '404') return void res.writeHead(404).end('<Error><Code>NoSuchKey</Code></Error>');
+      if (mode === '500' || (mode === 'flaky' && count === 1)) return void res.writeHead(500).end('<Error><Code>InternalError</Code></Error>');
+      if (req.method === 'PUT') {
+        objects.set(name, Buffer.concat(body));
+        return void res.writeHead(200).end();
+      }
+      const data = objects.get(name);
+      if (!data) return void res.writeHead(404).end();
+      if (mode === 'truncate') {
+        res.writeHead(200, { 'content-length': String(data.length) });
+        res.write(data.subarray(0, data.length >> 1), () => res.socket?.destroy());
+        return;
+      }
+      res.writeHead(200, { 'content-length': String(data.length) }).end(data);
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    objects,
+    hits,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
