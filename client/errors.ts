@@ -119,7 +119,7 @@ export class RequestTooLargeError extends ComfySealError {
     const roomForFiles = Math.max(0, ((limit - overheadBytes) * 9) / 16);
     super(
       'REQUEST_TOO_LARGE',
-      `the sealed request is ${mb(bytes)} MB; RunPod's /run takes at most ${mb(limit)} MB, which holds about ${mb(roomForFiles)} MB of files ` +
+      `the sealed request is ${mb(bytes)} MB; RunPod's /run takes at most ${Math.round(limit / 1e6)} MB, which holds about ${mb(roomForFiles)} MB of files ` +
         '(sealing adds about 78 %): send smaller files, or send the request through your own storage with --blob-url',
     );
   }

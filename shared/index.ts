@@ -36,6 +36,7 @@ export {
   type ResultFile,
   type OpenedFailure,
 } from './envelope.js';
+export { JsonWithData } from './json-data.js';
 export {
   OUTPUT_KINDS,
   type OutputKind,

@@ -42,7 +42,7 @@ describe('blob pointers and reply URLs (§9)', () => {
   ])('refuses a reply with %s as BAD_INPUT, naming no URL', (_what, reply) => {
     const error = sealErrorOf(() => validateBundle({ workflow, reply }));
     expect(error.code).toBe('BAD_INPUT');
-    expect(error.message).toMatch(/^bundle does not match the contract at reply/);
+    expect(error.message).toMatch(/^bundle does not match the contract: reply/);
     expect(error.message).not.toContain('h/');
   });
 
