@@ -88,6 +88,58 @@ describe('after every job, ComfyUI holds nothing of it', () => {
   });
 });
 
+describe('clean-up waits for ComfyUI to let go of the prompt', () => {
+  // EmptyImage's batch of 12 → SaveImage: a saver writes every file of its batch whatever the interrupt flag says.
+  const batch = (prefix: string) => ({
+    '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 12, color: 0 } },
+    '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: prefix } },
+  });
+  const queue = async (r: Rig) => {
+    const q = await getJson(`${r.sim.url}/queue`);
+    return [...q.queue_running, ...q.queue_pending].length;
+  };
+
+  it('after a timeout mid-save, wipes and deletes history only once the saver is done; nothing appears later', async () => {
+    rig = await startRig({ sim: { faults: { slowSave: { fileMs: 60 } } } });
+    const started = Date.now();
+    const outcome = await run(rig, sealed(rig, { workflow: batch('slow'), options: { timeout_s: 0.2 } }));
+    expect(outcome.kind === 'failure' && outcome.code).toBe('TIMEOUT');
+    expect(outcome.kind === 'failure' && outcome.unhealthy).toBe(false);
+    // The saver needed about 12 × 60 ms: the job waited for it (well past its 200 ms limit) rather than wiping under it.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(await queue(rig)).toBe(0);
+    expect(await history(rig)).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rig.leftovers()).toEqual([]);
+    expect(await history(rig)).toEqual([]);
+    // And the next job runs as usual.
+    rig.sim.settings.faults = {};
+    expect((await run(rig, sealed(rig, { workflow: image('next') }))).kind).toBe('success');
+  });
+
+  it('a cancel mid-save waits the same way', async () => {
+    rig = await startRig({ sim: { faults: { slowSave: { fileMs: 50 } } } });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 150);
+    expect((await run(rig, sealed(rig, { workflow: batch('c') }), controller.signal)).kind).toBe('cancelled');
+    expect(await queue(rig)).toBe(0);
+    expect(await history(rig)).toEqual([]);
+    expect(rig.leftovers()).toEqual([]);
+  });
+
+  it('a ComfyUI that does not let go within the release timeout makes the worker unhealthy', async () => {
+    rig = await startRig({ sim: { faults: { slowSave: { fileMs: 150 } } }, job: { releaseTimeoutMs: 300 } });
+    const outcome = await run(rig, sealed(rig, { workflow: batch('held'), options: { timeout_s: 0.2 } }));
+    if (outcome.kind !== 'failure') throw new Error('expected a failure');
+    expect(outcome.code).toBe('TIMEOUT');
+    expect(outcome.unhealthy).toBe(true);
+    expect(rig.logs.some((l) => JSON.parse(l).message === 'comfy.not_released')).toBe(true);
+    // Let the saver finish before the rig goes, so the simulator has nothing left running.
+    while ((await queue(rig)) > 0) await new Promise((r) => setTimeout(r, 100));
+  });
+});
+
 describe('durability and start-up', () => {
   /** Every open file's sync, and every unlink, in order, by path. */
   function recordingFs(events: string[]): FileSystem {
