@@ -78,7 +78,7 @@ describe('local checks, before anything is sent', () => {
     const before = await jobsSeen();
     const r = await runCli(['run', '--workflow', WORKFLOW, '--img', big], { env: env() });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/REQUEST_TOO_LARGE: the sealed request is 12\.\d MB; RunPod's \/run takes at most 10\.5 MB, which holds about 5\.\d MB of files .*--blob-url/);
+    expect(r.stderr).toMatch(/REQUEST_TOO_LARGE: the sealed request is 12\.\d MB; RunPod's \/run takes at most 10 MB, which holds about 5\.\d MB of files .*--blob-url/);
     expect(await jobsSeen()).toBe(before);
   });
 
