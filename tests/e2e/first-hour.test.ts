@@ -4,23 +4,23 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fernet } from '../../shared/index.js';
-import { startSimulator, type Simulator } from '../../simulator/index.js';
+import type { Simulator } from '../../simulator/index.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { getJson } from '../helpers/http.js';
 import { listFiles } from '../helpers/pipeline.js';
-import { startService, type Service } from '../helpers/services.js';
+import { startLocalStack, type LocalStack, type Service } from '../helpers/services.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKFLOW = path.join(ROOT, 'examples', 'sd15-img2img.json');
 const IMAGE = path.join(ROOT, 'examples', 'photo.png');
 
+let stack: LocalStack;
 let sim: Simulator;
 let worker: Service;
 let work: string;
@@ -34,18 +34,11 @@ const lastJson = (stdout: Buffer) => {
 };
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'cs-first-'));
-  const dirs = { inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') };
-  sim = await startSimulator({ port: 0, stepMs: 5, ...dirs });
-  worker = await startService(
-    ['worker', '--local', '--port', '0', '--comfy-url', sim.url, '--input-dir', dirs.inputDir, '--output-dir', dirs.outputDir, '--temp-dir', dirs.tempDir],
-    { ENCRYPTION_KEY: key },
-  );
+  stack = await startLocalStack(key, { stepMs: 5 });
+  ({ sim, worker, work } = stack);
 });
 afterAll(async () => {
-  expect(await worker.stop()).toBe(0);
-  await sim.close();
-  rmSync(work, { recursive: true, force: true });
+  expect(await stack.close()).toBe(0);
 });
 
 describe('local checks, before anything is sent', () => {

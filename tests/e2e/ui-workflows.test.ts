@@ -3,9 +3,8 @@
  * (SDK and `comfy-seal nodes`, with its cache), the ping, `check` and `convert` on the cache, and a UI-format workflow
  * (the real default SD1.5 graph, and the same inside a PNG) run into files.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,14 +14,15 @@ import { runQuery } from '../../handler/query.js';
 import { DEFAULT_JOB_CONFIG, type JobDeps } from '../../handler/job.js';
 import { Fernet } from '../../shared/index.js';
 import { openQueryAnswer } from '../../shared/query.js';
-import { startSimulator, type Simulator } from '../../simulator/index.js';
+import type { Simulator } from '../../simulator/index.js';
 import { runCli } from '../helpers/cli.js';
 import { getJson } from '../helpers/http.js';
-import { startService, type Service } from '../helpers/services.js';
+import { startLocalStack, type LocalStack, type Service } from '../helpers/services.js';
 
 const UI = '/work/shared/fixtures/ui-workflows/01-sd15-default-txt2img/ui.json';
 const CANARY = 'canary-ui-amber-heron';
 
+let stack: LocalStack;
 let sim: Simulator;
 let worker: Service;
 let work: string;
@@ -31,19 +31,12 @@ const key = Fernet.generateKey();
 const env = () => ({ ENCRYPTION_KEY: key, RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'ui', XDG_CACHE_HOME: cache });
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'cs-ui-'));
+  stack = await startLocalStack(key, { stepMs: 1 });
+  ({ sim, worker, work } = stack);
   cache = path.join(work, 'cache');
-  const dirs = { inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') };
-  sim = await startSimulator({ port: 0, stepMs: 1, ...dirs });
-  worker = await startService(
-    ['worker', '--local', '--port', '0', '--comfy-url', sim.url, '--input-dir', dirs.inputDir, '--output-dir', dirs.outputDir, '--temp-dir', dirs.tempDir],
-    { ENCRYPTION_KEY: key },
-  );
 });
 afterAll(async () => {
-  expect(await worker.stop()).toBe(0);
-  await sim.close();
-  rmSync(work, { recursive: true, force: true });
+  expect(await stack.close()).toBe(0);
 });
 
 describe('node definitions, sealed', () => {
