@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validate } from 'dockerfile-utils';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readPngChunks } from '../client/png-text.js';
 import { Fernet, openResult, sealBundle } from '../shared/index.js';
 import { CLI } from './helpers/cli.js';
 import { listFiles, pngOf } from './helpers/pipeline.js';
@@ -89,7 +90,13 @@ describe("start.sh (run for real, the simulator in ComfyUI's place)", () => {
     const token = sealBundle({ workflow: good, images: [{ name: `${CANARY}.png`, data: pngOf(4, 4, () => [9, 9, 9]) }], options: {} }, fernet);
     const res = await (await fetch(`http://127.0.0.1:${apiPort}/ep/runsync`, { method: 'POST', body: JSON.stringify({ input: { encrypted_input: token } }) })).json() as { status: string; output: unknown };
     expect(res.status).toBe('COMPLETED');
-    expect(openResult(res.output, fernet).files.map((f) => f.filename)).toEqual([`${CANARY}_00001_.png`]);
+    const [saved] = openResult(res.output, fernet).files;
+    expect(saved!.filename).toBe(`${CANARY}_00001_.png`);
+    // ComfyUI runs with --disable-metadata: no prompt or workflow rides along inside the picture.
+    const chunks = readPngChunks(saved!.data)!.map((c) => c.type);
+    expect(chunks).toContain('IDAT');
+    expect(chunks.filter((t) => ['tEXt', 'iTXt', 'zTXt'].includes(t))).toEqual([]);
+    expect(saved!.data.includes(Buffer.from(CANARY))).toBe(false);
     expect(listFiles(path.join(work, 'shm', 'input')).concat(listFiles(path.join(work, 'shm', 'output')))).toEqual([]);
     // ComfyUI's log file on the RAM disk is scrubbed after each job.
     expect(readFileSync(path.join(work, 'shm', 'comfyui.log'), 'utf8')).not.toContain(CANARY);
