@@ -55,12 +55,16 @@ async function comfyAlone(url, dirs, images, n) {
   for (let run = 0; run < n; run++) {
     for (const [i, data] of images.entries()) {
       const form = new FormData();
-      form.append('image', new Blob([data]), `in${i}.png`);
+      form.append('image', new Blob([data]), `in${i}_${run}.png`);
       form.append('overwrite', 'true');
       await fetch(`${url}/upload/image`, { method: 'POST', body: form });
     }
+    // Fresh input names and prefixes every run, as the worker's per-job names are: ComfyUI's cache must not do the work.
     const wf = workflow(images.length);
-    for (const node of Object.values(wf)) if (node.inputs.filename_prefix) node.inputs.filename_prefix += `_${run}`;
+    for (const node of Object.values(wf)) {
+      if (node.inputs.filename_prefix) node.inputs.filename_prefix += `_${run}`;
+      if (node.class_type === 'LoadImage') node.inputs.image = node.inputs.image.replace('.png', `_${run}.png`);
+    }
     const id = crypto.randomUUID();
     const done = new Promise((resolve) => {
       const on = (data, bin) => {
