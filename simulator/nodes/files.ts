@@ -163,7 +163,7 @@ export const fileNodes: NodeDef[] = [
       await ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6)), tags.length ? exifTiff(tags) : undefined));
       return { outputs: [framesOf(i.images)], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
     },
-    { outputNode: true, category: 'image/animation', names: 'images', hidden: SAVER_HIDDEN },
+    { outputNode: true, category: 'image/animation', names: 'images', hidden: SAVER_HIDDEN, options: { method: { choices: ['default', 'fastest', 'slowest'] } } },
   ),
   ...(['SaveVideo', 'SaveWEBM'] as const).map((name) =>
     define(
@@ -176,7 +176,13 @@ export const fileNodes: NodeDef[] = [
         await ctx.writeOutput(full, webmOut ? webm(1000) : mp4());
         return { outputs: [(name === 'SaveVideo' ? i.video : i.images) as never], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
       },
-      { outputNode: true, category: 'image/video', names: name === 'SaveVideo' ? 'video' : 'images', hidden: SAVER_HIDDEN },
+      {
+        outputNode: true,
+        category: 'image/video',
+        names: name === 'SaveVideo' ? 'video' : 'images',
+        hidden: SAVER_HIDDEN,
+        options: name === 'SaveVideo' ? { format: { choices: ['auto', 'mp4'] }, codec: { choices: ['auto', 'h264'] } } : { codec: { choices: ['vp9', 'av1'] } },
+      },
     ),
   ),
   define(
