@@ -171,7 +171,7 @@ export const fileNodes: NodeDef[] = [
       name === 'SaveVideo' ? 'video:VIDEO filename_prefix:STRING format:COMBO codec:COMBO' : 'images:IMAGE filename_prefix:STRING codec:COMBO fps:FLOAT crf:FLOAT',
       name === 'SaveVideo' ? 'VIDEO' : 'IMAGE',
       async (ctx, i) => {
-        const webmOut = name === 'SaveWEBM' || String(i.format ?? '').includes('webm');
+        const webmOut = name === 'SaveWEBM'; // SaveVideo's formats are auto and mp4
         const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'video/ComfyUI'), webmOut ? 'webm' : 'mp4');
         await ctx.writeOutput(full, webmOut ? webm(1000) : mp4());
         return { outputs: [(name === 'SaveVideo' ? i.video : i.images) as never], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
