@@ -399,9 +399,11 @@ export class SimulatorServer {
     res.writeHead(404).end('404: Not Found');
   }
 
-  /** The dynamic combos' lists, read now (ComfyUI lists its folders afresh on each /object_info). */
+  /** The dynamic combos' lists, read now (ComfyUI lists its folders afresh on each /object_info); each folder once. */
   #comboLists(): ComboLists {
-    return { inputImages: this.#inputImages(), models: (folder) => this.#models(folder) };
+    const read = new Map<ModelFolder, string[]>();
+    const models = (folder: ModelFolder) => read.get(folder) ?? read.set(folder, this.#models(folder)).get(folder)!;
+    return { inputImages: this.#inputImages(), models };
   }
 
   #models(folder: ModelFolder): string[] {
