@@ -28,6 +28,8 @@ Options:
                          (default: $COMFY_SEAL_OUTPUT_DIR, else /dev/shm/comfy-seal/output)
   --temp-dir D           the temp dir itself; --temp-directory X means X/temp, as ComfyUI
                          (default: $COMFY_SEAL_TEMP_DIR, else /dev/shm/comfy-seal/temp)
+  --models-dir D         ComfyUI's models dir (checkpoints/, loras/, vae/...): the loaders list its files
+                         (default: none, so their lists are empty, as a ComfyUI without models)
   --step-ms N            time per sampler step (default: 10)
 Faults:
   --history-delay-ms N   delay between execution_success and the history write (default: 0)
@@ -55,6 +57,7 @@ export const command: Command = async (argv, io) => {
     'output-directory': { type: 'string' },
     'temp-dir': { type: 'string' },
     'temp-directory': { type: 'string' },
+    'models-dir': { type: 'string' },
     'step-ms': { type: 'string' },
     'history-delay-ms': { type: 'string' },
     'slow-start-ms': { type: 'string' },
@@ -108,6 +111,7 @@ export const command: Command = async (argv, io) => {
     slowStartMs: intFlag('slow-start-ms', values['slow-start-ms'], 0),
     foreignPrompts: intFlag('foreign-prompts', values['foreign-prompts'], 0),
     disableMetadata: values['disable-metadata'] === true,
+    ...(values['models-dir'] ? { modelsDir: values['models-dir'] } : {}),
     ...(values['drop-after'] ? { dropAfterMessages: intFlag('drop-after', values['drop-after'], 0) } : {}),
     faults: {
       ...(values['error-at'] ? { errorAt: values['error-at'] } : {}),

@@ -49,6 +49,9 @@ export interface SimulatorOptions {
   maxUploadBytes?: number;
   /** ComfyUI's --disable-metadata: savers embed neither the prompt nor the workflow. @default false */
   disableMetadata?: boolean;
+  /** ComfyUI's models dir, in its layout (checkpoints/, loras/, vae/, diffusion_models/ or unet/, text_encoders/ or
+   * clip/...): the loaders' combos list its files, read afresh on each /object_info. @default none: empty lists */
+  modelsDir?: string;
   /** Called when a crash fault fires. */
   onCrash?: () => void;
 }
@@ -110,6 +113,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       faults: options.faults ?? {},
       maxUploadBytes: options.maxUploadBytes ?? 100 * 1024 * 1024,
       disableMetadata: options.disableMetadata ?? false,
+      modelsDir: options.modelsDir,
       ...(options.onCrash ? { onCrash: options.onCrash } : {}),
     },
     new Map(NODES.map((n) => [n.name, n])),

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dirs } from './context.js';
 import { Executor, type Faults, type Outcome } from './executor.js';
 import { Hub } from './hub.js';
-import { objectInfo, type NodeDef } from './nodes/registry.js';
+import { isModelFolder, listModels, MODEL_FOLDERS, type ModelFolder } from './models.js';
+import { objectInfo, type ComboLists, type NodeDef } from './nodes/registry.js';
 import { validatePrompt, type Prompt } from './validate.js';
 
 export interface SimulatorSettings {
@@ -30,6 +31,8 @@ export interface SimulatorSettings {
   maxUploadBytes: number;
   /** ComfyUI's --disable-metadata: savers embed neither prompt nor workflow. */
   disableMetadata: boolean;
+  /** ComfyUI's models dir (checkpoints/, loras/...), listed by the loaders' combos; none lists no models. */
+  modelsDir: string | undefined;
   /** Called when a crash fault fires (the CLI exits, as ComfyUI's process would). */
   onCrash?: () => void;
 }
@@ -376,18 +379,35 @@ export class SimulatorServer {
       return;
     }
     if (method === 'GET' && pathname === '/object_info') {
-      const images = this.#inputImages();
-      return json(res, 200, Object.fromEntries([...this.registry.values()].map((d) => [d.name, objectInfo(d, images)])));
+      const lists = this.#comboLists();
+      return json(res, 200, Object.fromEntries([...this.registry.values()].map((d) => [d.name, objectInfo(d, lists)])));
     }
     if (method === 'GET' && pathname.startsWith('/object_info/')) {
       const def = this.registry.get(decodeURIComponent(pathname.slice('/object_info/'.length)));
-      return json(res, 200, def ? { [def.name]: objectInfo(def, this.#inputImages()) } : {});
+      return json(res, 200, def ? { [def.name]: objectInfo(def, this.#comboLists()) } : {});
     }
     if (method === 'GET' && pathname === '/features') return json(res, 200, this.features);
-    if (method === 'GET' && pathname === '/embeddings') return json(res, 200, []);
-    if (method === 'GET' && pathname === '/models') return json(res, 200, ['checkpoints', 'loras', 'vae', 'clip', 'unet', 'controlnet']);
-    if (method === 'GET' && pathname.startsWith('/models/')) return json(res, 200, []);
+    // As ComfyUI: embedding names without their extension, the folder kinds, one kind's files (404 for an unknown one).
+    if (method === 'GET' && pathname === '/embeddings') return json(res, 200, this.#models('embeddings').map((n) => n.slice(0, n.length - path.extname(n).length)));
+    if (method === 'GET' && pathname === '/models') return json(res, 200, Object.keys(MODEL_FOLDERS));
+    if (method === 'GET' && pathname.startsWith('/models/')) {
+      const folder = decodeURIComponent(pathname.slice('/models/'.length));
+      if (isModelFolder(folder)) return json(res, 200, this.#models(folder));
+      res.writeHead(404).end('404: Not Found');
+      return;
+    }
     res.writeHead(404).end('404: Not Found');
+  }
+
+  /** The dynamic combos' lists, read now (ComfyUI lists its folders afresh on each /object_info); each folder once. */
+  #comboLists(): ComboLists {
+    const read = new Map<ModelFolder, string[]>();
+    const models = (folder: ModelFolder) => read.get(folder) ?? read.set(folder, this.#models(folder)).get(folder)!;
+    return { inputImages: this.#inputImages(), models };
+  }
+
+  #models(folder: ModelFolder): string[] {
+    return listModels(this.settings.modelsDir, folder);
   }
 
   /** What LoadImage offers: the input dir's image files (top level), sorted, as ComfyUI lists them. */

@@ -4,7 +4,7 @@
  * exist, no outputs. Some outputs valid → 200 with node_errors, and only those run.
  */
 import type { Dirs } from './context.js';
-import type { NodeDef } from './nodes/registry.js';
+import { shownOptions, type NodeDef } from './nodes/registry.js';
 
 export interface ErrorEntry {
   type: string;
@@ -159,8 +159,7 @@ function typesMatch(received: string, expected: string): boolean {
 }
 
 function literalProblem(spec: NodeDef['inputs'][number], value: unknown): ErrorEntry | null {
-  const { choices, ...rest } = spec.options;
-  const input_config = [choices ?? spec.type, rest];
+  const input_config = [spec.options.choices ?? spec.type, shownOptions(spec)];
   if (spec.type === 'INT' || spec.type === 'FLOAT') {
     const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
     if (!Number.isFinite(n) || (spec.type === 'INT' && !Number.isInteger(n) && typeof value !== 'number')) {

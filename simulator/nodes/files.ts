@@ -163,7 +163,7 @@ export const fileNodes: NodeDef[] = [
       await ctx.writeOutput(full, animatedWebp(frames.length, Math.round(1000 / (Number(i.fps) || 6)), tags.length ? exifTiff(tags) : undefined));
       return { outputs: [framesOf(i.images)], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
     },
-    { outputNode: true, category: 'image/animation', names: 'images', hidden: SAVER_HIDDEN },
+    { outputNode: true, category: 'image/animation', names: 'images', hidden: SAVER_HIDDEN, options: { method: { choices: ['default', 'fastest', 'slowest'] } } },
   ),
   ...(['SaveVideo', 'SaveWEBM'] as const).map((name) =>
     define(
@@ -171,12 +171,18 @@ export const fileNodes: NodeDef[] = [
       name === 'SaveVideo' ? 'video:VIDEO filename_prefix:STRING format:COMBO codec:COMBO' : 'images:IMAGE filename_prefix:STRING codec:COMBO fps:FLOAT crf:FLOAT',
       name === 'SaveVideo' ? 'VIDEO' : 'IMAGE',
       async (ctx, i) => {
-        const webmOut = name === 'SaveWEBM' || String(i.format ?? '').includes('webm');
+        const webmOut = name === 'SaveWEBM'; // SaveVideo's formats are auto and mp4
         const { full, filename, subfolder } = savePath(ctx.dirs.output, String(i.filename_prefix ?? 'video/ComfyUI'), webmOut ? 'webm' : 'mp4');
         await ctx.writeOutput(full, webmOut ? webm(1000) : mp4());
         return { outputs: [(name === 'SaveVideo' ? i.video : i.images) as never], ui: { images: [{ filename, subfolder, type: 'output' }], animated: [true] } };
       },
-      { outputNode: true, category: 'image/video', names: name === 'SaveVideo' ? 'video' : 'images', hidden: SAVER_HIDDEN },
+      {
+        outputNode: true,
+        category: 'image/video',
+        names: name === 'SaveVideo' ? 'video' : 'images',
+        hidden: SAVER_HIDDEN,
+        options: name === 'SaveVideo' ? { format: { choices: ['auto', 'mp4'] }, codec: { choices: ['auto', 'h264'] } } : { codec: { choices: ['vp9', 'av1'] } },
+      },
     ),
   ),
   define(

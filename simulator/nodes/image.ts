@@ -1,6 +1,7 @@
 /** Image and mask nodes that really transform pixels (invert, scale, composite) or pass them on. */
 import { generateFrame, hashOf, invert, scale, type Frame } from '../images.js';
 import { isImage, type ImageValue, type MaskValue } from '../values.js';
+import { UPSCALE_METHODS } from './combos.js';
 import { define, type NodeDef } from './registry.js';
 
 function frames(value: unknown): Frame[] {
@@ -45,7 +46,7 @@ export const imageNodes: NodeDef[] = [
   }), {
     category: 'image/upscaling',
     options: {
-      upscale_method: { choices: ['nearest-exact', 'bilinear', 'area', 'bicubic', 'lanczos'] },
+      upscale_method: { choices: UPSCALE_METHODS },
       width: { default: 512, min: 0, max: 16384 },
       height: { default: 512, min: 0, max: 16384 },
       crop: { choices: ['disabled', 'center'] },
@@ -53,11 +54,11 @@ export const imageNodes: NodeDef[] = [
   }),
   define('ImageScaleBy', 'image:IMAGE upscale_method:COMBO scale_by:FLOAT', 'IMAGE', (_ctx, i) => ({
     outputs: [scaleAll(i.image, (f) => [f.width * Number(i.scale_by), f.height * Number(i.scale_by)])],
-  })),
+  }), { options: { upscale_method: { choices: UPSCALE_METHODS } } }),
   define('ImageScaleToTotalPixels', 'image:IMAGE upscale_method:COMBO megapixels:FLOAT resolution_steps?:INT', 'IMAGE', (_ctx, i) => ({
     // Kept small: the simulator's pictures stand in for real ones, and tests must stay fast.
     outputs: [scaleAll(i.image, (f) => fitPixels(f, Math.min(0.05, Number(i.megapixels) || 0.05)))],
-  })),
+  }), { options: { upscale_method: { choices: UPSCALE_METHODS } } }),
   define('ImageResize', 'image:IMAGE resize_mode?:COMBO resolutions?:COMBO interpolation?:COMBO aspect_ratio_tolerance?:FLOAT', 'IMAGE', (_ctx, i) => ({
     outputs: [scaleAll(i.image, (f) => [f.width, f.height])],
   })),

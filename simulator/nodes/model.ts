@@ -4,34 +4,42 @@
  */
 import { generateFrame, hashOf } from '../images.js';
 import { imageFromLatent, isImage, isLatent, latent, token, valueHash, type Latent, type Token } from '../values.js';
-import { define, type NodeDef } from './registry.js';
+import type { ModelFolder } from '../models.js';
+import { CLIP_TYPES, DEVICES, DUAL_CLIP_TYPES, SAMPLERS, SCHEDULERS, UNION_CONTROLNET_TYPES, WEIGHT_DTYPES } from './combos.js';
+import { define, type DefineOptions, type InputSpec, type NodeDef } from './registry.js';
 
 const tokenOf = (kind: string) => (_ctx: unknown, i: Record<string, unknown>) => ({ outputs: [token(kind, i)] });
 
+/** A combo of a models folder's files (never checked by validation: ComfyUI's loaders fail at load, not before). */
+const files = (folder: ModelFolder, plus?: string[]): InputSpec['options'] => ({ models: { folder, ...(plus ? { plus } : {}) } });
+const choices = (list: string[]): InputSpec['options'] => ({ choices: list });
+const TEXT_ENCODERS = files('text_encoders');
+
 /** Loaders: every output a token of its type, named after the inputs (the file names). */
-function loader(name: string, inputs: string, outputs: string, names?: string): NodeDef {
+function loader(name: string, inputs: string, outputs: string, options: DefineOptions['options'] = {}): NodeDef {
   return define(name, inputs, outputs, (_ctx, i) => ({ outputs: outputs.split(' ').map((type, n) => token(type, name, i, n)) }), {
     category: 'loaders',
-    ...(names ? { names } : {}),
+    options,
   });
 }
 
 /** MODEL in, MODEL out (patches, sampling tweaks): the token changes with the settings. */
-function modelPatch(name: string, inputs: string, outputName = 'MODEL'): NodeDef {
-  return define(name, inputs, 'MODEL', (_ctx, i) => ({ outputs: [token('MODEL', name, Object.fromEntries(Object.entries(i).map(([k, v]) => [k, valueHash(v)])))] }), { names: outputName });
+function modelPatch(name: string, inputs: string, outputName = 'MODEL', options: DefineOptions['options'] = {}): NodeDef {
+  return define(name, inputs, 'MODEL', (_ctx, i) => ({ outputs: [token('MODEL', name, Object.fromEntries(Object.entries(i).map(([k, v]) => [k, valueHash(v)])))] }), { names: outputName, options });
 }
 
 /** Text encoders: conditioning hashed from every text field (so prompt text decides the picture). */
-function encoder(name: string, inputs: string): NodeDef {
+function encoder(name: string, inputs: string, options: DefineOptions['options'] = {}): NodeDef {
   return define(name, inputs, 'CONDITIONING', (_ctx, i) => ({ outputs: [token('CONDITIONING', name, Object.fromEntries(Object.entries(i).map(([k, v]) => [k, valueHash(v)])))] }), {
     category: 'conditioning',
+    options,
   });
 }
 
 const hashes = (i: Record<string, unknown>) => Object.fromEntries(Object.entries(i).map(([k, v]) => [k, valueHash(v)]));
 
 /** Conditioning transforms with one output per listed type, each distinct. */
-function condNode(name: string, inputs: string, outputs: string, names?: string): NodeDef {
+function condNode(name: string, inputs: string, outputs: string, names?: string, options: DefineOptions['options'] = {}): NodeDef {
   return define(
     name,
     inputs,
@@ -44,7 +52,7 @@ function condNode(name: string, inputs: string, outputs: string, names?: string)
         ),
       };
     },
-    { category: 'conditioning', ...(names ? { names } : {}) },
+    { category: 'conditioning', options, ...(names ? { names } : {}) },
   );
 }
 
@@ -71,11 +79,11 @@ function stepsOf(i: Record<string, unknown>): number {
   return Number(i.steps) || sigmas?.steps || 20;
 }
 
-function scheduler(name: string, inputs: string): NodeDef {
+function scheduler(name: string, inputs: string, options: DefineOptions['options'] = {}): NodeDef {
   return define(name, inputs, 'SIGMAS', (_ctx, i) => {
     const manual = typeof i.sigmas === 'string' ? i.sigmas.split(',').length - 1 : 0;
     return { outputs: [{ ...token('SIGMAS', name, hashes(i)), steps: Number(i.steps) || manual || 20 }] };
-  }, { category: 'sampling/custom_sampling/schedulers' });
+  }, { category: 'sampling/custom_sampling/schedulers', options });
 }
 
 function emptyLatent(name: string, inputs: string): NodeDef {
@@ -92,25 +100,36 @@ function primitive(name: string, type: string, convert: (v: unknown) => unknown)
 const SAMPLER_INPUTS = 'model:MODEL seed:INT steps:INT cfg:FLOAT sampler_name:COMBO scheduler:COMBO positive:CONDITIONING negative:CONDITIONING latent_image:LATENT denoise:FLOAT';
 
 export const modelNodes: NodeDef[] = [
-  loader('CheckpointLoaderSimple', 'ckpt_name:COMBO', 'MODEL CLIP VAE'),
-  loader('UNETLoader', 'unet_name:COMBO weight_dtype:COMBO', 'MODEL'),
-  loader('CLIPLoader', 'clip_name:COMBO type:COMBO device?:COMBO', 'CLIP'),
-  loader('DualCLIPLoader', 'clip_name1:COMBO clip_name2:COMBO type:COMBO device?:COMBO', 'CLIP'),
-  loader('TripleCLIPLoader', 'clip_name1:COMBO clip_name2:COMBO clip_name3:COMBO', 'CLIP'),
-  loader('QuadrupleCLIPLoader', 'clip_name1:COMBO clip_name2:COMBO clip_name3:COMBO clip_name4:COMBO', 'CLIP'),
-  loader('VAELoader', 'vae_name:COMBO', 'VAE'),
-  loader('ControlNetLoader', 'control_net_name:COMBO', 'CONTROL_NET'),
-  loader('ControlNetLoaderAdvanced', 'control_net_name:COMBO model?:MODEL', 'CONTROL_NET'),
-  loader('CLIPVisionLoader', 'clip_name:COMBO', 'CLIP_VISION'),
-  loader('LatentUpscaleModelLoader', 'model_name:COMBO', 'LATENT_UPSCALE_MODEL'),
-  loader('LTXAVTextEncoderLoader', 'text_encoder:COMBO ckpt_name:COMBO device:COMBO', 'CLIP'),
-  loader('LTXVAudioVAELoader1', 'ckpt_name:COMBO', 'VAE'),
+  loader('CheckpointLoaderSimple', 'ckpt_name:COMBO', 'MODEL CLIP VAE', { ckpt_name: files('checkpoints') }),
+  loader('UNETLoader', 'unet_name:COMBO weight_dtype:COMBO', 'MODEL', { unet_name: files('diffusion_models'), weight_dtype: choices(WEIGHT_DTYPES) }),
+  loader('CLIPLoader', 'clip_name:COMBO type:COMBO device?:COMBO', 'CLIP', { clip_name: TEXT_ENCODERS, type: choices(CLIP_TYPES), device: choices(DEVICES) }),
+  loader('DualCLIPLoader', 'clip_name1:COMBO clip_name2:COMBO type:COMBO device?:COMBO', 'CLIP', {
+    clip_name1: TEXT_ENCODERS,
+    clip_name2: TEXT_ENCODERS,
+    type: choices(DUAL_CLIP_TYPES),
+    device: choices(DEVICES),
+  }),
+  loader('TripleCLIPLoader', 'clip_name1:COMBO clip_name2:COMBO clip_name3:COMBO', 'CLIP', { clip_name1: TEXT_ENCODERS, clip_name2: TEXT_ENCODERS, clip_name3: TEXT_ENCODERS }),
+  loader('QuadrupleCLIPLoader', 'clip_name1:COMBO clip_name2:COMBO clip_name3:COMBO clip_name4:COMBO', 'CLIP', {
+    clip_name1: TEXT_ENCODERS,
+    clip_name2: TEXT_ENCODERS,
+    clip_name3: TEXT_ENCODERS,
+    clip_name4: TEXT_ENCODERS,
+  }),
+  // ComfyUI adds its TAESD names when vae_approx/ holds them; the simulator lists vae/ and pixel_space only.
+  loader('VAELoader', 'vae_name:COMBO', 'VAE', { vae_name: files('vae', ['pixel_space']) }),
+  loader('ControlNetLoader', 'control_net_name:COMBO', 'CONTROL_NET', { control_net_name: files('controlnet') }),
+  loader('ControlNetLoaderAdvanced', 'control_net_name:COMBO model?:MODEL', 'CONTROL_NET', { control_net_name: files('controlnet') }),
+  loader('CLIPVisionLoader', 'clip_name:COMBO', 'CLIP_VISION', { clip_name: files('clip_vision') }),
+  loader('LatentUpscaleModelLoader', 'model_name:COMBO', 'LATENT_UPSCALE_MODEL', { model_name: files('latent_upscale_models') }),
+  loader('LTXAVTextEncoderLoader', 'text_encoder:COMBO ckpt_name:COMBO device:COMBO', 'CLIP', { text_encoder: TEXT_ENCODERS, ckpt_name: files('checkpoints'), device: choices(DEVICES) }),
+  loader('LTXVAudioVAELoader1', 'ckpt_name:COMBO', 'VAE', { ckpt_name: files('checkpoints') }),
   loader('INPAINT_LoadFooocusInpaint', 'head:COMBO patch:COMBO', 'INPAINT_PATCH'),
   loader('ADE_StandardUniformContextOptions', 'context_length:INT context_stride:INT context_overlap:INT fuse_method?:COMBO use_on_equal_length?:BOOLEAN start_percent?:FLOAT guarantee_steps?:INT', 'CONTEXT_OPTIONS'),
   define('LoraLoader', 'model:MODEL clip:CLIP lora_name:COMBO strength_model:FLOAT strength_clip:FLOAT', 'MODEL CLIP', (_ctx, i) => ({
     outputs: [token('MODEL', 'lora', hashes(i)), token('CLIP', 'lora', hashes(i))],
-  }), { category: 'loaders' }),
-  modelPatch('LoraLoaderModelOnly', 'model:MODEL lora_name:COMBO strength_model:FLOAT'),
+  }), { category: 'loaders', options: { lora_name: files('loras') } }),
+  modelPatch('LoraLoaderModelOnly', 'model:MODEL lora_name:COMBO strength_model:FLOAT', 'MODEL', { lora_name: files('loras') }),
   modelPatch('ModelSamplingSD3', 'model:MODEL shift:FLOAT'),
   modelPatch('ModelSamplingAuraFlow', 'model:MODEL shift:FLOAT'),
   modelPatch('CFGNorm', 'model:MODEL strength:FLOAT pre_cfg?:BOOLEAN', 'patched_model'),
@@ -123,14 +142,14 @@ export const modelNodes: NodeDef[] = [
   encoder('CLIPTextEncodeSDXL', 'clip:CLIP width:INT height:INT crop_w:INT crop_h:INT target_width:INT target_height:INT text_g:STRING text_l:STRING'),
   encoder('CLIPTextEncodeSDXLRefiner', 'ascore:FLOAT width:INT height:INT text:STRING clip:CLIP'),
   encoder('CLIPTextEncodeFlux', 'clip:CLIP clip_l:STRING t5xxl:STRING guidance:FLOAT'),
-  encoder('CLIPTextEncodeSD3', 'clip:CLIP clip_l:STRING clip_g:STRING t5xxl:STRING empty_padding:COMBO'),
+  encoder('CLIPTextEncodeSD3', 'clip:CLIP clip_l:STRING clip_g:STRING t5xxl:STRING empty_padding:COMBO', { empty_padding: choices(['none', 'empty_prompt']) }),
   encoder('CLIPTextEncodeHiDream', 'clip:CLIP clip_l:STRING clip_g:STRING t5xxl:STRING llama:STRING'),
   encoder('CLIPTextEncodeHunyuanDiT', 'clip:CLIP bert:STRING mt5xl:STRING'),
   encoder('TextEncodeHunyuanVideo_ImageToVideo', 'clip:CLIP clip_vision_output:CLIP_VISION_OUTPUT prompt:STRING image_interleave:INT'),
   encoder('TextEncodeQwenImageEdit', 'clip:CLIP prompt:STRING vae?:VAE image?:IMAGE'),
   encoder('TextEncodeQwenImageEditPlus', 'clip:CLIP prompt:STRING vae?:VAE image1?:IMAGE image2?:IMAGE image3?:IMAGE'),
   encoder('CLIPTextEncodePixArtAlpha', 'width:INT height:INT text:STRING clip:CLIP'),
-  encoder('CLIPTextEncodeLumina2', 'system_prompt:COMBO user_prompt:STRING clip:CLIP'),
+  encoder('CLIPTextEncodeLumina2', 'system_prompt:COMBO user_prompt:STRING clip:CLIP', { system_prompt: choices(['superior', 'alignment']) }),
   encoder('CLIPTextEncodeControlnet', 'clip:CLIP conditioning:CONDITIONING text:STRING'),
   encoder('PhotoMakerEncode', 'photomaker:PHOTOMAKER image:IMAGE clip:CLIP text:STRING'),
   encoder('TextEncodeAceStepAudio', 'clip:CLIP tags:STRING lyrics:STRING lyrics_strength:FLOAT'),
@@ -140,8 +159,8 @@ export const modelNodes: NodeDef[] = [
   condNode('ConditioningCombine', 'conditioning_1:CONDITIONING conditioning_2:CONDITIONING', 'CONDITIONING'),
   condNode('ConditioningSetTimestepRange', 'conditioning:CONDITIONING start:FLOAT end:FLOAT', 'CONDITIONING'),
   condNode('ReferenceLatent', 'conditioning:CONDITIONING latent?:LATENT', 'CONDITIONING'),
-  condNode('SetUnionControlNetType', 'control_net:CONTROL_NET type:COMBO', 'CONTROL_NET'),
-  condNode('CLIPVisionEncode', 'clip_vision:CLIP_VISION image:IMAGE crop:COMBO', 'CLIP_VISION_OUTPUT'),
+  condNode('SetUnionControlNetType', 'control_net:CONTROL_NET type:COMBO', 'CONTROL_NET', undefined, { type: choices(UNION_CONTROLNET_TYPES) }),
+  condNode('CLIPVisionEncode', 'clip_vision:CLIP_VISION image:IMAGE crop:COMBO', 'CLIP_VISION_OUTPUT', undefined, { crop: choices(['center', 'none']) }),
   condNode(
     'ControlNetApplyAdvanced',
     'positive:CONDITIONING negative:CONDITIONING control_net:CONTROL_NET image:IMAGE strength:FLOAT start_percent:FLOAT end_percent:FLOAT vae?:VAE',
@@ -192,7 +211,13 @@ export const modelNodes: NodeDef[] = [
 
   define('KSampler', SAMPLER_INPUTS, 'LATENT', async (ctx, i) => ({ outputs: [await sample(ctx, i, Number(i.steps))] }), {
     category: 'sampling',
-    options: { seed: { default: 0, min: 0, max: 0xffffffffffffffff }, steps: { default: 20, min: 1, max: 10000 }, denoise: { default: 1, min: 0, max: 1 } },
+    options: {
+      seed: { default: 0, min: 0, max: 0xffffffffffffffff },
+      steps: { default: 20, min: 1, max: 10000 },
+      denoise: { default: 1, min: 0, max: 1 },
+      sampler_name: choices(SAMPLERS),
+      scheduler: choices(SCHEDULERS),
+    },
   }),
   define(
     'KSamplerAdvanced',
@@ -202,7 +227,10 @@ export const modelNodes: NodeDef[] = [
       const steps = Math.max(1, Math.min(Number(i.steps), Number(i.end_at_step)) - (Number(i.start_at_step) || 0));
       return { outputs: [await sample(ctx, i, steps)] };
     },
-    { category: 'sampling' },
+    {
+      category: 'sampling',
+      options: { add_noise: choices(['enable', 'disable']), sampler_name: choices(SAMPLERS), scheduler: choices(SCHEDULERS), return_with_leftover_noise: choices(['disable', 'enable']) },
+    },
   ),
   define(
     'SamplerCustom',
@@ -228,11 +256,11 @@ export const modelNodes: NodeDef[] = [
     },
     { category: 'Efficiency Nodes/Sampling', names: 'MODEL CONDITIONING+ CONDITIONING- LATENT VAE IMAGE' },
   ),
-  define('KSamplerSelect', 'sampler_name:COMBO', 'SAMPLER', tokenOf('SAMPLER')),
+  define('KSamplerSelect', 'sampler_name:COMBO', 'SAMPLER', tokenOf('SAMPLER'), { options: { sampler_name: choices(SAMPLERS) } }),
   define('SamplerEulerAncestral', 'eta:FLOAT s_noise:FLOAT', 'SAMPLER', tokenOf('SAMPLER')),
   define('RandomNoise', 'noise_seed:INT', 'NOISE', tokenOf('NOISE'), { options: { noise_seed: { default: 0, min: 0, max: 0xffffffffffffffff } } }),
-  scheduler('BasicScheduler', 'model:MODEL scheduler:COMBO steps:INT denoise:FLOAT'),
-  scheduler('AlignYourStepsScheduler', 'model_type:COMBO steps:INT denoise:FLOAT'),
+  scheduler('BasicScheduler', 'model:MODEL scheduler:COMBO steps:INT denoise:FLOAT', { scheduler: choices(SCHEDULERS) }),
+  scheduler('AlignYourStepsScheduler', 'model_type:COMBO steps:INT denoise:FLOAT', { model_type: choices(['SD1', 'SDXL', 'SVD']) }),
   scheduler('LTXVScheduler', 'steps:INT max_shift:FLOAT base_shift:FLOAT stretch:BOOLEAN terminal:FLOAT latent?:LATENT'),
   scheduler('Flux2Scheduler', 'steps:INT width:INT height:INT'),
   scheduler('ManualSigmas', 'sigmas:STRING'),
@@ -240,7 +268,7 @@ export const modelNodes: NodeDef[] = [
   define('BasicGuider', 'model:MODEL conditioning:CONDITIONING', 'GUIDER', (_ctx, i) => ({ outputs: [token('GUIDER', hashes(i))] })),
   define('DualCFGGuider', 'model:MODEL cond1:CONDITIONING cond2:CONDITIONING negative:CONDITIONING cfg_conds:FLOAT cfg_cond2_negative:FLOAT style:COMBO', 'GUIDER', (_ctx, i) => ({
     outputs: [token('GUIDER', hashes(i))],
-  })),
+  }), { options: { style: choices(['regular', 'nested']) } }),
 
   define('VAEDecode', 'samples:LATENT vae:VAE', 'IMAGE', (_ctx, i) => ({ outputs: [imageFromLatent(i.samples as Latent, valueHash(i.vae))] }), { category: 'latent' }),
   define('VAEDecodeTiled', 'samples:LATENT vae:VAE tile_size:INT overlap:INT temporal_size:INT temporal_overlap:INT', 'IMAGE', (_ctx, i) => ({

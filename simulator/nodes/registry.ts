@@ -3,6 +3,7 @@
  * and a run function. Signatures use `name:TYPE`, `name?:TYPE` for optional inputs; COMBO accepts any listed value.
  */
 import type { RunContext } from '../context.js';
+import type { ModelFolder } from '../models.js';
 import type { Value } from '../values.js';
 
 export interface InputSpec {
@@ -10,7 +11,27 @@ export interface InputSpec {
   type: string;
   optional: boolean;
   /** Literal defaults and bounds, shown by /object_info and checked by validation. */
-  options: { default?: unknown; min?: number; max?: number; choices?: string[]; image_upload?: boolean };
+  options: { default?: unknown; min?: number; max?: number; choices?: string[]; image_upload?: boolean; models?: ModelList };
+}
+
+/** A combo listing a models folder's files (then `plus`, e.g. VAELoader's "pixel_space"), read at each /object_info. */
+export interface ModelList {
+  folder: ModelFolder;
+  plus?: string[];
+}
+
+/** What the dynamic combos list at the time of the call: the input dir's images, a models folder's files. */
+export interface ComboLists {
+  inputImages: string[];
+  models(folder: ModelFolder): string[];
+}
+
+const NO_LISTS: ComboLists = { inputImages: [], models: () => [] };
+
+/** The options /object_info shows beside the type or list: what the simulator keeps for itself taken out. */
+export function shownOptions(spec: InputSpec): Omit<InputSpec['options'], 'choices' | 'models'> {
+  const { choices: _choices, models: _models, ...shown } = spec.options;
+  return shown;
 }
 
 export interface NodeResult {
@@ -85,17 +106,20 @@ export function define(name: string, inputs: string, outputs: string, run: NodeD
   };
 }
 
-/** /object_info's entry for a class, in ComfyUI's shape; an image-upload combo lists `inputImages` (the input dir's). */
-export function objectInfo(def: NodeDef, inputImages: string[] = []): Record<string, unknown> {
+/** A combo's list now: fixed choices, the input dir's images (image upload), a models folder's files, or none. */
+function comboList(spec: InputSpec, lists: ComboLists): string[] {
+  const { choices, image_upload, models } = spec.options;
+  if (choices) return choices;
+  if (image_upload) return lists.inputImages;
+  if (models) return [...lists.models(models.folder), ...(models.plus ?? [])];
+  return [];
+}
+
+/** /object_info's entry for a class, in ComfyUI's shape, its combos listed from `lists`. */
+export function objectInfo(def: NodeDef, lists: ComboLists = NO_LISTS): Record<string, unknown> {
   const section = (optional: boolean) =>
     Object.fromEntries(
-      def.inputs
-        .filter((i) => i.optional === optional)
-        .map((i) => {
-          const { choices, ...rest } = i.options;
-          const list = i.type === 'COMBO' && rest.image_upload ? inputImages : [];
-          return [i.name, choices ? [choices, rest] : [i.type === 'COMBO' ? list : i.type, rest]];
-        }),
+      def.inputs.filter((i) => i.optional === optional).map((i) => [i.name, [i.type === 'COMBO' ? comboList(i, lists) : i.type, shownOptions(i)]]),
     );
   const required = section(false);
   const optional = section(true);

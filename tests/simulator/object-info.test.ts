@@ -1,7 +1,8 @@
 /**
  * /object_info held to the real v0.27.1 dump (../shared/fixtures/comfyui-v0.27.1/object_info.json): for every node the
  * simulator implements that the dump has, the required/optional/hidden input names and types, input_order and the
- * outputs (types, names, lists, output_node) must be the real ones, so validation and UI conversion see ComfyUI's graph.
+ * outputs (types, names, lists, output_node) must be the real ones, so validation and UI conversion see ComfyUI's graph;
+ * and every combo must list what the real one lists (that ComfyUI had no models, so its model lists are empty too).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,21 @@ const REAL: Record<string, Any> = JSON.parse(readFileSync(fileURLToPath(new URL(
 
 /** An input's type as a signature sees it: a combo is COMBO whichever way it is spelled (a list, or "COMBO" + options). */
 const typeOf = (spec: Any) => (Array.isArray(spec[0]) || spec[0] === 'COMBO' ? 'COMBO' : spec[0]);
+
+/** A combo's list, whichever way it is spelled; none for another type. */
+const listOf = (spec: Any): string[] | undefined => (Array.isArray(spec[0]) ? spec[0] : spec[0] === 'COMBO' ? (spec[1]?.options ?? []) : undefined);
+
+/** Every combo of a class: "section.input" → its list. */
+function combos(info: Any): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const section of ['required', 'optional']) {
+    for (const [name, spec] of Object.entries<Any>(info.input[section] ?? {})) {
+      const list = listOf(spec);
+      if (list) out[`${section}.${name}`] = list;
+    }
+  }
+  return out;
+}
 
 function signature(info: Any) {
   const section = (name: string) => Object.fromEntries(Object.entries<Any>(info.input[name] ?? {}).map(([k, v]) => [k, name === 'hidden' ? (Array.isArray(v) ? v[0] : v) : typeOf(v)]));
@@ -38,5 +54,14 @@ describe('/object_info against the real ComfyUI v0.27.1 dump', () => {
   it.each(shared.map((n) => n.name))('%s has the real signature', (name) => {
     const def = NODES.find((n) => n.name === name)!;
     expect(signature(objectInfo(def))).toEqual(signature(REAL[name]));
+  });
+  it.each(shared.map((n) => n.name))('%s lists what the real combos list', (name) => {
+    const def = NODES.find((n) => n.name === name)!;
+    expect(combos(objectInfo(def))).toEqual(combos(REAL[name]));
+  });
+  it('the combos compared include the fixed lists (samplers, schedulers, methods, types)', () => {
+    const lists = shared.flatMap((n) => Object.entries(combos(REAL[n.name])).filter(([, list]) => list.length > 0).map(([input]) => `${n.name}.${input}`));
+    expect(lists).toEqual(expect.arrayContaining(['KSampler.required.sampler_name', 'KSampler.required.scheduler', 'ImageScale.required.upscale_method', 'UNETLoader.required.weight_dtype', 'VAELoader.required.vae_name']));
+    expect(lists.length).toBeGreaterThanOrEqual(25);
   });
 });
