@@ -4,13 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Check, CheckResult } from '../shared/checks.js';
-import { openError } from '../shared/envelope.js';
+import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
 import { fetchBlob } from './blob/fetch.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
 import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';
-import { ConfigError, RunpodApiError } from './errors.js';
+import { ComfySealError, ConfigError, JobFailedError, RunpodApiError, WaitTimeoutError } from './errors.js';
 
 export interface ClientDoctorOptions {
   env: NodeJS.ProcessEnv;
@@ -42,46 +42,28 @@ export type PingOutcome =
   | { kind: 'no-worker'; waitedMs: number };
 
 export interface SealedPingOptions {
+  /** A client holding the key (not a plaintext one): the ping is sealed like any job. */
   client: ComfySealClient;
-  fernet: Fernet;
-  apiKey: string;
   timeoutMs: number;
-  pollMs: number;
 }
 
 /**
- * Seals `{"query":"ping"}` as a bundle, submits it, waits and opens the answer. The worker answers it without
- * touching ComfyUI's queue. (When the SDK grows `client.ping()`, this is what it does.)
+ * `client.ping()`: `{"query":"ping"}` sealed, submitted, waited for and opened; its failures as outcomes. The worker
+ * answers it without touching ComfyUI's queue. A ping no worker takes in time is cancelled: left queued, it would only
+ * wake a worker later.
  */
-export async function sealedPing({ client, fernet, apiKey, timeoutMs, pollMs }: SealedPingOptions): Promise<PingOutcome> {
-  const response = await fetch(`${client.apiUrl}/${encodeURIComponent(client.endpointId)}/run`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-    body: JSON.stringify({ input: { encrypted_input: fernet.encrypt(JSON.stringify({ query: 'ping' })) } }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const submitted = (await response.json().catch(() => null)) as { id?: unknown } | null;
-  if (!response.ok || typeof submitted?.id !== 'string') throw new RunpodApiError(response.status, `the endpoint refused the ping (${response.status})`, submitted);
-  const jobId = submitted.id;
-  const started = Date.now();
-  for (;;) {
-    const s = await client.status(jobId);
-    if (s.status === 'COMPLETED') {
-      const token = (s.output as { encrypted_output?: unknown } | undefined)?.encrypted_output;
-      try {
-        const ping = (JSON.parse(fernet.decrypt(String(token)).toString('utf8')) as { ping?: PingAnswer }).ping;
-        return ping && typeof ping.comfy?.ok === 'boolean' ? { kind: 'answered', ping } : { kind: 'failed', code: 'NO_PING' };
-      } catch {
-        return { kind: 'unreadable' };
-      }
+export async function sealedPing({ client, timeoutMs }: SealedPingOptions): Promise<PingOutcome> {
+  try {
+    return { kind: 'answered', ping: await client.ping({ timeoutMs }) };
+  } catch (error) {
+    if (error instanceof JobFailedError) return { kind: 'failed', code: error.jobCode };
+    if (error instanceof ComfySealError && error.code === 'BAD_ANSWER') return { kind: 'failed', code: 'NO_PING' };
+    if (error instanceof WaitTimeoutError) {
+      await client.cancel(error.jobId).catch(() => undefined);
+      return { kind: 'no-worker', waitedMs: timeoutMs };
     }
-    if (s.status === 'FAILED') return { kind: 'failed', code: openError(s.error, fernet).code };
-    if (s.status === 'CANCELLED' || s.status === 'TIMED_OUT') return { kind: 'failed', code: s.status };
-    if (Date.now() - started >= timeoutMs) {
-      await client.cancel(jobId).catch(() => undefined); // a ping left queued would only wake a worker later
-      return { kind: 'no-worker', waitedMs: Date.now() - started };
-    }
-    await new Promise((r) => setTimeout(r, pollMs));
+    if (error instanceof SealError) return { kind: 'unreadable' }; // the answer does not open with this key
+    throw error;
   }
 }
 
@@ -180,7 +162,9 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
         if (!fernet || !reachable) {
           return [{ name: 'sealed ping', verdict: 'warn', detail: 'skipped: needs a valid key and a reachable endpoint', fix: 'fix the checks above, then run doctor again' }];
         }
-        const outcome = await sealedPing({ client: reachable, fernet, apiKey, timeoutMs: options.pingTimeoutMs ?? 90_000, pollMs: options.pingPollMs ?? 500 });
+        const poll = options.pingPollMs ?? 500;
+        const sealed = new ComfySealClient({ endpointId, apiUrl, apiKey, key, env: options.env, maxRetries: 1, retryMinMs: 200, pollMinMs: poll, pollMaxMs: poll });
+        const outcome = await sealedPing({ client: sealed, timeoutMs: options.pingTimeoutMs ?? 90_000 });
         return pingResults(outcome);
       },
     ],

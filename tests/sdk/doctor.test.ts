@@ -39,7 +39,7 @@ describe('doctor --client: the sealed ping', () => {
   it('seals {"query":"ping"}; a result sealed with the same key proves the key and says ComfyUI answers', async () => {
     const seen = endpoint(() => ({ status: 'COMPLETED', output: sealed({ status: 'success', outputs: [], ping: { comfy: { ok: true, version: '0.27.1' } } }) }));
     const results = await checks();
-    expect(seen).toEqual([{ query: 'ping' }]);
+    expect(seen).toEqual([{ query: 'ping', options: {} }]);
     expect(results.map((r) => `${r.name}:${r.verdict}`)).toEqual(['key:ok', 'api key:ok', 'endpoint:ok', 'sealed ping:ok', 'comfyui:ok']);
     expect(results.at(-1)!.detail).toContain('0.27.1');
   });
