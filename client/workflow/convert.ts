@@ -13,7 +13,8 @@
 import { SealError } from '../../shared/errors.js';
 import type { Workflow } from '../../shared/schema.js';
 import type { ObjectInfo } from './definitions.js';
-import { MODE_BYPASS, MODE_NEVER, readUiWorkflow, SUBGRAPH_INPUT_ID, SUBGRAPH_OUTPUT_ID, type UiGraph, type UiNode, type UiWorkflow } from './ui-graph.js';
+import { expandGroupNodes } from './group-nodes.js';
+import { MODE_BYPASS, MODE_NEVER, readUiWorkflow, SUBGRAPH_INPUT_ID, SUBGRAPH_OUTPUT_ID, type UiGraph, type UiNode } from './ui-graph.js';
 import { widgetValues } from './widgets.js';
 
 /**
@@ -47,6 +48,12 @@ interface Scope {
 
 type Resolved = { id: string; slot: number } | { value: unknown };
 
+/** The graphs nodes expand into: subgraph definitions by type, group node instances (root graph only) by node id. */
+interface InnerGraphs {
+  subgraphs: Map<string, UiGraph>;
+  groups: Map<string, UiGraph>;
+}
+
 export interface ConvertOptions {
   /** Node definitions (GET /object_info); needed for nodes whose file does not name their widgets. */
   objectInfo?: ObjectInfo;
@@ -56,13 +63,15 @@ export interface ConvertOptions {
 export function convertUiWorkflow(raw: unknown, options: ConvertOptions = {}): Workflow {
   const ui = readUiWorkflow(raw);
   const defs = options.objectInfo ?? {};
-  const resolver = new Resolver(ui);
+  const { instances, unknown } = expandGroupNodes(ui.root, ui.groupNodes, defs, VIRTUAL_NODES);
+  const graphs: InnerGraphs = { subgraphs: ui.subgraphs, groups: instances };
+  const resolver = new Resolver(graphs);
   const output: Workflow = {};
-  const unknown = new Set<string>();
 
-  for (const { scope, node } of executableNodes(ui, { graph: ui.root, path: [] }, 0)) {
-    if (ui.groupNodeTypes.has(node.type)) {
-      throw new SealError('BAD_INPUT', "this workflow uses group nodes, which are not converted: in ComfyUI convert them to subgraphs (right-click > Convert to Subgraph), or use Workflow > Export (API)");
+  for (const { scope, node } of executableNodes(graphs, { graph: ui.root, path: [] }, 0)) {
+    if (ui.groupNodes.has(node.type)) {
+      // The frontend refuses them there too.
+      throw new SealError('BAD_INPUT', 'this workflow has a group node inside a subgraph, which is not converted: in ComfyUI convert it to a subgraph (right-click > Convert to Subgraph), or use Workflow > Export (API)');
     }
     const def = Object.hasOwn(defs, node.type) ? defs[node.type] : undefined;
     const values = widgetValues(node, def);
@@ -113,20 +122,20 @@ function isSent(node: UiNode): boolean {
 }
 
 /** Every node ComfyUI will get, subgraphs expanded (a muted or bypassed subgraph node sends none of its inside). */
-function* executableNodes(ui: UiWorkflow, scope: Scope, depth: number): Generator<{ scope: Scope; node: UiNode }> {
+function* executableNodes(graphs: InnerGraphs, scope: Scope, depth: number): Generator<{ scope: Scope; node: UiNode }> {
   if (depth > MAX_SUBGRAPH_DEPTH) throw new SealError('BAD_INPUT', `UI workflow: subgraphs nest deeper than ${MAX_SUBGRAPH_DEPTH} levels (or one contains itself)`);
   for (const node of scope.graph.nodes.values()) {
-    const inner = innerScope(ui, scope, node);
+    const inner = innerScope(graphs, scope, node);
     if (inner) {
-      if (node.mode !== MODE_NEVER && node.mode !== MODE_BYPASS) yield* executableNodes(ui, inner, depth + 1);
+      if (node.mode !== MODE_NEVER && node.mode !== MODE_BYPASS) yield* executableNodes(graphs, inner, depth + 1);
     } else if (isSent(node)) {
       yield { scope, node };
     }
   }
 }
 
-function innerScope(ui: UiWorkflow, scope: Scope, node: UiNode): Scope | undefined {
-  const sub = ui.subgraphs.get(node.type);
+function innerScope(graphs: InnerGraphs, scope: Scope, node: UiNode): Scope | undefined {
+  const sub = graphs.subgraphs.get(node.type) ?? (scope.path.length === 0 ? graphs.groups.get(String(node.id)) : undefined);
   return sub && { graph: sub, path: [...scope.path, String(node.id)], parent: { scope, node } };
 }
 
@@ -143,7 +152,7 @@ function typesMatch(a: unknown, b: unknown): boolean {
 }
 
 class Resolver {
-  constructor(private readonly ui: UiWorkflow) {}
+  constructor(private readonly graphs: InnerGraphs) {}
 
   /** Where input `slot` of `node` really comes from: a node's output, a widget value, or nothing. */
   input(scope: Scope, node: UiNode, slot: number, visited: Set<string>): Resolved | undefined {
@@ -170,7 +179,7 @@ class Resolver {
       const index = bypassSlot(origin, slot, type);
       return index === -1 ? undefined : this.input(scope, origin, index, visited);
     }
-    const inner = innerScope(this.ui, scope, origin);
+    const inner = innerScope(this.graphs, scope, origin);
     if (inner) {
       const link = [...inner.graph.links.values()].find((l) => Number(l.targetId) === SUBGRAPH_OUTPUT_ID && l.targetSlot === slot);
       return link && this.output(inner, link.originId, link.originSlot, type, visited);
