@@ -12,7 +12,7 @@
  * - a group output from a bypassed inner node is dropped (the frontend hands on no bypass there).
  */
 import { SealError } from '../../shared/errors.js';
-import { definitionInputs, isWidgetInput, outputTypes, widgetSlots, type ObjectInfo, type WidgetSlot } from './definitions.js';
+import { definitionInputs, hasWidgetType, isWidgetInput, outputTypes, widgetSlots, type ObjectInfo, type WidgetSlot } from './definitions.js';
 import { MODE_BYPASS, SUBGRAPH_INPUT_ID, SUBGRAPH_OUTPUT_ID, type UiGraph, type UiGroupDefinition, type UiLink, type UiNode } from './ui-graph.js';
 
 /** An inner node's slot (input or output) by inner-node index. */
@@ -70,8 +70,10 @@ function convertedWidgets(node: UiNode): string[] {
   return found.sort((a, b) => String(a.index).localeCompare(String(b.index))).map((c) => c.name);
 }
 
-function withControl(slots: WidgetSlot[], node: number): InnerWidget[] {
-  return slots.flatMap((slot, i) => (slot.frontendOnly ? [] : [{ node, name: slot.name, control: slots[i + 1]?.name === 'control_after_generate' && slots[i + 1]!.frontendOnly }]));
+/** The inner node's widget `name`, with the control value that follows it in widgets_values, if any. */
+function innerWidget(slots: WidgetSlot[], node: number, name: string): InnerWidget {
+  const next = slots[slots.findIndex((s) => s.name === name && !s.frontendOnly) + 1];
+  return { node, name, control: slots.some((s) => s.name === name) && next?.frontendOnly === true && next.name === 'control_after_generate' };
 }
 
 function groupLayout(group: UiGroupDefinition, defs: ObjectInfo, skip: ReadonlySet<string>, unknown: Set<string>): GroupLayout {
@@ -109,32 +111,51 @@ function groupLayout(group: UiGroupDefinition, defs: ObjectInfo, skip: ReadonlyS
     if (widgetSlots(def).some((s) => s.type === 'IMAGEUPLOAD')) throw refuse('holds a node with an upload button');
     const converted = convertedWidgets(node);
     const slots = widgetSlots(def);
-    layout.widgets.push(...withControl(slots, index).filter((w) => !converted.includes(w.name)));
-    const sockets = definitionInputs(def).filter((e) => !isWidgetInput(e));
+    // The group code counts every input of a widget type as a widget, a forceInput one too.
+    const entries = definitionInputs(def);
+    for (const entry of entries.filter(hasWidgetType)) {
+      if (converted.includes(entry.name)) continue;
+      if (!isWidgetInput(entry)) throw refuse('holds a node with an input only the older frontends drew as a widget');
+      layout.widgets.push(innerWidget(slots, index, entry.name));
+    }
+    const sockets = entries.filter((e) => !hasWidgetType(e));
     sockets.forEach((entry, slot) => addInput(index, slot, entry.name));
     converted.forEach((name, i) => {
       const slot = sockets.length + i;
       if (linkedIn.has(`${index}:${slot}`)) return;
       later.inputs.push({ node: index, slot });
-      later.widgets.push(...withControl(slots, index).filter((w) => w.name === name));
+      later.widgets.push(innerWidget(slots, index, name));
     });
     outputTypes(def).forEach((_, slot) => addOutput(index, slot));
   });
   return { inputs: [...layout.inputs, ...later.inputs], outputs: layout.outputs, widgets: [...layout.widgets, ...later.widgets] };
 }
 
-/** The instance's widget values written into its inner nodes' widgets_values. */
-function innerValues(group: UiGroupDefinition, layout: GroupLayout, instance: UiNode, defs: ObjectInfo): Map<number, unknown[]> {
-  const values = new Map<number, unknown[]>();
+type WidgetValues = unknown[] | Record<string, unknown>;
+
+/**
+ * The instance's widget values written into its inner nodes' widgets_values (by position, or by name for a dict);
+ * a widget the inner node does not draw (a forceInput one) takes its value, which is never sent.
+ */
+function innerValues(group: UiGroupDefinition, layout: GroupLayout, instance: UiNode, defs: ObjectInfo): Map<number, WidgetValues> {
+  const values = new Map<number, WidgetValues>();
   const own = Array.isArray(instance.widgets_values) ? instance.widgets_values : [];
   let at = 0;
   for (const widget of layout.widgets) {
     const inner = group.nodes[widget.node]!;
     let wv = values.get(widget.node);
-    if (!wv) values.set(widget.node, (wv = Array.isArray(inner.widgets_values) ? [...inner.widgets_values] : []));
-    const position = widgetSlots(definition(defs, inner.type)!).findIndex((s) => s.name === widget.name);
+    if (!wv) {
+      const saved = inner.widgets_values;
+      values.set(widget.node, (wv = Array.isArray(saved) ? [...saved] : { ...saved }));
+    }
     const count = widget.control ? 2 : 1;
-    for (let i = 0; i < count; i++) if (at + i < own.length) wv[position + i] = own[at + i];
+    if (at < own.length) {
+      if (!Array.isArray(wv)) wv[widget.name] = own[at];
+      else {
+        const position = widgetSlots(definition(defs, inner.type)!).findIndex((s) => s.name === widget.name);
+        for (let i = 0; position !== -1 && i < count && at + i < own.length; i++) wv[position + i] = own[at + i];
+      }
+    }
     at += count;
   }
   return values;
