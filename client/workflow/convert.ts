@@ -3,6 +3,8 @@
  * ExecutableNodeDTO link resolution):
  * - subgraph nodes are replaced by their inner nodes, ids `outer:inner` (nested: `a:b:c`); a link into a subgraph input
  *   continues outside it, a subgraph output continues inside;
+ * - group nodes (the older `workflow>NAME`) of the root graph are flattened the same way, ids `instance:index`
+ *   (group-nodes.ts builds each instance's inner graph);
  * - virtual nodes (Note, MarkdownNote, Reroute, PrimitiveNode, see VIRTUAL_NODES), muted (mode 2) and bypassed
  *   (mode 4) nodes are left out; a Reroute (or a GetNode, through its SetNode) is followed to its source, a PrimitiveNode's value goes into the widget it feeds, a bypassed node's
  *   consumers get its input of the same type (same slot first);

@@ -175,7 +175,7 @@ export function readUiWorkflow(raw: unknown): UiWorkflow {
 }
 
 function readGroup(name: string, raw: unknown): UiGroupDefinition {
-  if (!isRecord(raw) || !Array.isArray(raw.nodes)) throw invalid(`group node definition "${name}" has no node list`);
+  if (!isRecord(raw) || !Array.isArray(raw.nodes)) throw new SealError('BAD_INPUT', 'UI workflow: a group node definition (extra.groupNodes) has no node list', { group: name });
   const index = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   const links = (Array.isArray(raw.links) ? raw.links : []).filter(Array.isArray).map((l) => [index(l[0]), Number(l[1]), Number(l[2]), Number(l[3])] as [number | null, number, number, number]);
   const external = (Array.isArray(raw.external) ? raw.external : []).filter(Array.isArray).map((e) => [Number(e[0]), Number(e[1])] as [number, number]);

@@ -169,6 +169,43 @@ describe('group nodes', () => {
     expect(muted['3']!.inputs).not.toHaveProperty('model');
   });
 
+  it('an inner Reroute fed from outside is a group input; the Manage dialog can show an output linked inside', () => {
+    const group = {
+      nodes: [node(30, 'Reroute', [['', '*', 5]], ['VAE']), node(31, 'VAEDecode', [['samples', 'LATENT', 6], ['vae', 'VAE', 7]], ['IMAGE'])],
+      links: [[null, 2, 0, 0, 1, 'VAE'], [null, 0, 1, 0, 2, 'LATENT'], [0, 0, 1, 1, 30, 'VAE']],
+      external: [],
+      config: { 0: { output: { 0: { visible: true } } } },
+    };
+    const api = convert(
+      ui(
+        [
+          ckpt,
+          node(2, 'EmptyLatentImage', [], ['LATENT'], [512, 512, 1]),
+          node(7, 'workflow>decode', [['VAE', 'VAE', 1], ['samples', 'LATENT', 2]], ['VAE', 'IMAGE']),
+          node(9, 'SaveImage', [['images', 'IMAGE', 3]], [], ['out']),
+          node(10, 'VAEDecode', [['samples', 'LATENT', 4], ['vae', 'VAE', 5]], ['IMAGE']),
+        ],
+        [link(1, 1, 2, 7, 0, 'VAE'), link(2, 2, 0, 7, 1, 'LATENT'), link(3, 7, 1, 9, 0, 'IMAGE'), link(4, 2, 0, 10, 0, 'LATENT'), link(5, 7, 0, 10, 1, 'VAE')],
+        { decode: group },
+      ),
+    );
+    expect(Object.keys(api).sort()).toEqual(['1', '10', '2', '7:1', '9']);
+    expect(api['7:1']!.inputs).toEqual({ samples: ['2', 0], vae: ['1', 2] });
+    expect(api['9']!.inputs).toEqual({ filename_prefix: 'out', images: ['7:1', 0] });
+    expect(api['10']!.inputs).toEqual({ samples: ['2', 0], vae: ['1', 2] });
+  });
+
+  it('drops a group output that comes from a bypassed inner node (the frontend hands on no bypass there)', () => {
+    const group = {
+      nodes: [node(60, 'LoraLoaderModelOnly', [['model', 'MODEL', 1]], ['MODEL'], ['a.safetensors', 1]), node(61, 'LoraLoaderModelOnly', [['model', 'MODEL', 2]], ['MODEL'], ['b.safetensors', 0.5], 4)],
+      links: [[null, 0, 0, 0, 1, 'MODEL'], [0, 0, 1, 0, 60, 'MODEL']],
+      external: [],
+    };
+    const api = convert(ui([ckpt, node(5, 'workflow>loras', [['model', 'MODEL', 1]], ['MODEL'], ['c.safetensors', 0.7, 'd.safetensors', 0.9]), sampler(3, samplerInputs(null, null, 2))], [link(1, 1, 0, 5, 0, 'MODEL'), link(2, 5, 0, 3, 0, 'MODEL')], { loras: group }));
+    expect(Object.keys(api).sort()).toEqual(['1', '3', '5:0']);
+    expect(api['3']!.inputs).not.toHaveProperty('model');
+  });
+
   it('refuses what it does not convert, with the way out: a PrimitiveNode inside, a group node inside a subgraph', () => {
     const withPrimitive = { nodes: [node(1, 'PrimitiveNode', [], ['INT'], [1, 'fixed']), node(2, 'EmptyLatentImage', [], ['LATENT'], [512, 512, 1])], links: [[0, 0, 1, 0, 1, 'INT']], external: [] };
     expect(() => convert(ui([node(5, 'workflow>p', [], ['LATENT'], [1, 'fixed', 512, 1])], [], { p: withPrimitive }))).toThrowError(
