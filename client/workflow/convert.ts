@@ -178,7 +178,8 @@ class Resolver {
     const origin = scope.graph.nodes.get(String(originId));
     if (!origin) return undefined;
     if (origin.mode === MODE_BYPASS) {
-      const index = bypassSlot(origin, slot, type);
+      const group = scope.path.length === 0 && this.graphs.groups.has(String(originId));
+      const index = group ? groupBypassSlot(origin, slot, type) : bypassSlot(origin, slot, type);
       return index === -1 ? undefined : this.input(scope, origin, index, visited);
     }
     const inner = innerScope(this.graphs, scope, origin);
@@ -217,6 +218,11 @@ function promotedWidget(outer: UiNode, slot: number): Resolved | undefined {
   if (!input?.widget || !Array.isArray(wv)) return undefined;
   const index = outer.inputs.filter((i) => i.widget !== undefined).indexOf(input);
   return index < wv.length ? { value: wv[index] } : undefined;
+}
+
+/** The input a bypassed group node hands on (ExecutableGroupNodeDTO's rule): the same slot, else the first, of the exact type. */
+function groupBypassSlot(node: UiNode, slot: number, type: unknown): number {
+  return [slot, ...node.inputs.keys()].find((i) => node.inputs[i]?.type === type) ?? -1;
 }
 
 /** The input a bypassed node hands on for output `slot` (ExecutableNodeDTO's rule), or -1. */

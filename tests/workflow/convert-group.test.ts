@@ -164,6 +164,10 @@ describe('group nodes', () => {
     const bypassed = convert(build(4));
     expect(Object.keys(bypassed).sort()).toEqual(['1', '3']);
     expect(bypassed['3']!.inputs.model).toEqual(['1', 0]);
+    // Only an input of the exact type is handed on (a `*` one is not, unlike a bypassed plain node).
+    const anyType = build(4);
+    (anyType.nodes[1] as ReturnType<typeof node>).inputs[0]!.type = '*';
+    expect(convert(anyType)['3']!.inputs).not.toHaveProperty('model');
     const muted = convert(build(2));
     expect(Object.keys(muted).sort()).toEqual(['1', '3']);
     expect(muted['3']!.inputs).not.toHaveProperty('model');
