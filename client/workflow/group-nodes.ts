@@ -64,9 +64,12 @@ function definition(defs: ObjectInfo, type: string) {
   return Object.hasOwn(defs, type) ? defs[type] : undefined;
 }
 
-/** The inner node's widgets converted to inputs, in input order (the frontend sorts their input indexes as text). */
-function convertedWidgets(node: UiNode): string[] {
-  const found = node.inputs.flatMap((input, index) => (input.widget?.name === input.name ? [{ index, name: input.name }] : []));
+/**
+ * Which of `names` (the definition's widgets) the inner node has converted to inputs, in input order (the frontend
+ * sorts their input indexes as text).
+ */
+function convertedWidgets(node: UiNode, names: string[]): string[] {
+  const found = node.inputs.flatMap((input, index) => (input.widget?.name === input.name && names.includes(input.name) ? [{ index, name: input.name }] : []));
   return found.sort((a, b) => String(a.index).localeCompare(String(b.index))).map((c) => c.name);
 }
 
@@ -108,12 +111,13 @@ function groupLayout(group: UiGroupDefinition, defs: ObjectInfo, skip: ReadonlyS
       if (!skip.has(node.type)) unknown.add(node.type);
       return;
     }
-    if (widgetSlots(def).some((s) => s.type === 'IMAGEUPLOAD')) throw refuse('holds a node with an upload button');
-    const converted = convertedWidgets(node);
     const slots = widgetSlots(def);
+    if (slots.some((s) => s.type === 'IMAGEUPLOAD')) throw refuse('holds a node with an upload button');
     // The group code counts every input of a widget type as a widget, a forceInput one too.
     const entries = definitionInputs(def);
-    for (const entry of entries.filter(hasWidgetType)) {
+    const widgets = entries.filter(hasWidgetType);
+    const converted = convertedWidgets(node, widgets.map((e) => e.name));
+    for (const entry of widgets) {
       if (converted.includes(entry.name)) continue;
       if (!isWidgetInput(entry)) throw refuse('holds a node with an input only the older frontends drew as a widget');
       layout.widgets.push(innerWidget(slots, index, entry.name));

@@ -210,10 +210,21 @@ describe('group nodes', () => {
     expect(api['3']!.inputs).not.toHaveProperty('model');
   });
 
+  it('without node definitions names the inner class types it needs', () => {
+    const graph = ui([ckpt, prompts(5, ['a', 'b'], [1, 2], [3, 4])], [link(1, 1, 1, 5, 0, 'CLIP'), link(2, 1, 1, 5, 1, 'CLIP')], { prompts: PROMPTS });
+    expect(() => convertUiWorkflow(graph, { objectInfo: {} })).toThrowError(
+      expect.objectContaining({ code: 'BAD_INPUT', details: { class_types: ['CLIPTextEncode', 'CheckpointLoaderSimple'] } }),
+    );
+  });
+
   it('refuses what it does not convert, with the way out: a PrimitiveNode inside, a group node inside a subgraph', () => {
     const withPrimitive = { nodes: [node(1, 'PrimitiveNode', [], ['INT'], [1, 'fixed']), node(2, 'EmptyLatentImage', [], ['LATENT'], [512, 512, 1])], links: [[0, 0, 1, 0, 1, 'INT']], external: [] };
     expect(() => convert(ui([node(5, 'workflow>p', [], ['LATENT'], [1, 'fixed', 512, 1])], [], { p: withPrimitive }))).toThrowError(
       expect.objectContaining({ code: 'BAD_INPUT', message: expect.stringMatching(/PrimitiveNode, which is not converted: .*Convert to Subgraph/) }),
+    );
+    const withUpload = { nodes: [node(1, 'LoadImage', [], ['IMAGE', 'MASK'], ['a.png', 'image']), node(2, 'ImageInvert', [['image', 'IMAGE', 1]], ['IMAGE'])], links: [[0, 0, 1, 0, 1, 'IMAGE']], external: [] };
+    expect(() => convert(ui([node(5, 'workflow>u', [], ['IMAGE'], ['a.png', 'image'])], [], { u: withUpload }))).toThrowError(
+      expect.objectContaining({ code: 'BAD_INPUT', message: expect.stringMatching(/upload button, which is not converted/) }),
     );
     const sub = { id: '11111111-0000-4000-8000-00000000000a', name: 's', inputs: [], outputs: [], nodes: [node(1, 'workflow>prompts', [], [], ['a', 'b'])], links: [] };
     const nested = { version: 1, nodes: [node(2, sub.id)], links: [], definitions: { subgraphs: [sub] }, extra: { groupNodes: { prompts: PROMPTS } } };
