@@ -3,6 +3,8 @@
  * ExecutableNodeDTO link resolution):
  * - subgraph nodes are replaced by their inner nodes, ids `outer:inner` (nested: `a:b:c`); a link into a subgraph input
  *   continues outside it, a subgraph output continues inside;
+ * - group nodes (the older `workflow>NAME`) of the root graph are flattened the same way, ids `instance:index`
+ *   (group-nodes.ts builds each instance's inner graph);
  * - virtual nodes (Note, MarkdownNote, Reroute, PrimitiveNode, see VIRTUAL_NODES), muted (mode 2) and bypassed
  *   (mode 4) nodes are left out; a Reroute (or a GetNode, through its SetNode) is followed to its source, a PrimitiveNode's value goes into the widget it feeds, a bypassed node's
  *   consumers get its input of the same type (same slot first);
@@ -13,7 +15,8 @@
 import { SealError } from '../../shared/errors.js';
 import type { Workflow } from '../../shared/schema.js';
 import type { ObjectInfo } from './definitions.js';
-import { MODE_BYPASS, MODE_NEVER, readUiWorkflow, SUBGRAPH_INPUT_ID, SUBGRAPH_OUTPUT_ID, type UiGraph, type UiNode, type UiWorkflow } from './ui-graph.js';
+import { expandGroupNodes } from './group-nodes.js';
+import { MODE_BYPASS, MODE_NEVER, readUiWorkflow, SUBGRAPH_INPUT_ID, SUBGRAPH_OUTPUT_ID, type UiGraph, type UiNode } from './ui-graph.js';
 import { widgetValues } from './widgets.js';
 
 /**
@@ -47,6 +50,12 @@ interface Scope {
 
 type Resolved = { id: string; slot: number } | { value: unknown };
 
+/** The graphs nodes expand into: subgraph definitions by type, group node instances (root graph only) by node id. */
+interface InnerGraphs {
+  subgraphs: Map<string, UiGraph>;
+  groups: Map<string, UiGraph>;
+}
+
 export interface ConvertOptions {
   /** Node definitions (GET /object_info); needed for nodes whose file does not name their widgets. */
   objectInfo?: ObjectInfo;
@@ -56,13 +65,15 @@ export interface ConvertOptions {
 export function convertUiWorkflow(raw: unknown, options: ConvertOptions = {}): Workflow {
   const ui = readUiWorkflow(raw);
   const defs = options.objectInfo ?? {};
-  const resolver = new Resolver(ui);
+  const { instances, unknown } = expandGroupNodes(ui.root, ui.groupNodes, defs, VIRTUAL_NODES);
+  const graphs: InnerGraphs = { subgraphs: ui.subgraphs, groups: instances };
+  const resolver = new Resolver(graphs);
   const output: Workflow = {};
-  const unknown = new Set<string>();
 
-  for (const { scope, node } of executableNodes(ui, { graph: ui.root, path: [] }, 0)) {
-    if (ui.groupNodeTypes.has(node.type)) {
-      throw new SealError('BAD_INPUT', "this workflow uses group nodes, which are not converted: in ComfyUI convert them to subgraphs (right-click > Convert to Subgraph), or use Workflow > Export (API)");
+  for (const { scope, node } of executableNodes(graphs, { graph: ui.root, path: [] }, 0)) {
+    if (ui.groupNodes.has(node.type)) {
+      // The frontend refuses them there too.
+      throw new SealError('BAD_INPUT', 'this workflow has a group node inside a subgraph, which is not converted: in ComfyUI convert it to a subgraph (right-click > Convert to Subgraph), or use Workflow > Export (API)');
     }
     const def = Object.hasOwn(defs, node.type) ? defs[node.type] : undefined;
     const values = widgetValues(node, def);
@@ -113,20 +124,20 @@ function isSent(node: UiNode): boolean {
 }
 
 /** Every node ComfyUI will get, subgraphs expanded (a muted or bypassed subgraph node sends none of its inside). */
-function* executableNodes(ui: UiWorkflow, scope: Scope, depth: number): Generator<{ scope: Scope; node: UiNode }> {
+function* executableNodes(graphs: InnerGraphs, scope: Scope, depth: number): Generator<{ scope: Scope; node: UiNode }> {
   if (depth > MAX_SUBGRAPH_DEPTH) throw new SealError('BAD_INPUT', `UI workflow: subgraphs nest deeper than ${MAX_SUBGRAPH_DEPTH} levels (or one contains itself)`);
   for (const node of scope.graph.nodes.values()) {
-    const inner = innerScope(ui, scope, node);
+    const inner = innerScope(graphs, scope, node);
     if (inner) {
-      if (node.mode !== MODE_NEVER && node.mode !== MODE_BYPASS) yield* executableNodes(ui, inner, depth + 1);
+      if (node.mode !== MODE_NEVER && node.mode !== MODE_BYPASS) yield* executableNodes(graphs, inner, depth + 1);
     } else if (isSent(node)) {
       yield { scope, node };
     }
   }
 }
 
-function innerScope(ui: UiWorkflow, scope: Scope, node: UiNode): Scope | undefined {
-  const sub = ui.subgraphs.get(node.type);
+function innerScope(graphs: InnerGraphs, scope: Scope, node: UiNode): Scope | undefined {
+  const sub = graphs.subgraphs.get(node.type) ?? (scope.path.length === 0 ? graphs.groups.get(String(node.id)) : undefined);
   return sub && { graph: sub, path: [...scope.path, String(node.id)], parent: { scope, node } };
 }
 
@@ -143,7 +154,7 @@ function typesMatch(a: unknown, b: unknown): boolean {
 }
 
 class Resolver {
-  constructor(private readonly ui: UiWorkflow) {}
+  constructor(private readonly graphs: InnerGraphs) {}
 
   /** Where input `slot` of `node` really comes from: a node's output, a widget value, or nothing. */
   input(scope: Scope, node: UiNode, slot: number, visited: Set<string>): Resolved | undefined {
@@ -167,10 +178,11 @@ class Resolver {
     const origin = scope.graph.nodes.get(String(originId));
     if (!origin) return undefined;
     if (origin.mode === MODE_BYPASS) {
-      const index = bypassSlot(origin, slot, type);
+      const group = scope.path.length === 0 && this.graphs.groups.has(String(originId));
+      const index = group ? groupBypassSlot(origin, slot, type) : bypassSlot(origin, slot, type);
       return index === -1 ? undefined : this.input(scope, origin, index, visited);
     }
-    const inner = innerScope(this.ui, scope, origin);
+    const inner = innerScope(this.graphs, scope, origin);
     if (inner) {
       const link = [...inner.graph.links.values()].find((l) => Number(l.targetId) === SUBGRAPH_OUTPUT_ID && l.targetSlot === slot);
       return link && this.output(inner, link.originId, link.originSlot, type, visited);
@@ -206,6 +218,11 @@ function promotedWidget(outer: UiNode, slot: number): Resolved | undefined {
   if (!input?.widget || !Array.isArray(wv)) return undefined;
   const index = outer.inputs.filter((i) => i.widget !== undefined).indexOf(input);
   return index < wv.length ? { value: wv[index] } : undefined;
+}
+
+/** The input a bypassed group node hands on (ExecutableGroupNodeDTO's rule): the same slot, else the first, of the exact type. */
+function groupBypassSlot(node: UiNode, slot: number, type: unknown): number {
+  return [slot, ...node.inputs.keys()].find((i) => node.inputs[i]?.type === type) ?? -1;
 }
 
 /** The input a bypassed node hands on for output `slot` (ExecutableNodeDTO's rule), or -1. */

@@ -61,8 +61,13 @@ export function definitionInputs(def: NodeDefinition): InputEntry[] {
   return entries;
 }
 
+/** Of a type the frontend can draw as a widget (a `forceInput` one included). */
+export function hasWidgetType(entry: InputEntry): boolean {
+  return WIDGET_TYPES.has(entry.type);
+}
+
 export function isWidgetInput(entry: InputEntry): boolean {
-  return WIDGET_TYPES.has(entry.type) && entry.spec.forceInput !== true;
+  return hasWidgetType(entry) && entry.spec.forceInput !== true;
 }
 
 /** The node's widgets in the order the frontend creates them (= the order of an array `widgets_values`). */

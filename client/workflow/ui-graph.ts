@@ -53,8 +53,21 @@ export interface UiSubgraph extends UiGraph {
 export interface UiWorkflow {
   root: UiGraph;
   subgraphs: Map<string, UiSubgraph>;
-  /** Node types of the older group nodes (`extra.groupNodes`): `workflow>NAME`, or `workflow/NAME` in older files. */
-  groupNodeTypes: Set<string>;
+  /** The older group nodes' definitions (`extra.groupNodes`) by node type: `workflow>NAME`, or `workflow/NAME` in older files. */
+  groupNodes: Map<string, UiGroupDefinition>;
+}
+
+/**
+ * A group node definition as the frontend stores it: its inner nodes (in execution order, addressed by index), the
+ * links between them as `[originIndex, originSlot, targetIndex, targetSlot, originId, type]` (originIndex null for a
+ * link from outside the group), the outputs also used outside (`[index, slot, type]`), and the Manage dialog's config.
+ */
+export interface UiGroupDefinition {
+  name: string;
+  nodes: UiNode[];
+  links: Array<[number | null, number, number, number]>;
+  external: Array<[number, number]>;
+  config: Record<string, { input?: Record<string, { visible?: boolean }>; output?: Record<string, { visible?: boolean }> }>;
 }
 
 /** The ids the frontend gives a subgraph's input and output boundary nodes. */
@@ -151,7 +164,20 @@ export function readUiWorkflow(raw: unknown): UiWorkflow {
   if (!isRecord(raw)) throw invalid('not a JSON object');
   const subgraphs = new Map<string, UiSubgraph>();
   collectSubgraphs(raw, subgraphs);
-  const groups = isRecord(raw.extra) && isRecord(raw.extra.groupNodes) ? Object.keys(raw.extra.groupNodes) : [];
-  const groupNodeTypes = new Set(groups.flatMap((name) => [`workflow>${name}`, `workflow/${name}`]));
-  return { root: readGraph(raw), subgraphs, groupNodeTypes };
+  const groupNodes = new Map<string, UiGroupDefinition>();
+  const groups = isRecord(raw.extra) && isRecord(raw.extra.groupNodes) ? raw.extra.groupNodes : {};
+  for (const [name, def] of Object.entries(groups)) {
+    const group = readGroup(name, def);
+    groupNodes.set(`workflow>${name}`, group);
+    groupNodes.set(`workflow/${name}`, group);
+  }
+  return { root: readGraph(raw), subgraphs, groupNodes };
+}
+
+function readGroup(name: string, raw: unknown): UiGroupDefinition {
+  if (!isRecord(raw) || !Array.isArray(raw.nodes)) throw new SealError('BAD_INPUT', 'UI workflow: a group node definition (extra.groupNodes) has no node list', { group: name });
+  const index = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  const links = (Array.isArray(raw.links) ? raw.links : []).filter(Array.isArray).map((l) => [index(l[0]), Number(l[1]), Number(l[2]), Number(l[3])] as [number | null, number, number, number]);
+  const external = (Array.isArray(raw.external) ? raw.external : []).filter(Array.isArray).map((e) => [Number(e[0]), Number(e[1])] as [number, number]);
+  return { name, nodes: raw.nodes.map((n, i) => readNode(isRecord(n) ? { ...n, id: i } : n, i)), links, external, config: isRecord(raw.config) ? (raw.config as UiGroupDefinition['config']) : {} };
 }

@@ -213,11 +213,6 @@ describe('links (v0.4 arrays)', () => {
     expect(() => convert(ui)).toThrowError(expect.objectContaining({ code: 'BAD_INPUT', message: expect.stringMatching(/circle/) }));
   });
 
-  it('refuses the older group nodes with the way out (convert to subgraphs)', () => {
-    const ui = { version: 0.4, nodes: [node({ id: 1, type: 'workflow>My group', wv: [1] })], links: [], extra: { groupNodes: { 'My group': { nodes: [], links: [] } } } };
-    expect(() => convert(ui)).toThrowError(expect.objectContaining({ code: 'BAD_INPUT', message: expect.stringMatching(/group nodes, which are not converted: .*Convert to Subgraph/) }));
-  });
-
   it('refuses a subgraph that contains itself', () => {
     const self = { id: '11111111-0000-4000-8000-000000000009', name: 'self', inputs: [], outputs: [], nodes: [node({ id: 1, type: '11111111-0000-4000-8000-000000000009' })], links: [] };
     const ui = { version: 1, nodes: [node({ id: 1, type: self.id })], links: [], definitions: { subgraphs: [self] } };
