@@ -52,13 +52,33 @@ export function closestFlag(given: string, known: readonly string[]): string | u
 }
 
 /**
+ * `--key -Abc…` → `--key=-Abc…`: a value that starts with a dash (one key in 64 does; a prompt may) belongs to the
+ * string flag before it, unless it is itself one of the command's flags (then the value is missing, and parseArgs says so).
+ */
+function joinDashValues(argv: string[], options: Options): string[] {
+  const flags = new Set(Object.entries(options).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    const name = /^--([^=]+)$/.exec(arg)?.[1];
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && next.startsWith('-') && !flags.has(next.split('=')[0]!)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/**
  * node:util parseArgs, strict, with a message that says which flag was wrong (and which was likely meant). A flag
  * that takes one value refuses to be given twice: the second would silently replace the first.
  */
 export function parseCommandArgs<T extends Options>(argv: string[], options: T, allowPositionals = false) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals, tokens: true });
+    parsed = parseArgs({ args: joinDashValues(argv, options), options, strict: true, allowPositionals, tokens: true });
   } catch (error) {
     const text = error instanceof Error ? error.message.replace(/\. To specify .*$/s, '') : String(error);
     const unknown = /^Unknown option '--([^']+)'/.exec(text)?.[1];

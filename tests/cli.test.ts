@@ -49,6 +49,16 @@ describe('comfy-seal (bin)', () => {
     expect(opened.stdout).toEqual(data);
   });
 
+  it('takes a flag value that starts with a dash (one key in 64 does), and still says when a value is missing', async () => {
+    const dashed = `-${Fernet.generateKey().slice(1)}`;
+    const sealed = await runCli(['seal', '--key', dashed], { stdin: 'hi' });
+    expect(sealed.code).toBe(0);
+    expect(new Fernet(dashed).decrypt(sealed.stdout.toString()).toString()).toBe('hi');
+    const missing = await runCli(['seal', '--key', '--bundle'], { stdin: '{}' });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--key/);
+  });
+
   it('--key wins over ENCRYPTION_KEY, and a missing key is a usage error', async () => {
     const other = Fernet.generateKey();
     const sealed = await runCli(['seal', '--key', other], { env, stdin: 'hi' });
