@@ -2,14 +2,12 @@
  * `comfy-seal check`: a workflow (API, UI, PNG or WebP) checked against the endpoint's node definitions with ComfyUI's
  * own rules, before any GPU second is spent. `run` performs the same check (`checkBeforeRun`).
  */
-import path from 'node:path';
-import { parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
+import { parseCommandArgs, type Command, type CommandIo } from '../../shared/cli.js';
 import { SealError } from '../../shared/errors.js';
-import { parseWith, workflowSchema, type Workflow } from '../../shared/schema.js';
+import type { Workflow } from '../../shared/schema.js';
 import { checkWorkflow, formatProblem, type Problem } from '../workflow/check.js';
-import { describeSource, loadWorkflow } from '../workflow/load.js';
-import { readWorkflowFile } from './convert.js';
-import { findDefinitions, type FoundDefinitions } from './definitions.js';
+import { describeSource } from '../workflow/load.js';
+import { loadWorkflowFlag, type FoundDefinitions } from './definitions.js';
 
 const HELP = `Usage: comfy-seal check --workflow FILE [--object-info FILE] [--json]
 
@@ -60,19 +58,16 @@ export const command: Command = async (argv, io) => {
     io.stdout.write(HELP);
     return 0;
   }
-  if (!values.workflow) throw new UsageError('--workflow FILE is required');
-  const bytes = await readWorkflowFile(values.workflow);
-  const found = await findDefinitions(values, io.env);
-  if (!found) throw new SealError('BAD_INPUT', NO_DEFINITIONS);
-  const loaded = loadWorkflow(bytes, { objectInfo: found.objectInfo });
-  const workflow = parseWith(workflowSchema, loaded.workflow, 'workflow');
+  const loadedFlag = await loadWorkflowFlag(values, io.env, { required: NO_DEFINITIONS });
+  const { workflow, loaded, name } = loadedFlag;
+  const found = loadedFlag.found!; // `required`: refused above when there are none
   const problems = checkWorkflow(workflow, found.objectInfo);
   const nodes = Object.keys(workflow).length;
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ ok: problems.length === 0, nodes, source: loaded.source, problems })}\n`);
     return problems.length === 0 ? 0 : 1;
   }
-  if (loaded.source !== 'api') io.stderr.write(`comfy-seal check: ${path.basename(values.workflow)}: ${describeSource(loaded)}\n`);
+  if (loaded.source !== 'api') io.stderr.write(`comfy-seal check: ${name}: ${describeSource(loaded)}\n`);
   writeProblems(io, 'check', problems);
   if (problems.length > 0) return 1;
   io.stdout.write(`ok: ${nodes} nodes pass the check (definitions: ${found.from})\n`);

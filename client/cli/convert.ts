@@ -2,13 +2,10 @@
  * `comfy-seal convert`: print the API-format workflow that a UI file, a PNG / WebP saved by ComfyUI, or an API file
  * stands for, with ComfyUI's `_meta` titles: what `run` would send.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { parseCommandArgs, UsageError, type Command } from '../../shared/cli.js';
+import { parseCommandArgs, type Command } from '../../shared/cli.js';
 import { SealError } from '../../shared/errors.js';
-import { parseWith, workflowSchema } from '../../shared/schema.js';
-import { describeSource, loadWorkflow } from '../workflow/load.js';
-import { findDefinitions } from './definitions.js';
+import { describeSource } from '../workflow/load.js';
+import { loadWorkflowFlag } from './definitions.js';
 
 const HELP = `Usage: comfy-seal convert --workflow FILE [--object-info FILE]
 
@@ -33,27 +30,15 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function readWorkflowFile(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    throw new UsageError(`cannot read workflow ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-}
-
 export const command: Command = async (argv, io) => {
   const { values } = parseCommandArgs(argv, OPTIONS);
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
   }
-  if (!values.workflow) throw new UsageError('--workflow FILE is required');
-  const bytes = await readWorkflowFile(values.workflow);
-  const found = await findDefinitions(values, io.env);
-  const loaded = loadWorkflow(bytes, found ? { objectInfo: found.objectInfo } : {});
-  const workflow = parseWith(workflowSchema, loaded.workflow, 'workflow');
+  const { workflow, loaded, name } = await loadWorkflowFlag(values, io.env);
   if (Object.keys(workflow).length === 0) throw new SealError('BAD_INPUT', 'workflow has no nodes');
-  if (loaded.source !== 'api') io.stderr.write(`comfy-seal convert: ${path.basename(values.workflow)}: ${describeSource(loaded)}\n`);
+  if (loaded.source !== 'api') io.stderr.write(`comfy-seal convert: ${name}: ${describeSource(loaded)}\n`);
   io.stdout.write(`${JSON.stringify(workflow, null, 2)}\n`);
   return 0;
 };

@@ -3,9 +3,13 @@
  * --json` output), else the cache of the endpoint they talk to (`comfy-seal nodes` fills it). Never the network.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { UsageError } from '../../shared/cli.js';
+import { SealError } from '../../shared/errors.js';
+import { parseWith, workflowSchema } from '../../shared/schema.js';
 import { DEFAULT_API_URL } from '../client.js';
 import type { ObjectInfo } from '../workflow/definitions.js';
+import { loadWorkflow } from '../workflow/load.js';
 import { cacheFile, readCachedDefinitions, type EndpointRef } from '../workflow/definitions-cache.js';
 
 export interface DefinitionsFlags {
@@ -53,4 +57,22 @@ export async function findDefinitions(flags: DefinitionsFlags, env: NodeJS.Proce
   const ref = endpointRef(flags, env);
   const cached = ref && (await readCachedDefinitions(ref, env));
   return cached ? { objectInfo: cached.object_info, from: cacheFile(ref, env) } : null;
+}
+
+/**
+ * `--workflow FILE` (API or UI JSON, or a PNG / WebP carrying one), loaded with the definitions found for it.
+ * `required`: the BAD_INPUT message when no definitions are found (refused before the file is converted).
+ */
+export async function loadWorkflowFlag(flags: DefinitionsFlags & { workflow?: string | undefined }, env: NodeJS.ProcessEnv, { required }: { required?: string } = {}) {
+  if (!flags.workflow) throw new UsageError('--workflow FILE is required');
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(flags.workflow);
+  } catch (error) {
+    throw new UsageError(`cannot read workflow ${flags.workflow} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const found = await findDefinitions(flags, env);
+  if (!found && required) throw new SealError('BAD_INPUT', required);
+  const loaded = loadWorkflow(bytes, found ? { objectInfo: found.objectInfo } : {});
+  return { workflow: parseWith(workflowSchema, loaded.workflow, 'workflow'), loaded, found, name: path.basename(flags.workflow) };
 }
