@@ -7,7 +7,7 @@ import { SealError } from '../../shared/errors.js';
 import type { Workflow } from '../../shared/schema.js';
 import { checkWorkflow, formatProblem, type Problem } from '../workflow/check.js';
 import { describeSource } from '../workflow/load.js';
-import { loadWorkflowFlag, type FoundDefinitions } from './definitions.js';
+import { loadWorkflowFlag, WORKFLOW_HELP, WORKFLOW_OPTIONS, type FoundDefinitions } from './definitions.js';
 
 const HELP = `Usage: comfy-seal check --workflow FILE [--object-info FILE] [--json]
 
@@ -17,22 +17,12 @@ values not in a list (models and LoRAs not installed, with the nearest installed
 exit 1 when there is any. 'comfy-seal run' does the same check before it submits (--no-check skips it).
 
 Options:
-  --workflow FILE       the workflow (API or UI JSON, PNG or WebP)
-  --object-info FILE    node definitions (a saved /object_info) instead of the endpoint's cache
-  --endpoint ID         whose cached definitions to use (default: $RUNPOD_ENDPOINT_ID; 'comfy-seal nodes' fills it)
-  --api-url URL         likewise (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
+${WORKFLOW_HELP}
   --json                print one JSON object: {"ok", "nodes", "problems": [...]}
   -h, --help            this help
 `;
 
-const OPTIONS = {
-  workflow: { type: 'string' },
-  'object-info': { type: 'string' },
-  endpoint: { type: 'string' },
-  'api-url': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const OPTIONS = { ...WORKFLOW_OPTIONS, json: { type: 'boolean' } } as const;
 
 const NO_DEFINITIONS = "no node definitions: run 'comfy-seal nodes' (caches your endpoint's) or pass --object-info FILE";
 

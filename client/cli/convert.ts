@@ -5,7 +5,7 @@
 import { parseCommandArgs, type Command } from '../../shared/cli.js';
 import { SealError } from '../../shared/errors.js';
 import { describeSource } from '../workflow/load.js';
-import { loadWorkflowFlag } from './definitions.js';
+import { loadWorkflowFlag, WORKFLOW_HELP, WORKFLOW_OPTIONS } from './definitions.js';
 
 const HELP = `Usage: comfy-seal convert --workflow FILE [--object-info FILE]
 
@@ -15,20 +15,11 @@ UI files need node definitions for nodes whose widgets the file does not name: -
 'comfy-seal nodes' fills for your endpoint.
 
 Options:
-  --workflow FILE       the workflow (JSON, PNG or WebP)
-  --object-info FILE    node definitions (a saved /object_info) instead of the endpoint's cache
-  --endpoint ID         whose cached definitions to use (default: $RUNPOD_ENDPOINT_ID)
-  --api-url URL         likewise (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
+${WORKFLOW_HELP}
   -h, --help            this help
 `;
 
-const OPTIONS = {
-  workflow: { type: 'string' },
-  'object-info': { type: 'string' },
-  endpoint: { type: 'string' },
-  'api-url': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const OPTIONS = WORKFLOW_OPTIONS;
 
 export const command: Command = async (argv, io) => {
   const { values } = parseCommandArgs(argv, OPTIONS);

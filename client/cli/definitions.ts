@@ -76,3 +76,17 @@ export async function loadWorkflowFlag(flags: DefinitionsFlags & { workflow?: st
   const loaded = loadWorkflow(bytes, found ? { objectInfo: found.objectInfo } : {});
   return { workflow: parseWith(workflowSchema, loaded.workflow, 'workflow'), loaded, found, name: path.basename(flags.workflow) };
 }
+
+/** The flags of the commands that load a workflow with the endpoint's node definitions (check, convert). */
+export const WORKFLOW_OPTIONS = {
+  workflow: { type: 'string' },
+  'object-info': { type: 'string' },
+  endpoint: { type: 'string' },
+  'api-url': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const WORKFLOW_HELP = `  --workflow FILE       the workflow (API or UI JSON, PNG or WebP)
+  --object-info FILE    node definitions (a saved /object_info) instead of the endpoint's cache
+  --endpoint ID         whose cached definitions to use (default: $RUNPOD_ENDPOINT_ID; 'comfy-seal nodes' fills it)
+  --api-url URL         likewise (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)`;
