@@ -6,10 +6,11 @@ import { SealError } from './errors.js';
 import { allocReleasable, release } from './releasable.js';
 
 /**
- * Characters per decoded piece (a multiple of 4). Small pieces keep each transient buffer below malloc's mmap
- * threshold, which measured as ~15 MB less peak RSS than 1 MiB pieces on a 40 MB token, for the same speed.
+ * Characters per decoded piece (a multiple of 4). Each piece goes through a short string: one of 64 K characters stays
+ * in V8's young space, where a 128 K one would be a large object of its own (measured: decoding 178 MB took 65 ms in
+ * 64 K pieces, 300 ms in 128 K ones).
  */
-const PIECE_CHARS = 1 << 17;
+const PIECE_CHARS = 1 << 16;
 
 /** A token's text: a string, or its ASCII bytes (a blob fetched from storage, never made a string whole). */
 export type Base64Text = string | Buffer;
@@ -69,6 +70,23 @@ export function eachPiece(text: Base64Text, total: number, visit: (piece: Buffer
     offset += written;
   }
   return offset === total;
+}
+
+/**
+ * Decodes a canonical text of `total` decoded bytes over itself: the bytes land at the front of the same buffer, which
+ * no longer holds the text. Each piece is read into a short string before its bytes are written, and the write
+ * position never passes the read position. Returns the decoded view, or null if the text turns out not to be base64.
+ */
+export function decodeInPlace(text: Buffer, total: number, alphabet: 'base64url' | 'base64' = 'base64url'): Buffer | null {
+  let written = 0;
+  for (let at = 0; at < text.length; at += PIECE_CHARS) {
+    const chars = text.toString('latin1', at, Math.min(text.length, at + PIECE_CHARS));
+    const n = text.write(chars, written, alphabet);
+    // A piece that decodes short holds something outside the alphabet (Node's decoder skips it).
+    if (n !== Math.min(total - written, (chars.length / 4) * 3)) return null;
+    written += n;
+  }
+  return written === total ? text.subarray(0, total) : null;
 }
 
 /**

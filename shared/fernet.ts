@@ -7,7 +7,7 @@
  * (HMAC pass, then decrypt pass), so its only large allocation is the plaintext. No hex or intermediate string round trips.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual, type Cipher, type Hmac } from 'node:crypto';
-import { Base64UrlWriter, canonicalLength, decodeBase64Url, eachPiece, type Base64Text } from './base64url.js';
+import { Base64UrlWriter, canonicalLength, decodeBase64Url, decodeInPlace, eachPiece, type Base64Text } from './base64url.js';
 import { SealError } from './errors.js';
 import { allocReleasable, release } from './releasable.js';
 
@@ -29,6 +29,11 @@ export interface DecryptOptions {
   nowSeconds?: number;
   /** Decrypt into a releasable buffer (shared/releasable.ts) that the caller gives back; for the package's own use. */
   releasable?: boolean;
+  /**
+   * The token is a Buffer the caller gives up (a fetched blob): it is decoded and decrypted over itself, and the message
+   * is a view of its front. No second buffer at all; the token's bytes are gone afterwards, even when it is refused.
+   */
+  inPlace?: boolean;
 }
 
 /** Hooks for the spec's fixed test vectors: a given IV and time instead of random and now. */
@@ -185,7 +190,8 @@ export class Fernet {
   /**
    * Two passes over the token text, decoding a piece at a time: the first computes the HMAC (of every key) and reads
    * header and MAC; only if a key's MAC matches does the second decrypt, into a buffer the size of the ciphertext.
-   * So a 40 MB token never costs a second 40 MB buffer of decoded bytes.
+   * So a 40 MB token never costs a second 40 MB buffer of decoded bytes. In place (a Buffer the caller gives up): one
+   * decoding pass over the token itself, then the HMAC and the decryption over those bytes.
    */
   #open(token: Base64Text, options: DecryptOptions): { message: Buffer; issued: number } {
     if (typeof token !== 'string' && !Buffer.isBuffer(token)) throw decryptFailed('a Fernet token must be a string');
@@ -193,6 +199,7 @@ export class Fernet {
     const total = canonicalLength(text);
     if (total < 0) throw decryptFailed('token is not canonical url-safe base64');
     if (total < MIN_RAW || (total - HEADER - MAC) % BLOCK !== 0) throw decryptFailed('token has an invalid length');
+    if (options.inPlace && typeof text !== 'string') return this.#openInPlace(text, total, options);
 
     const signedLength = total - MAC;
     const header = Buffer.alloc(HEADER);
@@ -205,20 +212,7 @@ export class Fernet {
       for (const h of hmacs) h.update(signedPart);
     });
     if (!decoded) throw decryptFailed('token is not canonical url-safe base64');
-    if (header[0] !== VERSION) throw decryptFailed('token has an unknown version');
-    const index = hmacs.findIndex((h) => timingSafeEqual(h.digest(), mac));
-    if (index < 0) throw decryptFailed('token signature does not match any key');
-    const key = this.#keys[index]!;
-
-    // Time is checked after the signature so that only an authentic token can be called expired.
-    const issued = Number(header.readBigUInt64BE(1));
-    if (options.ttlSeconds !== undefined) {
-      const now = options.nowSeconds ?? Math.floor(Date.now() / 1000);
-      if (issued + options.ttlSeconds < now) throw new SealError('TOKEN_EXPIRED', 'token is older than its time to live');
-      if (now + MAX_CLOCK_SKEW_S < issued) {
-        throw new SealError('TOKEN_EXPIRED', 'token is dated in the future beyond the 60 s clock-skew allowance (check the clock)');
-      }
-    }
+    const key = this.#verified(header, hmacs, mac, options);
 
     const out = options.releasable ? allocReleasable(signedLength - HEADER) : Buffer.allocUnsafe(signedLength - HEADER);
     const decipher = createDecipheriv('aes-128-cbc', key.encryption, header.subarray(9, HEADER));
@@ -236,14 +230,54 @@ export class Fernet {
       }
     });
     written += decipher.final().copy(out, written);
-
-    const pad = out[written - 1]!;
-    if (pad < 1 || pad > BLOCK) throw decryptFailed('token padding is invalid');
-    for (let i = written - pad; i < written; i++) {
-      if (out[i] !== pad) throw decryptFailed('token padding is invalid');
-    }
-    return { message: out.subarray(0, written - pad), issued };
+    return { message: unpadded(out, written), issued: Number(header.readBigUInt64BE(1)) };
   }
+
+  #openInPlace(token: Buffer, total: number, options: DecryptOptions): { message: Buffer; issued: number } {
+    const raw = decodeInPlace(token, total);
+    if (!raw) throw decryptFailed('token is not canonical url-safe base64');
+    const signedLength = total - MAC;
+    const header = Buffer.from(raw.subarray(0, HEADER));
+    const hmacs = this.#keys.map((k) => createHmac('sha256', k.signing).update(raw.subarray(0, signedLength)));
+    const key = this.#verified(header, hmacs, raw.subarray(signedLength), options);
+    const decipher = createDecipheriv('aes-128-cbc', key.encryption, header.subarray(9, HEADER));
+    decipher.setAutoPadding(false);
+    // The message goes to the front: what is written never passes what has been read.
+    let written = 0;
+    for (let at = HEADER; at < signedLength; at += CHUNK) {
+      const plain = decipher.update(raw.subarray(at, Math.min(signedLength, at + CHUNK))).toString('latin1');
+      written += raw.write(plain, written, 'latin1');
+    }
+    written += decipher.final().copy(raw, written);
+    return { message: unpadded(raw, written), issued: Number(header.readBigUInt64BE(1)) };
+  }
+
+  /** The key whose MAC matches, once version and time are checked too. */
+  #verified(header: Buffer, hmacs: Hmac[], mac: Buffer, options: DecryptOptions): KeyPair {
+    if (header[0] !== VERSION) throw decryptFailed('token has an unknown version');
+    const index = hmacs.findIndex((h) => timingSafeEqual(h.digest(), mac));
+    if (index < 0) throw decryptFailed('token signature does not match any key');
+    // Time is checked after the signature so that only an authentic token can be called expired.
+    const issued = Number(header.readBigUInt64BE(1));
+    if (options.ttlSeconds !== undefined) {
+      const now = options.nowSeconds ?? Math.floor(Date.now() / 1000);
+      if (issued + options.ttlSeconds < now) throw new SealError('TOKEN_EXPIRED', 'token is older than its time to live');
+      if (now + MAX_CLOCK_SKEW_S < issued) {
+        throw new SealError('TOKEN_EXPIRED', 'token is dated in the future beyond the 60 s clock-skew allowance (check the clock)');
+      }
+    }
+    return this.#keys[index]!;
+  }
+}
+
+/** The message of `written` decrypted bytes, its PKCS7 padding checked and cut. */
+function unpadded(out: Buffer, written: number): Buffer {
+  const pad = out[written - 1]!;
+  if (pad < 1 || pad > BLOCK) throw decryptFailed('token padding is invalid');
+  for (let i = written - pad; i < written; i++) {
+    if (out[i] !== pad) throw decryptFailed('token padding is invalid');
+  }
+  return out.subarray(0, written - pad);
 }
 
 /** Copies the part of `piece` (at `offset` in the whole) that falls in [from, to) of the whole into `target`. */
