@@ -278,7 +278,7 @@ export class ComfySealClient {
       if (requestKey) keys.add(requestKey);
       this.#blobs.set(jobId, keys);
     }
-    return openResultBlob(await fetchBlob(opened.pointer), this.#fernet!); // the token is released once decrypted
+    return openResultBlob(await fetchBlob(opened.pointer), this.#fernet!); // decrypted over itself: the files are views of it
   }
 
   /**

@@ -46,14 +46,21 @@ export function blobPointerJson(pointer: BlobPointer): string {
   return JSON.stringify({ blob: { url: pointer.url, sha256: pointer.sha256, size: pointer.size } });
 }
 
-/** Receives a blob's bytes into a releasable buffer of the size its pointer states, hashing them on the way. */
+/**
+ * Receives a blob's bytes into a buffer of the size its pointer states, hashing them on the way. Releasable (the
+ * worker's, given back once used) or ordinary (the client's: the result's files are views of it, and an app may hand
+ * them to fetch, which refuses a resizable buffer).
+ */
 export class BlobReceiver {
   readonly bytes: Buffer;
   readonly #hash = createHash('sha256');
   #received = 0;
 
-  constructor(readonly size: number) {
-    this.bytes = allocReleasable(size);
+  constructor(
+    readonly size: number,
+    releasable = true,
+  ) {
+    this.bytes = releasable ? allocReleasable(size) : Buffer.allocUnsafeSlow(size);
   }
 
   get received(): number {

@@ -2,10 +2,10 @@
  * Bundles (contract §2): build one on the client, open and validate one on the worker.
  * Parsing is defensive end to end: any malformed input becomes a SealError with a code, never an uncaught exception.
  */
-import { isUtf8 } from 'node:buffer';
 import { isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError } from './errors.js';
-import { JsonWithData } from './json-data.js';
+import { JsonDataText, JsonWithData, readJsonWithData } from './json-data.js';
+import { decodeUtf8, parseJsonLimited } from './json.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { allocReleasable, release } from './releasable.js';
@@ -33,21 +33,21 @@ const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
 
 /**
  * Decodes a bundle image: plain base64 (either alphabet, line breaks allowed) or a `data:...;base64,` URI. `releasable`
- * (the worker, which gives inputs back as soon as they are staged): into a buffer from shared/releasable.ts.
+ * (the worker, which gives inputs back as soon as they are staged): into a buffer from shared/releasable.ts. A data
+ * text (read from bytes) decodes over itself, into a view of the buffer it was read from.
  */
-export function decodeImageData(text: string, releasable = false): Buffer {
+export function decodeImageData(text: string | JsonDataText, releasable = false): Buffer {
+  if (text instanceof JsonDataText) return decodeDataText(text);
   let body = text;
   const uri = DATA_URI.exec(body.slice(0, 256));
   if (uri) body = body.slice(uri[0].length);
-  else if (body.startsWith('data:')) throw new SealError('BAD_INPUT', 'image is a data URI but not a base64 one (";base64,")');
+  else if (body.startsWith('data:')) throw notBase64Uri();
   if (body.includes('\n') || body.includes('\r')) body = body.replace(/\r?\n/g, '');
   if (body.length === 0) throw new SealError('BAD_INPUT', 'image is empty');
   // Node's decoder skips what is not base64; a decoded length short of what the text promises reveals it, without a
   // regex pass over megabytes.
-  const pad = body.endsWith('==') ? 2 : body.endsWith('=') ? 1 : 0;
-  const firstPad = body.indexOf('=');
-  const expected = Math.floor(((body.length - pad) * 3) / 4);
-  if (body.length % 4 === 1 || (firstPad !== -1 && firstPad < body.length - pad)) throw notBase64();
+  const expected = base64Length(body.length, body.slice(-2), body.indexOf('='));
+  if (expected < 0) throw notBase64();
   const data = releasable ? allocReleasable(expected) : Buffer.allocUnsafe(expected);
   if (data.write(body, 'base64') !== expected) {
     release(data);
@@ -56,62 +56,47 @@ export function decodeImageData(text: string, releasable = false): Buffer {
   return data;
 }
 
+/** decodeImageData for a data text. It holds no line break: a JSON string carries those escaped, never as data text. */
+function decodeDataText(text: JsonDataText): Buffer {
+  const uri = DATA_URI.exec(text.slice(0, 256));
+  if (!uri && text.slice(0, 5) === 'data:') throw notBase64Uri();
+  const start = uri ? uri[0].length : 0;
+  const length = text.byteLength - start;
+  const firstPad = text.indexOf(0x3d, start);
+  const expected = base64Length(length, text.slice(text.byteLength - 2, text.byteLength), firstPad === -1 ? -1 : firstPad - start);
+  if (expected < 0) throw notBase64();
+  const data = text.decodeBase64(start, expected);
+  if (!data) throw notBase64();
+  return data;
+}
+
+/** The decoded length of `length` base64 characters ending in `tail`, the first '=' at `firstPad`; -1 if not base64. */
+function base64Length(length: number, tail: string, firstPad: number): number {
+  const pad = tail.endsWith('==') ? 2 : tail.endsWith('=') ? 1 : 0;
+  if (length % 4 === 1 || (firstPad !== -1 && firstPad < length - pad)) return -1;
+  return Math.floor(((length - pad) * 3) / 4);
+}
+
+function notBase64Uri(): SealError {
+  return new SealError('BAD_INPUT', 'image is a data URI but not a base64 one (";base64,")');
+}
+
 function notBase64(): SealError {
   return new SealError('BAD_INPUT', 'image is not base64');
-}
-
-/** JSON text → value, with the depth limit checked on the parsed tree (JSON.parse itself overflows on ~10k levels). */
-export function parseJsonLimited(text: string, maxDepth: number, what: string): unknown {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    if (error instanceof RangeError) throw new SealError('BAD_INPUT', `${what} is nested too deeply`);
-    throw new SealError('BAD_INPUT', `${what} is not valid JSON`);
-  }
-  if (depthExceeds(value, maxDepth)) throw new SealError('BAD_INPUT', `${what} is nested deeper than ${maxDepth} levels`);
-  return value;
-}
-
-function depthExceeds(root: unknown, maxDepth: number): boolean {
-  // Iterative, so the check itself cannot overflow the stack.
-  const stack: Array<[unknown, number]> = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (value === null || typeof value !== 'object') continue;
-    if (depth > maxDepth) return true;
-    for (const child of Array.isArray(value) ? value : Object.values(value)) {
-      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
-    }
-  }
-  return false;
 }
 
 export const UI_FORMAT_MESSAGE =
   'workflow is in ComfyUI UI format (nodes/links); export it with Workflow > Export (API) (older versions: "Save (API Format)" with dev mode on)';
 
-/** Bytes → text, refusing invalid UTF-8 (a native check, then a native decode: no per-character JS). */
-export function decodeUtf8(bytes: Uint8Array, what: string): string {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (!isUtf8(buf)) throw new SealError('BAD_INPUT', `${what} is not valid UTF-8`);
-  return buf.toString('utf8');
-}
-
-/** Bytes → validated Bundle with images decoded. Throws BAD_INPUT with a message that names no user data. */
+/** Bytes (the caller's, left as they are) → validated Bundle with images decoded. BAD_INPUT names no user data. */
 export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): Bundle {
   const limits = resolveLimits(limitsIn);
-  return parseBundleText(bundleText(bytes, limits), limits, false);
+  checkBundleSize(bytes.length, limits);
+  return validateBundle(parseJsonLimited(decodeUtf8(bytes, 'bundle'), limits.maxJsonDepth, 'bundle'), limits, false);
 }
 
-function bundleText(bytes: Uint8Array, limits: Limits): string {
-  if (bytes.length > limits.maxBundleBytes) {
-    throw new SealError('BAD_INPUT', `bundle is ${bytes.length} bytes, over the ${limits.maxBundleBytes}-byte limit`);
-  }
-  return decodeUtf8(bytes, 'bundle');
-}
-
-function parseBundleText(text: string, limits: Limits, releasable: boolean): Bundle {
-  return validateBundle(parseJsonLimited(text, limits.maxJsonDepth, 'bundle'), limits, releasable);
+function checkBundleSize(bytes: number, limits: Limits): void {
+  if (bytes > limits.maxBundleBytes) throw new SealError('BAD_INPUT', `bundle is ${bytes} bytes, over the ${limits.maxBundleBytes}-byte limit`);
 }
 
 /**
@@ -201,16 +186,24 @@ export interface OpenBundleOptions {
   /** Oldest accepted token age in seconds; undefined or 0 = no limit. */
   ttlSeconds?: number;
   limits?: Partial<Limits>;
-  /** Images decoded into buffers from shared/releasable.ts, for a caller that releases them (the worker). */
+  /**
+   * The images live in a buffer from shared/releasable.ts, for a caller that gives them back (the worker): they are
+   * views of one buffer (the decrypted plaintext), so releasing one releases all.
+   */
   releasable?: boolean;
-  /** The token is a releasable buffer given back as soon as it is decrypted (a fetched blob). */
+  /**
+   * The token is a buffer the caller gives up (a fetched blob): it is decrypted over itself and the images are views
+   * of it; it is released at once when the bundle fails or holds no image.
+   */
   consumeToken?: boolean;
 }
 
+/** Where a bundle's images are: the list's `image` fields, or the older object form's values. */
+const BUNDLE_DATA_PATHS = [['images', '*', 'image'], ['images', '*']];
+
 /** The worker side: token (text, or a blob's ASCII bytes) → validated Bundle. DECRYPT_FAILED / TOKEN_EXPIRED / BAD_INPUT. */
 export function openBundle(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions = {}): Bundle {
-  const limits = resolveLimits(options.limits);
-  return validateBundle(openBundleJson(token, fernet, options, limits), limits, options.releasable ?? false);
+  return readBundle(token, fernet, options, false).bundle!;
 }
 
 /** A request token's plaintext: the bundle, or a pointer to the blob that holds it (§9). */
@@ -218,25 +211,37 @@ export type OpenedRequest = { bundle: Bundle; pointer?: undefined } | { pointer:
 
 /** `encrypted_input` → its bundle, or the blob pointer it holds instead. */
 export function openRequest(token: string, fernet: Fernet, options: OpenBundleOptions = {}): OpenedRequest {
-  const limits = resolveLimits(options.limits);
-  const value = openBundleJson(token, fernet, options, limits);
-  if (isBlobPointer(value)) return { pointer: parseBlobPointer(value, 'blob pointer') };
-  return { bundle: validateBundle(value, limits, options.releasable ?? false) };
+  return readBundle(token, fernet, options, true);
 }
 
-function openBundleJson(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions, limits: Limits): unknown {
-  const ttl = options.ttlSeconds ? options.ttlSeconds : undefined;
+/**
+ * Decrypts a request token and reads its JSON with the images left as bytes, which `validate` decodes over
+ * themselves: so a bundle costs its plaintext and nothing more (or, for a consumed blob, the blob and nothing more).
+ * The plaintext is given back at once unless images hold it.
+ */
+function readBundle(token: string | Buffer, fernet: Fernet, options: OpenBundleOptions, pointerAllowed: boolean): OpenedRequest {
+  const limits = resolveLimits(options.limits);
+  const ttl = options.ttlSeconds ? { ttlSeconds: options.ttlSeconds } : {};
+  const consume = options.consumeToken === true && typeof token !== 'string';
   let bytes: Buffer;
   try {
-    bytes = fernet.decrypt(token, { releasable: true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }) });
-  } finally {
-    if (options.consumeToken && typeof token !== 'string') release(token);
+    bytes = consume ? fernet.decrypt(token, { inPlace: true, ...ttl }) : fernet.decrypt(token, { releasable: options.releasable ?? false, ...ttl });
+  } catch (error) {
+    if (consume) release(token);
+    throw error;
   }
-  let text: string;
   try {
-    text = bundleText(bytes, limits);
-  } finally {
-    release(bytes); // the plaintext bytes are ours alone; the text has everything
+    checkBundleSize(bytes.length, limits);
+    const value = readJsonWithData(bytes, { what: 'bundle', maxDepth: limits.maxJsonDepth, dataPaths: BUNDLE_DATA_PATHS });
+    if (pointerAllowed && isBlobPointer(value)) {
+      release(bytes);
+      return { pointer: parseBlobPointer(value, 'blob pointer') };
+    }
+    const bundle = validateBundle(value, limits, options.releasable ?? false);
+    if (bundle.images.length === 0) release(bytes);
+    return { bundle };
+  } catch (error) {
+    release(bytes);
+    throw error;
   }
-  return parseJsonLimited(text, limits.maxJsonDepth, 'bundle');
 }

@@ -4,9 +4,9 @@
  */
 import { blobPointerJson, inlineAdvice, isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
-import { decodeUtf8, parseJsonLimited } from './bundle.js';
+import { decodeUtf8, parseJsonLimited } from './json.js';
 import { Fernet } from './fernet.js';
-import { JsonWithData } from './json-data.js';
+import { JsonDataText, JsonWithData, readJsonWithData } from './json-data.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { release } from './releasable.js';
 import {
@@ -39,24 +39,29 @@ export interface Result {
   olderImages?: boolean;
 }
 
-/**
- * A sealed JSON payload (result, error, progress, query answer) → its value. `consume`: the token is a releasable
- * buffer of the caller's that is given back as soon as it is decrypted.
- */
-export function openJson(token: string | Buffer, fernet: Fernet, what: string, consume = false): unknown {
-  let bytes: Buffer;
-  try {
-    bytes = fernet.decrypt(token, { releasable: true });
-  } finally {
-    if (consume && typeof token !== 'string') release(token);
-  }
+/** A sealed JSON payload (error, progress, query answer: small ones) → its value. */
+export function openJson(token: string, fernet: Fernet, what: string): unknown {
+  const bytes = fernet.decrypt(token, { releasable: true });
   let text: string;
   try {
     text = decodeUtf8(bytes, what);
   } finally {
-    release(bytes); // tens of MB for a result; the text has it all
+    release(bytes);
   }
   return parseJsonLimited(text, DEFAULT_LIMITS.maxJsonDepth, what);
+}
+
+/** Where a result's files are: each output's `data`, and the older endpoint's `images` map. */
+const RESULT_DATA_PATHS = [['outputs', '*', 'data'], ['images', '*']];
+
+/**
+ * A sealed result (the `encrypted_output` text, or a fetched blob's bytes, which are decrypted over themselves) → its
+ * value, the files' base64 left as bytes for resultOf to decode over themselves: so a result costs its plaintext (or
+ * its blob) and nothing more, and the files are views of that one buffer.
+ */
+function openResultJson(token: string | Buffer, fernet: Fernet): unknown {
+  const bytes = typeof token === 'string' ? fernet.decrypt(token) : fernet.decrypt(token, { inPlace: true });
+  return readJsonWithData(bytes, { what: 'result', maxDepth: DEFAULT_LIMITS.maxJsonDepth, dataPaths: RESULT_DATA_PATHS });
 }
 
 /** The plaintext result object (§3); `olderImages` adds the older endpoint's `images` map derived from the image outputs. */
@@ -166,7 +171,7 @@ export function openOutput(output: unknown, fernet: Fernet | null): { result: Re
   let payload: unknown = output;
   if (isObject(output) && typeof output.encrypted_output === 'string') {
     if (!fernet) throw new SealError('BAD_INPUT', 'the result is sealed; a key is needed to open it');
-    payload = openJson(output.encrypted_output, fernet, 'result');
+    payload = openResultJson(output.encrypted_output, fernet);
     if (isBlobPointer(payload)) return { pointer: parseBlobPointer(payload, 'result pointer') };
   }
   return { result: resultOf(payload) };
@@ -181,10 +186,10 @@ export function openResult(output: unknown, fernet: Fernet | null): Result {
 
 /**
  * A result blob (the sealed token's ASCII bytes, already checked against its pointer) → Result. The token is
- * consumed: released (if releasable) as soon as it is decrypted, so it and the result never peak together.
+ * consumed: decrypted over itself, and the files are views of it.
  */
 export function openResultBlob(token: Buffer, fernet: Fernet): Result {
-  return resultOf(openJson(token, fernet, 'result', true));
+  return resultOf(openResultJson(token, fernet));
 }
 
 /** The sealed `{blob}` pointer that stands for a result stored at `pointer.url`. */
@@ -195,17 +200,26 @@ export function sealBlobPointer(pointer: BlobPointer, fernet: Fernet): { encrypt
 function resultOf(payload: unknown): Result {
   const wire = parseWith(resultSchema, payload, 'result');
   return {
-    files: wire.outputs.map((o) => ({
+    files: wire.outputs.map((o, index) => ({
       nodeId: o.node_id,
       filename: o.filename,
       subfolder: o.subfolder,
       kind: o.kind,
       mime: o.mime,
-      data: Buffer.from(o.data, 'base64'),
+      data: fileData(o.data, index),
     })),
     timingsMs: wire.timings_ms ?? {},
     ...(wire.job_id !== undefined ? { jobId: wire.job_id } : {}),
   };
+}
+
+/** An output's base64 → its bytes; a data text decodes over itself. */
+function fileData(data: string | JsonDataText, index: number): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'base64');
+  const pad = data.slice(data.byteLength - 2, data.byteLength).split('=').length - 1;
+  const bytes = data.byteLength % 4 === 0 ? data.decodeBase64(0, (data.byteLength / 4) * 3 - pad) : null;
+  if (!bytes) throw new SealError('BAD_INPUT', `result outputs[${index}].data is not base64`);
+  return bytes;
 }
 
 /**

@@ -36,7 +36,7 @@ export {
   type ResultFile,
   type OpenedFailure,
 } from './envelope.js';
-export { JsonWithData } from './json-data.js';
+export { JsonDataText, JsonWithData } from './json-data.js';
 export {
   OUTPUT_KINDS,
   type OutputKind,

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { SealError } from './errors.js';
+import { JsonDataText } from './json-data.js';
 import { fileNameProblem } from './names.js';
 
 const fileName = z.string().superRefine((name, ctx) => {
@@ -20,10 +21,13 @@ export const workflowNodeSchema = z.looseObject({
 
 export const workflowSchema = z.record(z.string(), workflowNodeSchema);
 
-export const bundleImageSchema = z.strictObject({ name: fileName, image: z.string() });
+/** A file's base64: a string, or (read from bytes by readJsonWithData) the bytes it was in. */
+const dataText = z.union([z.string(), z.instanceof(JsonDataText)]);
+
+export const bundleImageSchema = z.strictObject({ name: fileName, image: dataText });
 
 /** Both image forms of the contract: the list, and the older endpoint's `{ name: base64 }` object. */
-export const bundleImagesSchema = z.union([z.array(bundleImageSchema), z.record(fileName, z.string())]);
+export const bundleImagesSchema = z.union([z.array(bundleImageSchema), z.record(fileName, dataText)]);
 
 export const bundleOptionsSchema = z.strictObject({
   /** Seconds; may only lower the worker's own job timeout. */
@@ -90,14 +94,14 @@ export const resultOutputSchema = z.looseObject({
   subfolder: z.string(),
   kind: z.string(),
   mime: z.string(),
-  data: z.string(),
+  data: dataText,
 });
 
 export const resultSchema = z.looseObject({
   status: z.literal('success'),
   job_id: z.string().optional(),
   outputs: z.array(resultOutputSchema),
-  images: z.record(z.string(), z.string()).optional(),
+  images: z.record(z.string(), dataText).optional(),
   timings_ms: z.record(z.string(), z.number()).optional(),
 });
 
@@ -192,6 +196,9 @@ function describeIssue(issue: Issue, value: unknown): string {
   if (issue.code === 'invalid_union') {
     const branch = unionBranch(issue as Issue & { errors: Issue[][] });
     if (branch && branch.path.length > issue.path.length) return describeIssue(branch, value);
+    // Text, or text read as bytes (a data text): a value that is neither is "not text", as for a plain string.
+    const first = (issue as Issue & { errors: Issue[][] }).errors[0]?.[0];
+    if (first?.code === 'invalid_type' && first.expected === 'string' && first.path.length === 0) return describeIssue({ ...first, path: issue.path }, value);
     return `${safePath(issue.path)} should be ${issue.path.at(-1) === 'images' ? 'a list of {name, image}' : 'another shape'}, not ${kindOfValue(valueAt(value, issue.path))}`;
   }
   const where = safePath(issue.path);

@@ -19,7 +19,7 @@ function failed(message: string, details: Record<string, unknown> = {}): SealErr
   return new SealError('STORAGE_FAILED', message, details);
 }
 
-/** The sealed result token's bytes (releasable: the caller gives them back once opened). */
+/** The sealed result token's bytes, in an ordinary buffer: opening it leaves the files in it (openResultBlob). */
 export async function fetchBlob(pointer: BlobPointer, options: FetchBlobOptions = {}): Promise<Buffer> {
   const stallMs = options.stallMs ?? 60_000;
   return pRetry(
@@ -44,7 +44,7 @@ export async function fetchBlob(pointer: BlobPointer, options: FetchBlobOptions 
         if (res.statusCode >= 500 || res.statusCode === 429) throw error;
         throw new AbortError(error);
       }
-      const blob = new BlobReceiver(pointer.size);
+      const blob = new BlobReceiver(pointer.size, false);
       try {
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
           if (!blob.push(chunk)) throw new AbortError(failed('the result blob is larger than its pointer says', { expected: pointer.size }));

@@ -2,7 +2,8 @@
  * Whatever a user passes as a workflow → an API-format workflow and where it came from: API JSON as it is, UI JSON
  * converted, a PNG or WebP by what ComfyUI embedded (its `prompt`, API format, preferred over its `workflow`).
  */
-import { decodeUtf8, isUiFormat } from '../../shared/bundle.js';
+import { isUiFormat } from '../../shared/bundle.js';
+import { decodeUtf8 } from '../../shared/json.js';
 import { SealError } from '../../shared/errors.js';
 import { convertUiWorkflow, type ConvertOptions } from './convert.js';
 import { readEmbedded, type EmbeddedImageFormat } from './embedded.js';
