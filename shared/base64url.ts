@@ -122,6 +122,11 @@ export class Base64UrlWriter {
     for (let i = aligned; i < buf.length; i++) this.#carry[this.#carried++] = buf[i]!;
   }
 
+  /** The text written so far: a view of the buffer finishBytes returns, whose bytes are final. */
+  made(): Buffer {
+    return this.#text.subarray(0, this.#at);
+  }
+
   /** The whole text as ASCII bytes, in a releasable buffer that now belongs to the caller. */
   finishBytes(): Buffer {
     if (this.#carried > 0) {

@@ -46,6 +46,23 @@ export function blobPointerJson(pointer: BlobPointer): string {
   return JSON.stringify({ blob: { url: pointer.url, sha256: pointer.sha256, size: pointer.size } });
 }
 
+/** What a blob PUT sends: its length up front, then its bytes; each `pieces()` starts from the first byte (a retry). */
+export interface BlobBody {
+  readonly length: number;
+  pieces(): AsyncIterable<Buffer>;
+}
+
+/** A buffer as a blob body: views of it, 1 MiB at a time (an HTTP client would copy a resizable buffer whole). */
+export function bufferBody(bytes: Buffer): BlobBody {
+  const PIECE = 1 << 20;
+  return {
+    length: bytes.length,
+    async *pieces() {
+      for (let at = 0; at < bytes.length; at += PIECE) yield bytes.subarray(at, Math.min(bytes.length, at + PIECE));
+    },
+  };
+}
+
 /**
  * Receives a blob's bytes into a buffer of the size its pointer states, hashing them on the way. Releasable (the
  * worker's, given back once used) or ordinary (the client's: the result's files are views of it, and an app may hand

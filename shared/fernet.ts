@@ -80,6 +80,8 @@ export interface Encrypter {
    * a token of tens of MB then never becomes a JS string, which only a GC could free.
    */
   finalBytes(): Buffer;
+  /** The token text made so far: a view of the buffer finalBytes returns, whose bytes are final (to send them early). */
+  made(): Buffer;
 }
 
 function cipherLength(byteLength: number): number {
@@ -116,6 +118,10 @@ class TokenEncrypter implements Encrypter {
     this.#take(this.#cipher.final());
     this.#text.push(this.#hmac.digest());
     return this.#text.finishBytes();
+  }
+
+  made(): Buffer {
+    return this.#text.made();
   }
 
   final(): string {

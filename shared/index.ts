@@ -15,7 +15,8 @@ export {
   type BundleImage,
   type OpenBundleOptions,
 } from './bundle.js';
-export { blobPointerSchema, blobReplySchema, inlineImageMb, type BlobPointer, type BlobReply } from './blob.js';
+export { blobPointerSchema, blobReplySchema, bufferBody, inlineImageMb, type BlobBody, type BlobPointer, type BlobReply } from './blob.js';
+export { SealingBody } from './sealing-body.js';
 export {
   buildResultPayload,
   resultBytes,

@@ -25,20 +25,25 @@ export class JsonWithData {
     this.byteLength = parts.reduce<number>((n, p) => n + (typeof p === 'string' ? Buffer.byteLength(p) : Math.ceil(p.length / 3) * 4), 0);
   }
 
-  /** Feeds the JSON to `sink` in order; each piece is valid only during the call. */
-  writeTo(sink: (piece: Buffer) => void): void {
+  /** The JSON's bytes in order, a piece at a time; each piece is valid only until the next is asked for. */
+  *pieces(): Generator<Buffer, void, undefined> {
     const scratch = Buffer.allocUnsafe((BASE64_PIECE / 3) * 4);
     for (const part of this.#parts) {
       if (typeof part === 'string') {
-        sink(Buffer.from(part, 'utf8'));
+        yield Buffer.from(part, 'utf8');
         continue;
       }
       const data = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
       for (let at = 0; at < data.length; at += BASE64_PIECE) {
         const n = scratch.write(data.toString('base64', at, Math.min(data.length, at + BASE64_PIECE)), 'latin1');
-        sink(scratch.subarray(0, n));
+        yield scratch.subarray(0, n);
       }
     }
+  }
+
+  /** Feeds the JSON to `sink` in order; each piece is valid only during the call. */
+  writeTo(sink: (piece: Buffer) => void): void {
+    for (const piece of this.pieces()) sink(piece);
   }
 
   /** The JSON sealed as one Fernet token, kept as its ASCII bytes (releasable: the caller gives them back). */
