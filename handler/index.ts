@@ -8,3 +8,4 @@ export { createLogger, silentLogger } from './log.js';
 export { getBlob, putBlob, DEFAULT_BLOB_OPTIONS, type BlobOptions } from './blob/transfer.js';
 export { deliverResult } from './blob/reply.js';
 export { openJobInput } from './open.js';
+export { release } from '../shared/releasable.js';

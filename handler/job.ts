@@ -163,7 +163,9 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const result = { files, timingsMs: timings, jobId: job.id, olderImages: opened.olderShape };
     let output: unknown;
     try {
-      if (key) output = sealResultBytes(result, key, maxResultBytes);
+      // With a reply, a result too large to go inline is sealed while it is PUT; the files stay until then.
+      if (key && reply) output = await deliverResult(result, key, reply, config.maxResultBytes, config.blob);
+      else if (key) output = sealResultBytes(result, key, maxResultBytes);
       else {
         const bytes = new ResultJson(result).byteLength;
         if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
@@ -172,7 +174,6 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     } finally {
       for (const f of files) release(f.data);
     }
-    if (reply && output instanceof SealedOutput) output = await deliverResult(output, key!, reply, config.maxResultBytes, config.blob);
     outcome = { kind: 'success', output, timingsMs: timings };
   } catch (caught) {
     const error = SealError.from(caught);

@@ -1,31 +1,33 @@
 /**
  * The result path of §9: a sealed result that would be too large inline (or any, with `always`) is PUT to the reply's
- * presigned URL, and the job's output becomes a sealed pointer to the reply's GET URL.
+ * presigned URL, sealed as it is sent, and the job's output becomes a sealed pointer to the reply's GET URL.
  */
-import { createHash } from 'node:crypto';
-import { sealBlobPointer, type SealedOutput } from '../../shared/envelope.js';
-import type { Fernet } from '../../shared/fernet.js';
+import { ResultJson, resultTooLarge, sealBlobPointer, SealedOutput, type Result } from '../../shared/envelope.js';
+import { Fernet } from '../../shared/fernet.js';
 import type { BlobReply } from '../../shared/schema.js';
+import { SealingBody } from '../../shared/sealing-body.js';
 import { putBlob, type BlobOptions } from './transfer.js';
 
 /**
- * The output for a sealed result: the result itself when it fits (and `always` is off), else the pointer to the blob
- * it was stored as. The sealed bytes are released once stored.
+ * The output for a result with a reply: the sealed result itself when it fits `maxInlineBytes` (and `always` is off),
+ * else the pointer to the blob it was stored as. OUTPUT_TOO_LARGE, before any work, past the blob limit too.
  */
 export async function deliverResult(
-  sealed: SealedOutput,
+  result: Result,
   fernet: Fernet,
   reply: BlobReply,
   maxInlineBytes: number,
   options: BlobOptions,
 ): Promise<SealedOutput | { encrypted_output: string }> {
-  if (!reply.always && sealed.bytes.length <= maxInlineBytes) return sealed;
+  const json = new ResultJson(result);
+  const length = Fernet.tokenLength(json.byteLength);
+  if (!reply.always && length <= maxInlineBytes) return new SealedOutput(json.sealBytes(fernet));
+  if (length > options.maxBytes) throw resultTooLarge(length, options.maxBytes);
+  const body = new SealingBody(json, fernet);
   try {
-    const sha256 = createHash('sha256').update(sealed.bytes).digest('hex');
-    const size = sealed.bytes.length;
-    await putBlob(reply.put, sealed.bytes, options, 'result blob');
-    return sealBlobPointer({ url: reply.get, sha256, size }, fernet);
+    await putBlob(reply.put, body, options, 'result blob');
+    return sealBlobPointer({ url: reply.get, sha256: body.sha256, size: body.length }, fernet);
   } finally {
-    sealed.release();
+    body.release();
   }
 }

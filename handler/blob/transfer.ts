@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
-import { BlobReceiver, type BlobPointer } from '../../shared/blob.js';
+import { BlobReceiver, bufferBody, type BlobBody, type BlobPointer } from '../../shared/blob.js';
 import { SealError } from '../../shared/errors.js';
 import { connectionCode } from '../comfy/http.js';
 import { blobUrl, checkedLookup, isPrivateAddress, storageFailed, type AddressPolicy } from './address.js';
@@ -81,12 +81,16 @@ export async function getBlob(pointer: BlobPointer, options: BlobOptions, what: 
   });
 }
 
-/** PUTs bytes (a sealed token) to a presigned URL; resolves once storage has answered 2xx. */
-export async function putBlob(urlText: string, bytes: Buffer, options: BlobOptions, what: What = 'result blob'): Promise<void> {
+/**
+ * PUTs a sealed token (its bytes, or a body sealed as it is sent) to a presigned URL; resolves once storage has
+ * answered 2xx. A retry sends the body again from its first byte.
+ */
+export async function putBlob(urlText: string, body: Buffer | BlobBody, options: BlobOptions, what: What = 'result blob'): Promise<void> {
   const url = blobUrl(urlText, what);
-  if (bytes.length > options.maxBytes) throw tooLarge(what, bytes.length, options.maxBytes);
+  const source = Buffer.isBuffer(body) ? bufferBody(body) : body;
+  if (source.length > options.maxBytes) throw tooLarge(what, source.length, options.maxBytes);
   await withRetries(options, async () => {
-    const res = await send(url, 'PUT', options, what, bytes.length, bytes);
+    const res = await send(url, 'PUT', options, what, source.length, source);
     await res.body.dump().catch(() => undefined);
   });
 }
@@ -113,7 +117,7 @@ function withTries(error: SealError, tries: number): SealError {
  * One request to storage, through a connection whose address was checked. Resolves with a 2xx response; a 5xx or
  * a connection failure is Transient, a 4xx is final.
  */
-async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, what: What, size: number, body?: Buffer): Promise<Dispatcher.ResponseData> {
+async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, what: What, size: number, body?: BlobBody): Promise<Dispatcher.ResponseData> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   // net.connect skips the lookup for an IP literal: check it here.
   if (isIP(host) && !options.allowPrivate && isPrivateAddress(host)) throw new AbortError(privateRefused(what, url));
@@ -138,7 +142,7 @@ async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, what:
       dispatcher: agent,
       signal: controller.signal,
       headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.length) } : {},
-      ...(body ? { body: Readable.from(pieces(body), { objectMode: false }) } : {}),
+      ...(body ? { body: Readable.from(body.pieces(), { objectMode: false }) } : {}),
     });
   } catch (error) {
     done();
@@ -151,12 +155,6 @@ async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, what:
   if (res.statusCode >= 200 && res.statusCode < 300) return res;
   const text = await readSome(res.body);
   throw refusal(res.statusCode, text, what, method, url);
-}
-
-/** A PUT body as a stream of views of the buffer (undici would copy a resizable buffer it cannot send as is). */
-async function* pieces(body: Buffer): AsyncGenerator<Buffer> {
-  const PIECE = 1 << 20;
-  for (let at = 0; at < body.length; at += PIECE) yield body.subarray(at, Math.min(body.length, at + PIECE));
 }
 
 /** Up to 4 KB of an error body (S3 says why in XML), the rest dropped. */
