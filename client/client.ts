@@ -7,12 +7,12 @@
  */
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import runpodSdk from 'runpod-sdk';
-import { createHash } from 'node:crypto';
 import { blobPointerJson } from '../shared/blob.js';
 import { bundleJson, serializeBundle, type Bundle, type BundleImage } from '../shared/bundle.js';
 import { openError, openOutput, openProgress, openResultBlob, type Result } from '../shared/envelope.js';
 import { release } from '../shared/releasable.js';
-import { fetchBlob } from './blob/fetch.js';
+import { SealingBody } from '../shared/sealing-body.js';
+import { fetchBlob, putBlob } from './blob/transfer.js';
 import { DEFAULT_BLOB_TTL_S, newBlobKeys, requestKeyOf, type BlobStore } from './blob/store.js';
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
@@ -235,15 +235,15 @@ export class ComfySealClient {
       return { body: { input: { encrypted_input: text } }, keys: [keys.result] };
     }
     bundle.reply!.always = true;
-    const token = bundleJson(bundle).sealBytes(fernet);
+    // Sealed while it is PUT, through a presigned URL as the worker's are: the upload starts with the first MB.
+    const body = new SealingBody(bundleJson(bundle), fernet);
     try {
-      const sha256 = createHash('sha256').update(token).digest('hex');
-      await store.put(keys.request, token).catch((error: unknown) => Promise.reject(storeFailed('store the request blob', error)));
-      const url = await store.presign(keys.request, 'GET', ttl);
-      const pointer = fernet.encrypt(blobPointerJson({ url, sha256, size: token.length }));
+      const [putUrl, url] = await Promise.all([store.presign(keys.request, 'PUT', ttl), store.presign(keys.request, 'GET', ttl)]);
+      await putBlob(putUrl, body);
+      const pointer = fernet.encrypt(blobPointerJson({ url, sha256: body.sha256, size: body.length }));
       return { body: { input: { encrypted_input: pointer } }, keys: [keys.request, keys.result] };
     } finally {
-      release(token);
+      body.release();
     }
   }
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Check, CheckResult } from '../shared/checks.js';
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
-import { fetchBlob } from './blob/fetch.js';
+import { fetchBlob } from './blob/transfer.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
 import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';

@@ -51,4 +51,4 @@ export { checkWorkflow, formatProblem, type Problem, type ProblemType } from './
 export type { InputSpec, ObjectInfo, NodeDefinition } from './workflow/definitions.js';
 export { S3BlobStore, parseBlobUrl } from './blob/s3.js';
 export { DEFAULT_BLOB_TTL_S, type BlobStore } from './blob/store.js';
-export { fetchBlob, type FetchBlobOptions } from './blob/fetch.js';
+export { fetchBlob, putBlob, type FetchBlobOptions } from './blob/transfer.js';

@@ -1,10 +1,12 @@
 /**
- * The client's GET of a result blob: streamed into a buffer of the size its pointer states, sha256 checked on the
- * way, retried on 5xx and broken connections. Its failures are STORAGE_FAILED, as the worker's are.
+ * The client's blob transfers through presigned URLs, as the worker's are: the GET of a result blob, streamed into
+ * a buffer of the size its pointer states with its sha256 checked on the way, and the PUT of a request blob, sealed
+ * as it is sent. Retried on 5xx and broken connections; their failures are STORAGE_FAILED, as the worker's are.
  */
+import { Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
 import { request } from 'undici';
-import { BlobReceiver, type BlobPointer } from '../../shared/blob.js';
+import { BlobReceiver, type BlobBody, type BlobPointer } from '../../shared/blob.js';
 import { SealError } from '../../shared/errors.js';
 
 export interface FetchBlobOptions {
@@ -15,52 +17,81 @@ export interface FetchBlobOptions {
   stallMs?: number;
 }
 
+type What = 'request blob' | 'result blob';
+
 function failed(message: string, details: Record<string, unknown> = {}): SealError {
   return new SealError('STORAGE_FAILED', message, details);
+}
+
+/** A non-2xx answer as a failure: 5xx and 429 worth another try, the rest final. */
+function refusal(status: number, what: What, method: 'GET' | 'PUT'): Error {
+  const error = failed(
+    status === 404
+      ? `no ${what} at its URL (404): deleted already, or never stored`
+      : status === 403
+        ? `storage refused the ${what} URL (403): it expired (COMFY_SEAL_BLOB_TTL_S), or the credentials lack ${method === 'GET' ? 'GetObject' : 'PutObject'}`
+        : `storage answered ${status} for the ${what}`,
+    { status },
+  );
+  return status >= 500 || status === 429 ? error : new AbortError(error);
+}
+
+function withRetries<T>(options: FetchBlobOptions, attempt: () => Promise<T>): Promise<T> {
+  return pRetry(attempt, { retries: options.retries ?? 3, minTimeout: options.retryMinMs ?? 500, maxTimeout: 8_000, randomize: true });
 }
 
 /** The sealed result token's bytes, in an ordinary buffer: opening it leaves the files in it (openResultBlob). */
 export async function fetchBlob(pointer: BlobPointer, options: FetchBlobOptions = {}): Promise<Buffer> {
   const stallMs = options.stallMs ?? 60_000;
-  return pRetry(
-    async () => {
-      let res;
-      try {
-        res = await request(pointer.url, { method: 'GET', headersTimeout: stallMs, bodyTimeout: stallMs });
-      } catch (error) {
-        throw failed(`could not reach storage for the result blob (${(error as { code?: string }).code ?? 'error'})`);
+  return withRetries(options, async () => {
+    let res;
+    try {
+      res = await request(pointer.url, { method: 'GET', headersTimeout: stallMs, bodyTimeout: stallMs });
+    } catch (error) {
+      throw failed(`could not reach storage for the result blob (${(error as { code?: string }).code ?? 'error'})`);
+    }
+    res.body.on('error', () => undefined); // a body given up on may still say so; the reader has its reason
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      throw refusal(res.statusCode, 'result blob', 'GET');
+    }
+    const blob = new BlobReceiver(pointer.size, false);
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (!blob.push(chunk)) throw new AbortError(failed('the result blob is larger than its pointer says', { expected: pointer.size }));
       }
-      res.body.on('error', () => undefined); // a body given up on may still say so; the reader has its reason
-      if (res.statusCode !== 200) {
-        await res.body.dump().catch(() => undefined);
-        const error = failed(
-          res.statusCode === 404
-            ? 'no result blob at its URL (404): deleted already, or never stored'
-            : res.statusCode === 403
-              ? 'storage refused the result blob URL (403): it expired (COMFY_SEAL_BLOB_TTL_S), or the credentials lack GetObject'
-              : `storage answered ${res.statusCode} for the result blob`,
-          { status: res.statusCode },
-        );
-        if (res.statusCode >= 500 || res.statusCode === 429) throw error;
-        throw new AbortError(error);
-      }
-      const blob = new BlobReceiver(pointer.size, false);
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (!blob.push(chunk)) throw new AbortError(failed('the result blob is larger than its pointer says', { expected: pointer.size }));
-        }
-      } catch (error) {
-        blob.release();
-        res.body.destroy();
-        if (error instanceof AbortError) throw error;
-        throw failed(`the result blob download broke off (${(error as { code?: string }).code ?? 'error'})`);
-      }
-      const verdict = blob.verdict(pointer.sha256);
-      if (verdict === 'ok') return blob.bytes;
+    } catch (error) {
       blob.release();
-      if (verdict === 'truncated') throw failed(`the result blob was truncated: ${blob.received} of ${pointer.size} bytes`);
-      throw new AbortError(failed("the result blob's sha256 does not match its pointer", { size: pointer.size }));
-    },
-    { retries: options.retries ?? 3, minTimeout: options.retryMinMs ?? 500, maxTimeout: 8_000, randomize: true },
-  );
+      res.body.destroy();
+      if (error instanceof AbortError) throw error;
+      throw failed(`the result blob download broke off (${(error as { code?: string }).code ?? 'error'})`);
+    }
+    const verdict = blob.verdict(pointer.sha256);
+    if (verdict === 'ok') return blob.bytes;
+    blob.release();
+    if (verdict === 'truncated') throw failed(`the result blob was truncated: ${blob.received} of ${pointer.size} bytes`);
+    throw new AbortError(failed("the result blob's sha256 does not match its pointer", { size: pointer.size }));
+  });
+}
+
+/** PUTs the request blob to a presigned URL; a retry sends the body again from its first byte. */
+export async function putBlob(url: string, body: BlobBody, options: FetchBlobOptions = {}): Promise<void> {
+  const stallMs = options.stallMs ?? 60_000;
+  await withRetries(options, async () => {
+    let res;
+    try {
+      res = await request(url, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+        body: Readable.from(body.pieces(), { objectMode: false }),
+        headersTimeout: stallMs,
+        bodyTimeout: stallMs,
+      });
+    } catch (error) {
+      if (error instanceof SealError) throw new AbortError(error); // the body itself failed: another try would too
+      throw failed(`could not store the request blob (${(error as { code?: string }).code ?? 'error'}): check AWS_ENDPOINT_URL_S3 and that storage is reachable`);
+    }
+    await res.body.dump().catch(() => undefined);
+    if (res.statusCode < 200 || res.statusCode >= 300) throw refusal(res.statusCode, 'request blob', 'PUT');
+  });
 }
