@@ -7,7 +7,7 @@
 // `BENCH_ROUNDS` rounds (3) and the medians are compared: one round on a shared machine can move 2×.
 // `BENCH_MB` changes the size.
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +21,6 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const resetPeakRss = () => writeFileSync('/proc/self/clear_refs', '5');
 const peakRssMb = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
 const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
-const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
 /** Runs one side in a fresh process; it prints one JSON line. */
 function side(name, args) {
@@ -44,38 +43,38 @@ async function measured(fn) {
 }
 
 async function clientSend({ file, env, bucket, key }) {
-  const { Fernet, S3BlobStore, bundleJson } = await import('../dist/index.js');
+  const { Fernet, S3BlobStore, SealingBody, bundleJson, putBlob } = await import('../dist/index.js');
   Object.assign(process.env, env);
   const store = new S3BlobStore(`s3://${bucket}/bench`, process.env);
   await store.put('bench/warm-up', Buffer.from('x')); // loads the SDK before the baseline
   const fernet = new Fernet(key);
   const image = readFileSync(file);
+  // The steps of ComfySealClient's blob request: reply URLs, the bundle sealed as it is PUT, a sealed pointer.
   const { ms, peakMb, value } = await measured(async () => {
     const [put, get] = await Promise.all([store.presign('bench/r.out', 'PUT', 3600), store.presign('bench/r.out', 'GET', 3600)]);
     const bundle = { workflow: { 1: { class_type: 'LoadImage', inputs: { image: 'big.png' } } }, images: [{ name: 'big.png', data: image }], options: {}, reply: { put, get, always: true } };
-    const token = bundleJson(bundle).sealBytes(fernet);
-    const digest = sha256(token);
-    await store.put('bench/r.in', token);
-    const url = await store.presign('bench/r.in', 'GET', 3600);
-    return { input: { encrypted_input: fernet.encrypt(JSON.stringify({ blob: { url, sha256: digest, size: token.length } })) }, blobBytes: token.length };
+    const body = new SealingBody(bundleJson(bundle), fernet);
+    const [putUrl, url] = await Promise.all([store.presign('bench/r.in', 'PUT', 3600), store.presign('bench/r.in', 'GET', 3600)]);
+    await putBlob(putUrl, body);
+    const pointer = { blob: { url, sha256: body.sha256, size: body.length } };
+    body.release();
+    return { input: { encrypted_input: fernet.encrypt(JSON.stringify(pointer)) }, blobBytes: pointer.blob.size };
   });
   return { ms, peakMb, ...value };
 }
 
 async function workerSide({ input, key }) {
-  const { openJobInput, deliverResult, DEFAULT_BLOB_OPTIONS } = await import('../dist/handler.js');
-  const { Fernet, sealResultBytes } = await import('../dist/index.js');
+  const { openJobInput, deliverResult, release, DEFAULT_BLOB_OPTIONS } = await import('../dist/handler.js');
+  const { Fernet } = await import('../dist/index.js');
   const fernet = new Fernet(key);
   const blob = { ...DEFAULT_BLOB_OPTIONS, allowPrivate: true };
   const opened = await measured(() => openJobInput(input, { fernet, allowPlaintext: false, ttlSeconds: 0, blob }));
   const { bundle } = opened.value;
   // The input comes back as the output, as LoadImage → SaveImage would.
   const files = [{ nodeId: '2', filename: 'out_00001_.png', subfolder: '', kind: 'image', mime: 'image/png', data: Buffer.from(bundle.images[0].data) }];
-  bundle.images.length = 0;
-  const sent = await measured(async () => {
-    const sealed = sealResultBytes({ files, timingsMs: {} }, fernet);
-    return deliverResult(sealed, fernet, bundle.reply, 18e6, blob);
-  });
+  // Staged: the job gives the inputs (views of the fetched blob) back at once, as job.ts does.
+  for (const image of bundle.images) release(image.data);
+  const sent = await measured(() => deliverResult({ files, timingsMs: {} }, fernet, bundle.reply, 18e6, blob));
   return { openMs: opened.ms, openPeakMb: opened.peakMb, sendMs: sent.ms, sendPeakMb: sent.peakMb, output: sent.value };
 }
 
