@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchBlob } from '../../client/blob/fetch.js';
+import { fetchBlob } from '../../client/blob/transfer.js';
 import { parseBlobUrl, S3BlobStore } from '../../client/blob/s3.js';
 import { newBlobKeys, requestKeyOf, type BlobStore } from '../../client/blob/store.js';
 import { blobStoreCheck, clientChecks } from '../../client/doctor.js';
