@@ -93,6 +93,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   let submitted = false;
   let finished = false;
   let outcome: JobOutcome;
+  /** The decoded inputs: views of one buffer (the plaintext, or the fetched blob), given back once staged or failed. */
+  let inputs: ReadonlyArray<{ data: Uint8Array }> = [];
   log.log('info', 'job.start', { job_id: job.id });
 
   // A sealed job gets a sealed answer once its token has opened; only a token that cannot be opened gets plaintext.
@@ -107,6 +109,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       blob: config.blob,
       ...(config.limits ? { limits: config.limits } : {}),
     });
+    inputs = opened.bundle.images;
     // A sealed job with a reply may send its result to the user's storage (which sees only tokens): the blob's limit.
     const reply = opened.fernet ? opened.bundle.reply : undefined;
     const maxResultBytes = reply ? config.blob.maxBytes : config.maxResultBytes;
@@ -130,7 +133,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     await wipeDirs(config.dirs, fs); // leftovers of a crashed run, before anything of this job is written
     await writeStage(plan, config.dirs.input, fs);
     // Staged: the decoded inputs are not needed again, give their memory back now rather than at some later GC.
-    for (const image of opened.bundle.images) release(image.data);
+    for (const image of inputs) release(image.data);
     t = mark('stage', t);
     emit({ state: 'submitted' });
 
@@ -181,6 +184,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     if (ctx.signal?.aborted) outcome = { kind: 'cancelled' };
     else outcome = { kind: 'failure', error: sealError(error, replyKey, job.id), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
   }
+  for (const image of inputs) release(image.data); // a job that failed before staging holds them still
 
   // Wipe whatever happened. A prompt that did not end normally may still be running its last node (savers never look at
   // the interrupt flag): nothing is wiped or deleted until ComfyUI has let go of it, or its history entry could appear

@@ -27,6 +27,7 @@ export interface ResultFile {
   subfolder: string;
   kind: string;
   mime: string;
+  /** The file's bytes. Opened from a token, the files of a result are views of the one buffer it was opened into. */
   data: Buffer;
 }
 
