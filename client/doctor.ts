@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import type { Check, CheckResult } from '../shared/checks.js';
 import { SealError } from '../shared/errors.js';
+import { bufferBody } from '../shared/blob.js';
 import { Fernet } from '../shared/fernet.js';
-import { fetchBlob } from './blob/transfer.js';
+import { fetchBlob, putBlob } from './blob/transfer.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
 import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';
@@ -173,7 +174,8 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
 }
 
 /**
- * The store as a job uses it: put a small sealed object, GET it back through a presigned URL (as the worker and a
+ * The store as a job uses it: put a small sealed object, PUT another over it through a presigned URL (as the client
+ * stores a request blob and the worker a result blob), GET that back through a presigned URL (as the worker and a
  * resumed client do), delete it. Each step that fails names its fix.
  */
 export async function blobStoreCheck(store: BlobStore, key: string | undefined): Promise<CheckResult> {
@@ -190,10 +192,17 @@ export async function blobStoreCheck(store: BlobStore, key: string | undefined):
   } catch (error) {
     return { name, verdict: 'fail', detail: `put failed (${reason(error)})`, fix: 'check the bucket in --blob-url / COMFY_SEAL_BLOB_URL, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (s3:PutObject), AWS_REGION, and AWS_ENDPOINT_URL_S3 for R2, B2, MinIO' };
   }
+  const replaced = Buffer.from(fernet.encrypt('comfy-seal doctor, through a presigned PUT'), 'latin1');
+  try {
+    await putBlob(await store.presign(objectKey, 'PUT', 60), bufferBody(replaced), { retries: 1, retryMinMs: 200 });
+  } catch (error) {
+    await store.delete(objectKey).catch(() => undefined);
+    return { name, verdict: 'fail', detail: `put through a presigned URL failed (${reason(error)})`, fix: 'presigned PUT URLs must work from here and from the worker: check AWS_ENDPOINT_URL_S3 is a public https address, the key has s3:PutObject, and this clock is right' };
+  }
   try {
     const url = await store.presign(objectKey, 'GET', 60);
-    const sha256 = createHash('sha256').update(object).digest('hex');
-    const got = await fetchBlob({ url, sha256, size: object.length }, { retries: 1, retryMinMs: 200 });
+    const sha256 = createHash('sha256').update(replaced).digest('hex'); // the presigned PUT's object, not the first
+    const got = await fetchBlob({ url, sha256, size: replaced.length }, { retries: 1, retryMinMs: 200 });
     fernet.decrypt(got);
   } catch (error) {
     await store.delete(objectKey).catch(() => undefined);
@@ -204,5 +213,5 @@ export async function blobStoreCheck(store: BlobStore, key: string | undefined):
   } catch (error) {
     return { name, verdict: 'fail', detail: `delete failed (${reason(error)})`, fix: `grant s3:DeleteObject, or blobs stay (add a lifecycle rule expiring the prefix after a day); remove ${objectKey} by hand` };
   }
-  return { name, verdict: 'ok', detail: 'put, presigned get and delete of a sealed object work' };
+  return { name, verdict: 'ok', detail: 'put, presigned put, presigned get and delete of a sealed object work' };
 }

@@ -53,10 +53,10 @@ describe('the S3 blob store against s3rver', () => {
 describe('doctor --client: the blob store check', () => {
   const key = Fernet.generateKey();
 
-  it('passes when put, presigned get and delete work, and leaves nothing behind', async () => {
+  it('passes when put, presigned put and get, and delete work, and leaves nothing behind', async () => {
     const checks = clientChecks({ env: { ...s3.env, COMFY_SEAL_BLOB_URL: `s3://${s3.bucket}/doc` }, key });
     const [, check] = checks.find(([name]) => name === 'blob store')!;
-    expect(await check()).toEqual({ name: 'blob store', verdict: 'ok', detail: expect.stringContaining('put, presigned get and delete') });
+    expect(await check()).toEqual({ name: 'blob store', verdict: 'ok', detail: expect.stringContaining('put, presigned put, presigned get and delete') });
     expect(s3.objects().size).toBe(0);
     expect(clientChecks({ env: {}, key }).some(([name]) => name === 'blob store')).toBe(false); // no store, no check
   });
@@ -66,7 +66,11 @@ describe('doctor --client: the blob store check', () => {
     expect([missing.verdict, missing.detail, missing.fix]).toEqual(['fail', expect.stringMatching(/^put failed/), expect.stringContaining('AWS_ENDPOINT_URL_S3')]);
     const real = new S3BlobStore(`s3://${s3.bucket}/doc`, s3.env);
     const unreachable: BlobStore = { prefix: 'doc', put: (k, b) => real.put(k, b), delete: (k) => real.delete(k), presign: async () => 'http://127.0.0.1:9/nothing' };
-    const get = await blobStoreCheck(unreachable, key);
+    const put = await blobStoreCheck(unreachable, key);
+    expect([put.verdict, put.detail, put.fix]).toEqual(['fail', expect.stringMatching(/^put through a presigned URL failed/), expect.stringContaining('presigned PUT URLs must work')]);
+    expect(s3.objects().size).toBe(0); // cleaned up after a failed presigned put
+    const getUnreachable: BlobStore = { ...unreachable, presign: async (k, m, t) => (m === 'PUT' ? real.presign(k, m, t) : 'http://127.0.0.1:9/nothing') };
+    const get = await blobStoreCheck(getUnreachable, key);
     expect([get.verdict, get.detail, get.fix]).toEqual(['fail', expect.stringMatching(/^get through a presigned URL failed/), expect.stringContaining('reach the store from anywhere')]);
     expect(s3.objects().size).toBe(0); // cleaned up after a failed get
     const undeletable: BlobStore = { ...unreachable, presign: (k, m, t) => real.presign(k, m, t), delete: async () => Promise.reject(Object.assign(new Error('denied'), { name: 'AccessDenied' })) };
