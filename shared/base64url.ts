@@ -73,6 +73,17 @@ export function eachPiece(text: Base64Text, total: number, visit: (piece: Buffer
 }
 
 /**
+ * The decoded length of `length` characters of base64 (either alphabet; unpadded allowed) ending in `tail`, whose first
+ * '=' is at `firstPad` (-1: none); -1 when they cannot be base64. Padding only ever completes a group of four, so a
+ * character Node's decoder skips always makes the decoded length come up short of this, which the callers check.
+ */
+export function base64DecodedLength(length: number, tail: string, firstPad: number): number {
+  const pad = tail.endsWith('==') ? 2 : tail.endsWith('=') ? 1 : 0;
+  if (length % 4 === 1 || (pad > 0 && length % 4 !== 0) || (firstPad !== -1 && firstPad < length - pad)) return -1;
+  return Math.floor(((length - pad) * 3) / 4);
+}
+
+/**
  * Decodes a canonical text of `total` decoded bytes over itself: the bytes land at the front of the same buffer, which
  * no longer holds the text. Each piece is read into a short string before its bytes are written, and the write
  * position never passes the read position. Returns the decoded view, or null if the text turns out not to be base64.

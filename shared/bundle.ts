@@ -4,6 +4,7 @@
  */
 import { isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError } from './errors.js';
+import { base64DecodedLength } from './base64url.js';
 import { JsonDataText, JsonWithData, readJsonWithData } from './json-data.js';
 import { decodeUtf8, parseJsonLimited } from './json.js';
 import type { Fernet } from './fernet.js';
@@ -29,7 +30,7 @@ export interface Bundle {
   reply?: BlobReply;
 }
 
-const DATA_URI = /^data:[^,;]*(?:;[^,;]*)*;base64,/;
+const DATA_URI = /^data:[^,;\0-\x1f]*(?:;[^,;\0-\x1f]*)*;base64,/;
 
 /**
  * Decodes a bundle image: plain base64 (either alphabet, line breaks allowed) or a `data:...;base64,` URI. `releasable`
@@ -46,7 +47,7 @@ export function decodeImageData(text: string | JsonDataText, releasable = false)
   if (body.length === 0) throw new SealError('BAD_INPUT', 'image is empty');
   // Node's decoder skips what is not base64; a decoded length short of what the text promises reveals it, without a
   // regex pass over megabytes.
-  const expected = base64Length(body.length, body.slice(-2), body.indexOf('='));
+  const expected = base64DecodedLength(body.length, body.slice(-2), body.indexOf('='));
   if (expected < 0) throw notBase64();
   const data = releasable ? allocReleasable(expected) : Buffer.allocUnsafe(expected);
   if (data.write(body, 'base64') !== expected) {
@@ -60,21 +61,9 @@ export function decodeImageData(text: string | JsonDataText, releasable = false)
 function decodeDataText(text: JsonDataText): Buffer {
   const uri = DATA_URI.exec(text.slice(0, 256));
   if (!uri && text.slice(0, 5) === 'data:') throw notBase64Uri();
-  const start = uri ? uri[0].length : 0;
-  const length = text.byteLength - start;
-  const firstPad = text.indexOf(0x3d, start);
-  const expected = base64Length(length, text.slice(text.byteLength - 2, text.byteLength), firstPad === -1 ? -1 : firstPad - start);
-  if (expected < 0) throw notBase64();
-  const data = text.decodeBase64(start, expected);
+  const data = text.decodeBase64(uri ? uri[0].length : 0);
   if (!data) throw notBase64();
   return data;
-}
-
-/** The decoded length of `length` base64 characters ending in `tail`, the first '=' at `firstPad`; -1 if not base64. */
-function base64Length(length: number, tail: string, firstPad: number): number {
-  const pad = tail.endsWith('==') ? 2 : tail.endsWith('=') ? 1 : 0;
-  if (length % 4 === 1 || (firstPad !== -1 && firstPad < length - pad)) return -1;
-  return Math.floor(((length - pad) * 3) / 4);
 }
 
 function notBase64Uri(): SealError {
@@ -238,7 +227,8 @@ function readBundle(token: string | Buffer, fernet: Fernet, options: OpenBundleO
       return { pointer: parseBlobPointer(value, 'blob pointer') };
     }
     const bundle = validateBundle(value, limits, options.releasable ?? false);
-    if (bundle.images.length === 0) release(bytes);
+    // Images short enough to be strings were decoded into buffers of their own: then nothing holds the plaintext.
+    if (!bundle.images.some((image) => image.data.buffer === bytes.buffer)) release(bytes);
     return { bundle };
   } catch (error) {
     release(bytes);

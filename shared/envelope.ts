@@ -217,8 +217,7 @@ function resultOf(payload: unknown): Result {
 /** An output's base64 → its bytes; a data text decodes over itself. */
 function fileData(data: string | JsonDataText, index: number): Buffer {
   if (typeof data === 'string') return Buffer.from(data, 'base64');
-  const pad = data.slice(data.byteLength - 2, data.byteLength).split('=').length - 1;
-  const bytes = data.byteLength % 4 === 0 ? data.decodeBase64(0, (data.byteLength / 4) * 3 - pad) : null;
+  const bytes = data.decodeBase64();
   if (!bytes) throw new SealError('BAD_INPUT', `result outputs[${index}].data is not base64`);
   return bytes;
 }

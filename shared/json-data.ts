@@ -7,7 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { decodeInPlace } from './base64url.js';
+import { base64DecodedLength, decodeInPlace } from './base64url.js';
 import { SealError } from './errors.js';
 import type { Fernet } from './fernet.js';
 import { parseJsonLimited } from './json.js';
@@ -85,12 +85,16 @@ export class JsonDataText {
   }
 
   /**
-   * The base64 (either alphabet) from `offset` on, decoded over the text itself into `byteLength` bytes: a view of the
-   * buffer the text was read from. Null when it is not base64. Once only: the text is gone afterwards.
+   * The base64 (either alphabet, unpadded allowed) from `offset` on, decoded over the text itself: a view of the buffer
+   * the text was read from. Null when it is not base64 (a raw control character, which JSON would have refused, is
+   * not either). Once only: the text is gone afterwards.
    */
-  decodeBase64(offset: number, byteLength: number): Buffer | null {
+  decodeBase64(offset = 0): Buffer | null {
     if (this.#decoded !== undefined) throw new SealError('INTERNAL', 'a data text decodes once');
-    this.#decoded = decodeInPlace(this.#bytes.subarray(offset), byteLength, 'base64');
+    const bytes = this.#bytes;
+    const firstPad = bytes.indexOf(0x3d, offset);
+    const length = base64DecodedLength(bytes.length - offset, this.slice(bytes.length - 2, bytes.length), firstPad === -1 ? -1 : firstPad - offset);
+    this.#decoded = length < 0 ? null : decodeInPlace(bytes.subarray(offset), length, 'base64');
     return this.#decoded;
   }
 

@@ -89,6 +89,10 @@ describe('data texts as images', () => {
     ['a data: URI that is not base64', `data:text/plain,${'a'.repeat(BIG)}`],
     ['a length that no base64 has', 'A'.repeat(BIG * 4 + 1)],
     ['a raw line break (JSON carries one escaped only)', `${b64(BIG * 3).slice(0, BIG * 2)}\n${'A'.repeat(BIG * 2 - 1)}`],
+    ['a raw tab before the padding', `${'A'.repeat(BIG * 2)}\t==`],
+    ['a raw NUL before the padding', `${'A'.repeat(BIG * 2)}\u0000==`],
+    ['padding after a length no group of four has', `${'A'.repeat(BIG * 2 + 1)}==`],
+    ['a raw tab in a data: URI', `data:image/png\t;base64,${'A'.repeat(BIG * 2)}`],
   ])('refuses %s as BAD_INPUT', (_what, text) => {
     expect(sealErrorOf(() => decode(text)).code).toBe('BAD_INPUT');
   });
@@ -152,6 +156,16 @@ describe('bundles and results read without a copy of their data', () => {
     expect(refused.length).toBe(0);
   });
 
+  it('a consumed blob whose images are all short (decoded into buffers of their own) is given back at once', () => {
+    const prompt = 'a castle, '.repeat(120_000);
+    const wf = { '1': { class_type: 'CLIPTextEncode', inputs: { text: prompt } } };
+    const token = Buffer.from(sealBundle({ workflow: wf, images: [{ name: 'a.png', data: Buffer.from('tiny') }], options: {} }, fernet), 'latin1');
+    const blob = allocReleasable(token.length);
+    token.copy(blob);
+    expect(openBundle(blob, fernet, { consumeToken: true, releasable: true }).images[0]!.data.toString()).toBe('tiny');
+    expect(blob.length).toBe(0);
+  });
+
   it('a consumed blob without images is given back at once, its long prompt read as a string', () => {
     const prompt = 'a castle, '.repeat(120_000); // 1.2 MB: over 1 MiB of token, a releasable buffer
     const wf = { '1': { class_type: 'CLIPTextEncode', inputs: { text: prompt } } };
@@ -160,6 +174,13 @@ describe('bundles and results read without a copy of their data', () => {
     token.copy(blob);
     expect(openBundle(blob, fernet, { consumeToken: true, releasable: true }).workflow).toEqual(wf);
     expect(blob.length).toBe(0);
+  });
+
+  it('a result whose long data comes unpadded (another producer) opens as it did before', () => {
+    const data = randomBytes(BIG * 2 + 1);
+    const payload = { status: 'success', outputs: [{ node_id: '9', filename: 'a.png', subfolder: '', kind: 'image', mime: 'image/png', data: data.toString('base64').replace(/=+$/, '') }] };
+    const opened = openOutput({ encrypted_output: fernet.encrypt(JSON.stringify(payload)) }, fernet).result!;
+    expect(opened.files[0]!.data.equals(data)).toBe(true);
   });
 
   it('a result, inline or from a blob, opens to files that are views of one ordinary buffer', () => {
