@@ -2,7 +2,6 @@
  * Blobs end to end (§9): `comfy-seal run --blob-url` → `worker --local` → simulator, with a real S3-compatible server
  * (s3rver) on loopback, and a stand-in that answers what s3rver never does (403, 404, 500, hangs, truncation).
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,7 +13,7 @@ import { canonicalLength } from '../../shared/base64url.js';
 import { Fernet, openError, sealBundle } from '../../shared/index.js';
 import { startSimulator, type Simulator } from '../../simulator/index.js';
 import { startBlobServer, type BlobServer } from '../helpers/blob-server.js';
-import { CLI, runCli } from '../helpers/cli.js';
+import { killRunOnceSubmitted, runCli } from '../helpers/cli.js';
 import { listFiles } from '../helpers/pipeline.js';
 import { startS3, type S3 } from '../helpers/s3.js';
 import { startService, type Service } from '../helpers/services.js';
@@ -149,20 +148,7 @@ describe('blobs end to end', () => {
     };
     const wfFile = path.join(work, 'slow.json');
     writeFileSync(wfFile, JSON.stringify(wf));
-    const child = spawn(process.execPath, [CLI, 'run', '--workflow', wfFile, '--img', writeImage('r.png', image), '--blob-url', blobUrl(), '--out', out], {
-      env: { PATH: process.env.PATH, ...env() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    const jobId = await new Promise<string>((resolve) => {
-      child.stderr.setEncoding('utf8').on('data', (c: string) => {
-        stderr += c;
-        const m = /submitted job (\S+)/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    const { jobId } = await killRunOnceSubmitted(['--workflow', wfFile, '--img', writeImage('r.png', image), '--blob-url', blobUrl(), '--out', out], env());
     sim.settings.stepMs = 5;
     expect(s3.objects().size).toBe(1); // the request blob; the result is not there yet
     const r = await runCli(['run', '--resume-id', jobId, '--blob-url', blobUrl(), '--out', out, '--json'], { env: env() });

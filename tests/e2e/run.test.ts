@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fernet } from '../../shared/index.js';
 import type { Simulator } from '../../simulator/index.js';
-import { CLI, runCli } from '../helpers/cli.js';
+import { CLI, killRunOnceSubmitted, runCli } from '../helpers/cli.js';
 import { getJson } from '../helpers/http.js';
 import { listFiles } from '../helpers/pipeline.js';
 import { startLocalStack, type LocalStack, type Service } from '../helpers/services.js';
@@ -144,20 +144,7 @@ describe('comfy-seal run → worker --local → simulator', () => {
   it('resumes a job after the client process is killed mid-wait', async () => {
     sim.settings.stepMs = 100;
     const out = path.join(work, 'resumed');
-    const child = spawn(process.execPath, [CLI, 'run', '--workflow', WORKFLOW, '--img', IMAGE, '--set', '6.inputs.steps=12', '--out', out], {
-      env: { PATH: process.env.PATH, ...env() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    const jobId = await new Promise<string>((resolve) => {
-      child.stderr.setEncoding('utf8').on('data', (c: string) => {
-        stderr += c;
-        const m = /submitted job (\S+)/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    const { jobId } = await killRunOnceSubmitted(['--workflow', WORKFLOW, '--img', IMAGE, '--set', '6.inputs.steps=12', '--out', out], env());
     expect(listFiles(out)).toEqual([]);
     sim.settings.stepMs = 5;
     const r = await runCli(['run', '--resume-id', jobId, '--out', out, '--json'], { env: env() });

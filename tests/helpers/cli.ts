@@ -25,3 +25,22 @@ export function runCli(args: string[], options: { stdin?: string | Buffer; env?:
     child.stdin.end(options.stdin ?? '');
   });
 }
+
+/**
+ * Starts the built bin's `run` and SIGKILLs it as soon as it says which job it submitted, as a user's crash would:
+ * resolves with that job id and what it had printed.
+ */
+export async function killRunOnceSubmitted(args: string[], env: NodeJS.ProcessEnv): Promise<{ jobId: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const jobId = await new Promise<string>((resolve) => {
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+      const m = /submitted job (\S+)/.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+  });
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  return { jobId, stderr };
+}
