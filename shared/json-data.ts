@@ -70,18 +70,9 @@ export class JsonDataText {
     this.#bytes = bytes;
   }
 
-  get byteLength(): number {
-    return this.#bytes.length;
-  }
-
   /** Bytes [start, end) as Latin-1 text: to look at a prefix (a data: URI) or the padding. */
   slice(start: number, end: number): string {
     return this.#bytes.toString('latin1', Math.max(0, start), Math.min(end, this.#bytes.length));
-  }
-
-  /** Whether a byte occurs from `from` on, and where. */
-  indexOf(byte: number, from = 0): number {
-    return this.#bytes.indexOf(byte, from);
   }
 
   /**
@@ -96,10 +87,6 @@ export class JsonDataText {
     const length = base64DecodedLength(bytes.length - offset, this.slice(bytes.length - 2, bytes.length), firstPad === -1 ? -1 : firstPad - offset);
     this.#decoded = length < 0 ? null : decodeInPlace(bytes.subarray(offset), length, 'base64');
     return this.#decoded;
-  }
-
-  toString(): string {
-    return this.#bytes.toString('utf8');
   }
 }
 
