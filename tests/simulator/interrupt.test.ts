@@ -13,6 +13,18 @@ import { getJson } from '../helpers/http.js';
 import { listFiles } from '../helpers/pipeline.js';
 import { Listener } from './listener.js';
 
+/** Checkpoint → KSampler of `steps` → VAEDecode → `last` (node 6). */
+function sampled(steps: number, last: { class_type: string; inputs: Record<string, unknown> }) {
+  return {
+    '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'x.safetensors' } },
+    '2': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
+    '3': { class_type: 'CLIPTextEncode', inputs: { text: 'a', clip: ['1', 1] } },
+    '4': { class_type: 'KSampler', inputs: { model: ['1', 0], seed: 1, steps, cfg: 1, sampler_name: 'euler', scheduler: 'normal', positive: ['3', 0], negative: ['3', 0], latent_image: ['2', 0], denoise: 1 } },
+    '5': { class_type: 'VAEDecode', inputs: { samples: ['4', 0], vae: ['1', 2] } },
+    '6': last,
+  };
+}
+
 let sim: Simulator | undefined;
 let client: Listener | undefined;
 afterEach(async () => {
@@ -63,14 +75,7 @@ describe('interrupts, where ComfyUI checks the flag', () => {
     sim = await startSimulator({ port: 0, stepMs: 20 });
     client = await Listener.open(sim, 'c');
     const id = randomUUID();
-    const prompt = {
-      '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'x.safetensors' } },
-      '2': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-      '3': { class_type: 'CLIPTextEncode', inputs: { text: 'a', clip: ['1', 1] } },
-      '4': { class_type: 'KSampler', inputs: { model: ['1', 0], seed: 1, steps: 500, cfg: 1, sampler_name: 'euler', scheduler: 'normal', positive: ['3', 0], negative: ['3', 0], latent_image: ['2', 0], denoise: 1 } },
-      '5': { class_type: 'VAEDecode', inputs: { samples: ['4', 0], vae: ['1', 2] } },
-      '6': { class_type: 'SaveImage', inputs: { images: ['5', 0], filename_prefix: 'x' } },
-    };
+    const prompt = sampled(500, { class_type: 'SaveImage', inputs: { images: ['5', 0], filename_prefix: 'x' } });
     await post(sim, '/prompt', { prompt, client_id: 'c', prompt_id: id });
     await client.until((m) => m.json?.type === 'progress' && m.json.data.value >= 3, 'step 3');
     await post(sim, '/interrupt', {});
@@ -86,14 +91,7 @@ describe('interrupts, where ComfyUI checks the flag', () => {
     sim = await startSimulator({ port: 0, stepMs: 5 });
     client = await Listener.open(sim, 'c');
     const id = randomUUID();
-    const prompt = {
-      '1': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'x.safetensors' } },
-      '2': { class_type: 'EmptyLatentImage', inputs: { width: 64, height: 64, batch_size: 1 } },
-      '3': { class_type: 'CLIPTextEncode', inputs: { text: 'a', clip: ['1', 1] } },
-      '4': { class_type: 'KSampler', inputs: { model: ['1', 0], seed: 1, steps: 10, cfg: 1, sampler_name: 'euler', scheduler: 'normal', positive: ['3', 0], negative: ['3', 0], latent_image: ['2', 0], denoise: 1 } },
-      '5': { class_type: 'VAEDecode', inputs: { samples: ['4', 0], vae: ['1', 2] } },
-      '6': { class_type: 'PreviewImage', inputs: { images: ['5', 0] } },
-    };
+    const prompt = sampled(10, { class_type: 'PreviewImage', inputs: { images: ['5', 0] } });
     await post(sim, '/prompt', { prompt, client_id: 'c', prompt_id: id });
     await client.until((m) => m.json?.type === 'progress', 'a step');
     await post(sim, '/interrupt', { prompt_id: randomUUID() });
