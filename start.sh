@@ -124,12 +124,20 @@ prepare_user() {
     log "warning: ComfyUI runs as root (COMFY_SEAL_COMFY_USER=root): its custom nodes can read the worker's key"
     return 0
   fi
-  id -u "$COMFY_USER" >/dev/null 2>&1 \
-    || die "user $COMFY_USER (COMFY_SEAL_COMFY_USER) does not exist: create it (useradd --system --create-home $COMFY_USER) or name another unprivileged user"
   command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) is needed to run ComfyUI as $COMFY_USER"
+  if ! id -u "$COMFY_USER" >/dev/null 2>&1; then
+    # An image built on another (BASE_IMAGE) gets the user here: its build adds files only, never runs a command.
+    useradd --system --user-group --create-home --shell /usr/sbin/nologin "$COMFY_USER" >/dev/null 2>&1 \
+      || die "could not create the user $COMFY_USER (COMFY_SEAL_COMFY_USER): create it in the image (useradd --system $COMFY_USER)"
+  fi
   COMFY_GROUP="$(id -gn "$COMFY_USER")"
   COMFY_HOME="$(getent passwd "$COMFY_USER" | cut -d: -f6)"
   COMFY_AS=(setpriv --reuid="$COMFY_USER" --regid="$COMFY_GROUP" --init-groups --no-new-privs --)
+  # ComfyUI's own writable dir (settings, the frontend's files); everything else of the image stays read-only to it.
+  if [ -d "$COMFY_DIR" ]; then
+    mkdir -p "$COMFY_DIR/user"
+    chown -R "$COMFY_USER:$COMFY_GROUP" "$COMFY_DIR/user"
+  fi
   log "ComfyUI runs as $COMFY_USER"
 }
 

@@ -58,9 +58,13 @@ interface Started {
 }
 
 /** Runs start.sh for real, with the simulator standing in for ComfyUI (COMFY_CMD) and the built bin as comfy-seal. */
-function startSh(env: Record<string, string>): Started {
+function startSh(env: Record<string, string>, opts: { etc?: string } = {}): Started {
   if (!work) newWork();
-  const child = spawn('bash', [START], {
+  // With `etc`: in a mount namespace of its own whose /etc is that copy, so users it creates stay in the copy.
+  const [cmd, args] = opts.etc
+    ? ['unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc && exec bash "$1"', opts.etc, START]]
+    : ['bash', [START]];
+  const child = spawn(cmd, args, {
     env: {
       PATH: process.env.PATH,
       COMFY_CMD: `${process.execPath} ${CLI} simulator --step-ms 1`,
@@ -194,7 +198,7 @@ describe("start.sh (run for real, the simulator in ComfyUI's place)", () => {
     stalling.close();
   });
 
-  it('fails start-up clearly: SQLAlchemy missing and not repairable, bad temp dir, no such ComfyUI user; PUBLIC_KEY without sshd only warns', async () => {
+  it('fails start-up clearly: SQLAlchemy missing and not repairable, bad temp dir; PUBLIC_KEY without sshd only warns', async () => {
     newWork();
     const fakePython = path.join(work, 'python');
     writeFileSync(fakePython, '#!/bin/sh\nexit 1\n');
@@ -207,12 +211,25 @@ describe("start.sh (run for real, the simulator in ComfyUI's place)", () => {
     expect(await b.exit).toBe(1);
     expect(b.output()).toContain('must end in /temp');
     if (spawnSync('sh', ['-c', 'command -v sshd || test -x /usr/sbin/sshd']).status !== 0) expect(b.output()).toContain('no sshd: SSH stays off');
-    if (IS_ROOT) {
-      const c = startSh({ COMFY_SEAL_COMFY_USER: 'cs-no-such-user' });
-      expect(await c.exit).toBe(1);
-      expect(c.output()).toContain('user cs-no-such-user (COMFY_SEAL_COMFY_USER) does not exist: create it');
-      expect(c.output()).not.toContain('ComfyUI starting');
-    }
+  });
+
+  it.runIf(IS_ROOT)("as root, creates ComfyUI's user when the image has none (an image built on another runs no command)", async () => {
+    newWork();
+    const etc = path.join(work, 'etc');
+    spawnSync('cp', ['-a', '/etc', etc]);
+    const [comfyPort, apiPort] = [await freePort(), await freePort()];
+    const s = startSh({ COMFY_SEAL_COMFY_USER: 'cs-comfy', COMFY_PORT: String(comfyPort), COMFY_SEAL_LOCAL: '1', COMFY_SEAL_LOCAL_PORT: String(apiPort), ENCRYPTION_KEY: Fernet.generateKey() }, { etc });
+    await until(() => s.output().includes('local endpoint on'), 'the worker');
+    const entry = readFileSync(path.join(etc, 'passwd'), 'utf8').split('\n').find((l) => l.startsWith('cs-comfy:'))!;
+    const [, , uid, gid, , , shell] = entry.split(':');
+    expect(Number(uid)).toBeGreaterThan(0);
+    expect(shell).toBe('/usr/sbin/nologin');
+    const comfyPid = Number(/ComfyUI starting \(pid (\d+)\)/.exec(s.output())![1]);
+    expect(statusField(comfyPid, 'Uid').split(/\s+/)[0]).toBe(uid);
+    expect(statusField(comfyPid, 'Gid').split(/\s+/)[0]).toBe(gid);
+    expect(readFileSync('/etc/passwd', 'utf8')).not.toContain('cs-comfy:'); // the machine's own stayed as it was
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
   });
 
   it("keeps the worker's secrets out of ComfyUI's environment and, as root, runs ComfyUI as its own user who cannot read the worker's", async () => {
