@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readPngChunks } from '../client/png-text.js';
 import { Fernet, openResult, sealBundle } from '../shared/index.js';
 import { CLI } from './helpers/cli.js';
+import { readDockerfile } from './helpers/dockerfile.js';
 import { listFiles, pngOf } from './helpers/pipeline.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -25,7 +26,9 @@ async function freePort(): Promise<number> {
 }
 
 let work: string;
-afterEach(() => rmSync(work, { recursive: true, force: true }));
+afterEach(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 /**
  * As root (as in the image), start.sh runs ComfyUI as its own unprivileged user: here `nobody`, which every Debian and
@@ -368,19 +371,43 @@ describe('image files', () => {
   });
 
   it('the Dockerfile lints clean, pins its bases, keeps secrets out of layers and ships start.sh', () => {
-    const text = readFileSync(path.join(ROOT, 'docker', 'Dockerfile'), 'utf8');
+    const file = path.join(ROOT, 'docker', 'Dockerfile');
+    const text = readFileSync(file, 'utf8');
     expect(validate(text)).toEqual([]);
-    const froms = [...text.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!);
-    expect(froms.length).toBeGreaterThanOrEqual(3);
-    for (const image of froms) expect(image).toMatch(/:\$\{[A-Z_]+\}|:[0-9]/); // a version, never latest
+    const docker = readDockerfile(file);
+    const names = docker.stages.map((st) => st.name);
+    docker.stages.forEach((stage, i) => {
+      const earlier = names.slice(0, i);
+      if (stage.from === '${BASE_IMAGE}') return;
+      // A stage made above, or an image with a version (never latest).
+      if (!earlier.includes(stage.from)) expect(stage.from).toMatch(/:\$\{[A-Z_]+\}|:[0-9]/);
+    });
+    // BASE_IMAGE defaults to the full build's own base stage, made before the stage that uses it.
+    const base = docker.globalArgs.get('BASE_IMAGE')!;
+    const runtime = docker.stages.at(-1)!;
+    expect(runtime.from).toBe('${BASE_IMAGE}');
+    expect(names.slice(0, -1)).toContain(base);
     expect(text).not.toMatch(/^(ENV|ARG)\s+[^\n]*(TOKEN|KEY|SECRET)[^\n]*=/m);
     expect(text).toContain('--mount=type=secret,id=hf_token');
     expect(text).toMatch(/SQLAlchemy>=2/);
-    // ComfyUI pinned to the release the worker's protocol facts were checked on.
-    expect(text).toMatch(/^ARG COMFYUI_VERSION=v0\.27\.1$/m);
+    // ComfyUI pinned to the release the worker was checked against.
+    expect(text).toMatch(/^ARG COMFYUI_VERSION=v0\.33\.0$/m);
     expect(text).toContain('--branch "${COMFYUI_VERSION}"');
-    expect(text).toMatch(/COPY start\.sh \/start\.sh/);
-    expect(text).toMatch(/CMD \["\/start\.sh"\]/);
+    // On someone else's image nothing runs: the runtime stage only adds files, each as a layer of its own.
+    expect(runtime.instructions.map((ins) => ins.keyword).filter((k) => !['ENV', 'COPY', 'CMD'].includes(k))).toEqual([]);
+    for (const ins of runtime.instructions.filter((i) => i.keyword === 'COPY')) expect(ins.args).toMatch(/^--link /);
+    expect(runtime.instructions.map((i) => i.args)).toEqual(expect.arrayContaining([
+      '--link --chmod=755 start.sh /start.sh',
+      '--link --from=app /opt/comfy-seal /opt/comfy-seal',
+      '["/start.sh"]',
+    ]));
+    expect(runtime.instructions.find((i) => i.keyword === 'ENV')!.args).toMatch(/^PATH=\/opt\/comfy-seal\/bin:\$PATH/);
+    // The package's own Node and bin are where that PATH points.
+    const app = docker.stages.find((st) => st.name === 'app')!;
+    expect(app.instructions.map((i) => i.args).join('\n')).toMatch(/cp \/usr\/local\/bin\/node \/opt\/comfy-seal\/bin\/node .*ln -s \.\.\/dist\/cli\.js \/opt\/comfy-seal\/bin\/comfy-seal/);
+    // The full build's base makes ComfyUI's user; BASE_IMAGE mode leaves that to start.sh.
+    expect(docker.stages.find((st) => st.name === base)!.instructions.map((i) => i.args).join('\n')).toContain('useradd --system --user-group --create-home --shell /usr/sbin/nologin comfyui');
+    expect(readFileSync(START, 'utf8')).toMatch(/^COMFY_USER="\$\{COMFY_SEAL_COMFY_USER:-comfyui\}"$/m);
     expect(readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')).toMatch(/node_modules/);
     const hub = JSON.parse(readFileSync(path.join(ROOT, '.runpod', 'hub.json'), 'utf8'));
     expect(hub.config.env.map((e: { key: string }) => e.key)).toEqual(expect.arrayContaining(['ENCRYPTION_KEY', 'MODELS', 'COMFY_SEAL_JOB_TIMEOUT_S']));
