@@ -195,12 +195,10 @@ probe_comfy_flags() {
   fi
   # §13: previews exist only with a preview method; a job that asks for none costs nothing extra.
   lists_flag "$help" --preview-method && COMFY_RELEASE_ARGS+=(--preview-method auto)
-  # §12: the assets database records every upload and output; off where the release can turn it off, else in memory.
-  if lists_flag "$help" --disable-assets; then
-    COMFY_RELEASE_ARGS+=(--disable-assets)
-  elif lists_flag "$help" --database-url; then
-    COMFY_RELEASE_ARGS+=(--database-url "sqlite:///:memory:")
-  fi
+  # §12: the assets database records uploads and outputs: off where the release can turn it off, and in memory in any
+  # case (releases open it at start whether assets are on or not).
+  lists_flag "$help" --disable-assets && COMFY_RELEASE_ARGS+=(--disable-assets)
+  lists_flag "$help" --database-url && COMFY_RELEASE_ARGS+=(--database-url "sqlite:///:memory:")
   rm -f "$help"
 }
 

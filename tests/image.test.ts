@@ -338,13 +338,13 @@ describe("start.sh (run for real, the simulator in ComfyUI's place)", () => {
     };
     const usage = (flags: string) => `usage: main.py [-h] [--listen [IP]] ${flags}\n\noptions:\n  -h, --help  show this help message and exit`;
 
-    // A release with both (v0.33.0's kind): both passed, the database flag not needed.
-    const newer = await argsOf('newer', `${usage('[--preview-method [none,auto,latent2rgb,taesd]] [--disable-assets]')}\n  --disable-assets      Disable the assets system.`);
+    // A release with all three (v0.33.0's kind): assets off, and the database ComfyUI opens anyway in memory.
+    const newer = await argsOf('newer', `${usage('[--preview-method [none,auto,latent2rgb,taesd]] [--database-url DATABASE_URL] [--disable-assets]')}\n  --disable-assets      Disable the assets system.`);
     expect(newer.args.join(' ')).toContain('--preview-method auto');
     expect(newer.args).toContain('--disable-assets');
-    expect(newer.args).not.toContain('--database-url');
+    expect(newer.args.join(' ')).toContain('--database-url sqlite:///:memory:');
     expect(newer.args).toContain('--disable-metadata');
-    // No --disable-assets (a look-alike does not count): the database goes into memory.
+    // No --disable-assets (a look-alike does not count): the database still goes into memory.
     const older = await argsOf('older', usage('[--preview-method [none,auto]] [--disable-assets-autoscan] [--database-url DATABASE_URL]'));
     expect(older.args).not.toContain('--disable-assets');
     expect(older.args.join(' ')).toContain('--database-url sqlite:///:memory:');
