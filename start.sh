@@ -2,8 +2,8 @@
 # comfy-seal container entrypoint: sshd (only with PUBLIC_KEY), RAM-disk dirs, model sync, ComfyUI on loopback with its
 # output kept off the container log, then the worker. ComfyUI and its custom nodes are third-party code: they run without
 # the worker's secrets in their environment and, when this script runs as root (the image), as their own unprivileged
-# user, so they cannot read the worker's environment or memory either (contract §11). If ComfyUI or the worker dies, the container exits non-zero so
-# RunPod replaces it. SIGTERM (or SIGINT) once running goes to the worker, which finishes its job, posts it and exits;
+# user, so they cannot read the worker's environment or memory either (contract §11).
+# If ComfyUI or the worker dies, the container exits non-zero so RunPod replaces it. SIGTERM (or SIGINT) once running goes to the worker, which finishes its job, posts it and exits;
 # then ComfyUI is stopped, and the exit code is the worker's. SIGTERM during start-up (model sync, ComfyUI's boot) stops
 # at once: the step running and ComfyUI are killed, and the exit code is 0 (stopped as asked, no job was taken).
 set -euo pipefail
@@ -26,8 +26,8 @@ log() { printf '%s start.sh %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 STEP_PID=""
 COMFY_PID=""
 WORKER_PID=""
-COMFY_AS=()   # the user switch in front of every ComfyUI process (empty: runs as this script's user)
-COMFY_HOME="" # that user's home
+COMFY_AS=()    # the user switch in front of every ComfyUI process (empty: runs as this script's user)
+COMFY_HOME=""  # that user's home
 COMFY_GROUP="" # the group the RAM-disk dirs are shared through
 
 die() {
