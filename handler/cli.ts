@@ -49,6 +49,7 @@ export const command: Command = async (argv, io) => {
   const config = resolveConfig(values as Record<string, string | undefined>, io.env);
   const allowedOrigins = parseAllowedOrigins(values['allow-origin'] ?? []);
   const maxQueue = intFlag('max-queue', values['max-queue'], DEFAULT_MAX_QUEUE);
+  if (maxQueue < 1) throw new UsageError('--max-queue must be at least 1 (jobs that may wait while one runs)');
   const log = createLogger({ json: Boolean(io.env.RUNPOD_ENDPOINT_ID), write: (line) => io.stdout.write(line) });
 
   const pingIntervalMs = intFlag('RUNPOD_PING_INTERVAL', io.env.RUNPOD_PING_INTERVAL || undefined, 10_000);
