@@ -145,9 +145,10 @@ async function writeOne(file: ResultFile, root: string, outDir: string, parts: r
   // O_EXCL and O_NOFOLLOW: never an existing file, never through a link.
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
   try {
-    // Node has no openat(): a folder swapped for a link between the walk and the open would be caught here, before
-    // any byte is written (`dir` is a real path, so the temp file's real path is exactly `temp`).
-    if ((await realpath(temp).catch(() => null)) !== temp) {
+    // Node has no openat(): a folder swapped for a link out between the walk and the open is caught here, before any
+    // byte is written.
+    const real = await realpath(temp).catch(() => null);
+    if (real === null || !inside(root, real)) {
       throw new ComfySealError('OUTPUT_FAILED', `a folder under ${outDir} changed into a link while a result was written; nothing was written there. Check who else writes in it, then fetch the result again`);
     }
     await handle.writeFile(file.data);
