@@ -120,7 +120,7 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     // Checked before the body is read and again after (others may have queued meanwhile).
     const admit = () => {
       if (jobs.waiting >= maxQueue) {
-        throw new HttpError(429, `the queue is full (${maxQueue} jobs waiting); wait for some to finish or cancel them (POST /purge-queue cancels every waiting job), or start the worker with a larger --max-queue`);
+        throw new HttpError(429, `the queue is full (at most ${maxQueue} waiting); wait for some to finish or cancel them (POST /purge-queue cancels every waiting job), or start the worker with a larger --max-queue`);
       }
     };
     const lookup = () => {

@@ -5,9 +5,11 @@
  */
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ComfySealClient } from '../../client/index.js';
 import type { JobContext, JobOutcome } from '../../handler/job.js';
 import { parseAllowedOrigins } from '../../handler/local/guard.js';
 import { startLocalApi, type LocalApi } from '../../handler/local/server.js';
+import { Fernet } from '../../shared/index.js';
 
 let api: LocalApi | undefined;
 afterEach(async () => {
@@ -124,6 +126,15 @@ describe('local endpoint: bounded queue, inputs not kept', () => {
     expect(api.jobs.health()).toMatchObject({ jobs: { inQueue: 2, inProgress: 1 } });
     await call('POST', `/ep/cancel/${ids[2]}`, { host });
     expect((await call('POST', '/ep/run', { ...json, host }, '{"input":{"n":6}}')).status).toBe(200);
+  });
+
+  it("the client shows the endpoint's own reason for a refusal, not a guess about RunPod", async () => {
+    api = await startLocalApi({ runner: heldRunner(), port: 0, maxQueue: 1 });
+    const client = new ComfySealClient({ apiUrl: api.url, endpointId: 'ep', key: Fernet.generateKey(), maxRetries: 1, retryMinMs: 10 });
+    const request = { workflow: { '1': { class_type: 'EmptyImage', inputs: {} } } };
+    await client.submit(request); // runs (held)
+    await client.submit(request); // waits
+    await expect(client.submit(request)).rejects.toMatchObject({ code: 'RUNPOD_RATE_LIMITED', message: expect.stringContaining('answered 429: the queue is full (at most 1 waiting)') });
   });
 
   it('drops a job input once the job has started, and for jobs refused or cancelled while waiting', async () => {
