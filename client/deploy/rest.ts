@@ -78,7 +78,9 @@ export function restClient(options: RestOptions): Rest {
       if (response.status === 403) {
         throw new RunpodApiError(403, clean(`RunPod refused ${what} (403): the API key lacks access to it (${API_KEY_HINT})`), problem);
       }
-      throw new RunpodApiError(response.status, clean(`RunPod refused ${what}: ${describeProblem(response.status, problem)}`), problem);
+      // A 5xx may or may not have been carried out: not retried here, but a re-run finds what exists by name.
+      const again = response.status >= 500 ? '; run the same command again (it picks up what exists)' : '';
+      throw new RunpodApiError(response.status, clean(`RunPod refused ${what}: ${describeProblem(response.status, problem)}${again}`), problem);
     }
   };
 }

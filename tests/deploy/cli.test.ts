@@ -51,6 +51,32 @@ describe('comfy-seal deploy (bin)', () => {
     expectNoKey(second);
   });
 
+  it('--help shows usage; every option reaches RunPod in a field REST v2 knows (the emulator refuses any other)', async () => {
+    const help = await runCli(['deploy', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout.toString()).toContain('Usage: comfy-seal deploy --image IMAGE');
+
+    const args = ['--image', IMAGE, '--name', 'full', '--gpu', 'ADA_24,AMPERE_48', '--workers-min', '1', '--workers-max', '2', '--idle-timeout', '30'];
+    args.push('--timeout-s', '900', '--disk-gb', '60', '--network-volume', 'vol123', '--data-center', 'EU-RO-1', '--env', 'A=1', '--env', 'B=two');
+    args.push('--registry-auth', 'reg42', '--flashboot', 'off', '--json');
+    const run = await deployCli(args);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(api.templates[0]).toMatchObject({ name: 'full-template', disk: 60, registry: 'reg42', env: { A: '1', B: 'two' } });
+    expect(api.endpoints[0]).toMatchObject({
+      gpu: { pools: ['ADA_24', 'AMPERE_48'] },
+      workers: { min: 1, max: 2, idleTimeout: 30 },
+      timeout: 900_000,
+      networkVolumes: ['vol123'],
+      dataCenterIds: ['EU-RO-1'],
+      flashboot: 'OFF',
+      registry: 'reg42',
+    });
+    const before = writes().length;
+    expect((await deployCli(args)).code).toBe(0);
+    expect(writes()).toHaveLength(before);
+  });
+
   it('--dry-run prints every request with the secret redacted and sends nothing', async () => {
     const run = await deployCli(['--image', IMAGE, '--dry-run', '--name', 'studio']);
     expect(run.code).toBe(0);
