@@ -82,22 +82,20 @@ function checkName(name: string): string {
 
 /**
  * The key to store, as the user keeps it (one key or a comma-separated list), checked by the helper every command
- * reads its key with. No key: refused, never generated here (a key only RunPod held would be lost to the user).
+ * reads its key with (the one place to change when keys come from elsewhere). No key: refused, never generated here
+ * (a key only RunPod held could not open a single result).
  */
 function readKey(values: Values, env: NodeJS.ProcessEnv): string {
-  try {
-    fernetFrom(values.key, env);
-  } catch (error) {
-    if (error instanceof UsageError && /^no key/.test(error.message)) {
-      throw new UsageError(
-        'no key: deploy stores your ENCRYPTION_KEY on RunPod, so make one and keep it first: ' +
-          `umask 077; comfy-seal keygen > comfy-seal.key; export ENCRYPTION_KEY="$(cat comfy-seal.key)"`,
-        'CONFIG',
-      );
-    }
-    throw error;
+  const key = (values.key ?? env.ENCRYPTION_KEY ?? '').trim();
+  if (key === '') {
+    throw new UsageError(
+      'no key: deploy stores your ENCRYPTION_KEY on RunPod, so make one and keep it first: ' +
+        `umask 077; comfy-seal keygen > comfy-seal.key; export ENCRYPTION_KEY="$(cat comfy-seal.key)"`,
+      'CONFIG',
+    );
   }
-  return (values.key ?? env.ENCRYPTION_KEY)!.trim();
+  fernetFrom(key, env);
+  return key;
 }
 
 function specFrom(values: Values, key: string): DeploySpec {
@@ -158,7 +156,7 @@ function apiKeyFrom(values: Values, env: NodeJS.ProcessEnv): string {
 
 function summary(report: DeployReport, name: string): string {
   const { result, actions, changed } = report;
-  const said = (action: string, fields: string[] = []) => (action === 'update' ? `updated (${fields.join(', ')})` : action === 'rotate' ? 'key replaced' : action);
+  const said = (action: string, fields: string[] = []) => (action === 'update' ? `updated (${fields.join(', ')})` : action === 'rotate' ? 'key replaced (workers already running keep the old one until they restart)' : action);
   const id = result.endpoint_id;
   return (
     `secret   ${result.secret}: ${said(actions.secret)}\n` +
