@@ -156,14 +156,17 @@ function apiKeyFrom(values: Values, env: NodeJS.ProcessEnv): string {
 
 function summary(report: DeployReport, name: string): string {
   const { result, actions, changed } = report;
-  const said = (action: string, fields: string[] = []) => (action === 'update' ? `updated (${fields.join(', ')})` : action === 'rotate' ? 'key replaced (workers already running keep the old one until they restart)' : action);
+  const said = (action: string, fields: string[] = []) =>
+    action === 'update' ? `updated (${fields.join(', ')})` :
+    action === 'rotate' ? 'key replaced (workers already running keep the old one until they restart)' :
+    action === 'create' ? 'created' : action;
   const id = result.endpoint_id;
   return (
     `secret   ${result.secret}: ${said(actions.secret)}\n` +
     `template ${templateName(name)} (${result.template_id}): ${said(actions.template, changed.template)}\n` +
     `endpoint ${name} (${id}): ${said(actions.endpoint, changed.endpoint)}\n` +
     `\nendpoint id: ${id}\nrun URL:     ${result.run_url}\n` +
-    `\nNext (a new endpoint's first worker pulls the image, which can take minutes):\n` +
+    `\nNext${actions.endpoint === 'create' ? " (a new endpoint's first worker pulls the image, which can take minutes)" : ''}:\n` +
     `  comfy-seal doctor --client --endpoint ${id}\n` +
     `  comfy-seal run --endpoint ${id} --workflow wf.json --prompt "a lighthouse at dawn" --out results\n`
   );

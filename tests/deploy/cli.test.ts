@@ -127,7 +127,9 @@ describe('comfy-seal deploy (bin)', () => {
   });
 
   it('--delete NAME removes the endpoint, its template and its secret', async () => {
-    expect((await deployCli(['--image', IMAGE, '--name', 'studio'])).code).toBe(0);
+    const made = await deployCli(['--image', IMAGE, '--name', 'studio']);
+    expect(made.code).toBe(0);
+    expect(made.stdout.toString()).toMatch(/^secret {3}comfy_seal_studio_key: created\ntemplate studio-template \(\w+\): created\nendpoint studio \(\w+\): created\n/);
     const run = await deployCli(['--delete', 'studio']);
     expect(run.code).toBe(0);
     expect(run.stdout.toString()).toMatch(/endpoint studio: deleted[\s\S]*template studio-template: deleted[\s\S]*secret {3}comfy_seal_studio_key: deleted/);
