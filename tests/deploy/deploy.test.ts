@@ -154,6 +154,20 @@ describe('deploy (REST v2)', () => {
     expect(writes()).toHaveLength(before + 3);
   });
 
+  it('--delete: a template RunPod removed along with its endpoint (404) is not an error', async () => {
+    const { result } = await deploy(spec, key, { rest: rest() });
+    const inner = rest();
+    // RunPod's DELETE of an endpoint also removes "its bound template"; whether ours counts as bound, the docs leave open.
+    const removesBound: typeof inner = async (call) => {
+      const answer = await inner(call);
+      if (call.method === 'DELETE' && call.path.startsWith('/serverless/')) api.templates.splice(0);
+      return answer;
+    };
+    expect(await undeploy('studio', removesBound)).toMatchObject({ endpoint_id: result.endpoint_id, template_id: result.template_id });
+    expect(api.requests.filter((r) => r.method === 'DELETE').map((r) => r.path.split('/')[2])).toEqual(['serverless', 'templates', 'account']);
+    expect(api.secrets).toHaveLength(0);
+  });
+
   it('dry-run requests: the creates a fresh account gets, the secret value redacted when printed', () => {
     const requests = deployRequests(spec, key).map(printable);
     expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
