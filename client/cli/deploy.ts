@@ -7,6 +7,7 @@ import { ComfySealError, CONFIG_SETTINGS } from '../errors.js';
 import { deleteRequests, deploy, deployRequests, undeploy, type DeployReport } from '../deploy/deploy.js';
 import { DEPLOY_DEFAULTS, NAME_PATTERN, printable, secretName, templateName, type DeploySpec, type RestRequest } from '../deploy/plan.js';
 import { DEFAULT_REST_URL, restClient } from '../deploy/rest.js';
+import { KEY_OPTIONS, keyFromFlags, keyHelp } from '../../shared/key-flags.js';
 import { fernetFrom } from './key.js';
 
 const HELP = `Usage: comfy-seal deploy --image IMAGE [options]
@@ -34,7 +35,7 @@ Endpoint:
   Each run sets the endpoint to exactly these options: an option left out goes back to its default.
 
 Key and access:
-  --key KEY             Fernet key(s) to store (default: $ENCRYPTION_KEY; make one with 'comfy-seal keygen')
+${keyHelp(24, 'Fernet key(s) to store')}
   --rotate-key          replace the key the endpoint's secret holds when it is another one
   --api-key KEY         RunPod API key (default: $RUNPOD_API_KEY; ${CONFIG_SETTINGS.apiKey.hint})
                         REST API base: $RUNPOD_REST_URL (default: ${DEFAULT_REST_URL})
@@ -62,7 +63,7 @@ const OPTIONS = {
   env: { type: 'string', multiple: true },
   'registry-auth': { type: 'string' },
   flashboot: { type: 'string' },
-  key: { type: 'string' },
+  ...KEY_OPTIONS,
   'rotate-key': { type: 'boolean' },
   'api-key': { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -86,7 +87,7 @@ function checkName(name: string): string {
  * (a key only RunPod held could not open a single result).
  */
 function readKey(values: Values, env: NodeJS.ProcessEnv): string {
-  const key = (values.key ?? env.ENCRYPTION_KEY ?? '').trim();
+  const key = (keyFromFlags(values) ?? env.ENCRYPTION_KEY ?? '').trim();
   if (key === '') {
     throw new UsageError(
       'no key: deploy stores your ENCRYPTION_KEY on RunPod, so make one and keep it first: ' +
@@ -94,7 +95,7 @@ function readKey(values: Values, env: NodeJS.ProcessEnv): string {
       'CONFIG',
     );
   }
-  fernetFrom(key, env);
+  fernetFrom({ key }, env);
   return key;
 }
 
