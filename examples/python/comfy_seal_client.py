@@ -60,13 +60,21 @@ def seal_request(fernet, workflow, images=(), options=None, reply=None, webhook=
     return body
 
 
-def open_sealed(fernet, token, job_id, what):
-    """A sealed payload's JSON, refused unless it names this job (a valid token of another job is not this job's answer)."""
+def open_token(fernet, token, what):
+    """A sealed payload's JSON object; BadAnswer when it does not open with these keys (forged, or another key's)."""
     try:
         payload = json.loads(fernet.decrypt(token.encode("ascii") if isinstance(token, str) else token))
-    except (InvalidToken, UnicodeEncodeError) as error:
+    except (InvalidToken, UnicodeEncodeError, ValueError) as error:
         raise BadAnswer(f"the {what} does not open with this key") from error
-    if not isinstance(payload, dict) or payload.get("job_id") != job_id:
+    if not isinstance(payload, dict):
+        raise BadAnswer(f"the {what} is not a JSON object")
+    return payload
+
+
+def open_sealed(fernet, token, job_id, what):
+    """A sealed payload, refused unless it names this job (a valid token of another job is not this job's answer)."""
+    payload = open_token(fernet, token, what)
+    if payload.get("job_id") != job_id:
         raise BadAnswer(f"the {what} does not name job {job_id}")
     return payload
 
@@ -92,8 +100,15 @@ def open_status(status, fernet, job_id, reply_get=None):
         output = status.get("output")
         if not isinstance(output, dict) or "encrypted_output" not in output:
             raise BadAnswer("the result is not sealed")
-        result = open_sealed(fernet, output["encrypted_output"], job_id, "result")
-        return fetch_blob(fernet, result, job_id, reply_get) if "blob" in result else result
+        result = open_token(fernet, output["encrypted_output"], "result")
+        if "blob" in result:
+            # A pointer: it may name its job (older workers' do not); the result it leads to must.
+            if result.get("job_id", job_id) != job_id:
+                raise BadAnswer(f"the result does not name job {job_id}")
+            return fetch_blob(fernet, result, job_id, reply_get)
+        if result.get("job_id") != job_id:
+            raise BadAnswer(f"the result does not name job {job_id}")
+        return result
     if state == "FAILED":
         try:
             error = json.loads(status.get("error") or "")

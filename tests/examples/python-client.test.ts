@@ -1,7 +1,8 @@
 /**
  * The Python client of docs/protocol.md (examples/python/comfy_seal_client.py) against a real local endpoint: the built
  * `comfy-seal worker --local` and the simulator. It seals, submits, polls, opens and writes; it reports failures by code
- * with their sealed message opened; and it refuses a status or webhook body whose sealed job id is another job's.
+ * with their sealed message opened; it refuses a status or webhook body whose sealed job id is another job's; and it
+ * fetches a result the worker stored in the caller's storage only from the URL it issued.
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -10,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fernet } from '../../shared/index.js';
 import { getJson } from '../helpers/http.js';
+import { startBlobServer } from '../helpers/blob-server.js';
 import { findPython } from '../helpers/python.js';
-import { startLocalStack, type LocalStack } from '../helpers/services.js';
+import { startLocalStack, startService, type LocalStack } from '../helpers/services.js';
 
 const CLIENT = fileURLToPath(new URL('../../examples/python/comfy_seal_client.py', import.meta.url));
 const PHOTO = fileURLToPath(new URL('../../examples/photo.png', import.meta.url));
@@ -28,7 +30,7 @@ interface Run {
 /** Runs the client (asynchronously: the simulator lives in this process), with stdin if given. */
 function client(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python!, [CLIENT, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(python!, args[0] === '-c' ? args : [CLIENT, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -94,5 +96,45 @@ describe.skipIf(!python)('the Python client (docs/protocol.md) against comfy-sea
     expect([swapped.code, swapped.stderr]).toEqual([1, `comfy_seal_client: the result does not name job ${second.json.job_id as string}\n`]);
     const forged = await client(['open-webhook'], env({ ENCRYPTION_KEY: Fernet.generateKey() }), JSON.stringify(status));
     expect([forged.code, forged.stderr]).toEqual([1, 'comfy_seal_client: the result does not open with this key\n']);
+  });
+
+  it('takes a large result from the caller\'s storage (reply), only from the GET URL it issued', async () => {
+    const blobs = await startBlobServer();
+    const dirs = stack.sim.dirs;
+    // A worker that may reach the loopback storage stand-in (COMFY_SEAL_BLOB_ALLOW_PRIVATE: tests only).
+    const worker = await startService(
+      ['worker', '--local', '--port', '0', '--comfy-url', stack.sim.url, '--input-dir', dirs.input, '--output-dir', dirs.output, '--temp-dir', dirs.temp, '--blob-allow-private', '1'],
+      { ENCRYPTION_KEY: key },
+    );
+    // The library as a program of the user's would use it: a reply with "always", so even this small result is stored.
+    const script = (issuedGet: string) => `
+import json, os, sys
+sys.path.insert(0, ${JSON.stringify(path.dirname(CLIENT))})
+import comfy_seal_client as c
+keys = c.load_keys(os.environ["ENCRYPTION_KEY"])
+endpoint = c.Endpoint("py", "local", ${JSON.stringify(worker.url)})
+with open(${JSON.stringify(workflow)}) as f: workflow = json.load(f)
+with open(${JSON.stringify(image)}, "rb") as f: data = f.read()
+reply = {"put": "${blobs.url}/ok/result", "get": "${blobs.url}/ok/result", "always": True}
+job = endpoint.submit(c.seal_request(keys, workflow, [("${CANARY}.png", data)], reply=reply))
+try:
+    result = c.open_status(endpoint.wait(job, keys, poll_s=0.2), keys, job, reply_get=${JSON.stringify(issuedGet)})
+    print(json.dumps({"job_id": job, "outputs": [o["filename"] for o in result["outputs"]]}))
+except c.BadAnswer as error:
+    print(json.dumps({"refused": str(error)}))
+`;
+    try {
+      const stored = await client(['-c', script(`${blobs.url}/ok/result`)], env());
+      expect(stored.json, stored.stderr).toEqual({ job_id: expect.any(String), outputs: [expect.stringMatching(/^inverted_\d+_\.png$/)] });
+      // What the storage holds is one token: nothing of the job in plaintext.
+      const object = blobs.objects.get('result')!;
+      expect(object.subarray(0, 6).toString()).toBe('gAAAAA');
+      expect(object.toString()).not.toContain('inverted');
+      const elsewhere = await client(['-c', script(`${blobs.url}/ok/other`)], env());
+      expect(elsewhere.json).toEqual({ refused: 'the result points to a URL this client did not issue' });
+    } finally {
+      await worker.stop();
+      await blobs.close();
+    }
   });
 });
