@@ -39,5 +39,6 @@ export async function deliverResult(
   } finally {
     body.release();
   }
+  // The PUT failed for good and the result fits inline: it goes inline, the only other way it can reach the client.
   return new SealedOutput(json.sealBytes(fernet));
 }

@@ -224,7 +224,7 @@ function refusal(status: number, text: string, what: What, method: 'GET' | 'PUT'
 
 /** 412 to a PUT with If-None-Match: an object is there already (a replayed request's result), and stays. */
 function alreadyStored(what: What, details: Record<string, unknown>): SealError {
-  return storageFailed( `a ${what} is stored at its URL already (412): not replaced; a request run twice (a replayed /run body?) shares its reply URL`, details);
+  return storageFailed(`a ${what} is stored at its URL already (412): not replaced; a request run twice (a replayed /run body?) shares its reply URL`, details);
 }
 
 function connectionFailure(error: unknown, what: What, url: URL, method: 'GET' | 'PUT'): Error {
