@@ -109,10 +109,25 @@ export async function putBlob(urlText: string, body: Buffer | BlobBody, options:
   const url = blobUrl(urlText, what);
   const source = Buffer.isBuffer(body) ? bufferBody(body) : body;
   if (source.length > options.maxBytes) throw tooLarge(what, source.length, options.maxBytes);
-  await withRetries(options, job, async () => {
-    const res = await send(url, 'PUT', options, job, source.length, source);
-    await res.body.dump().catch(() => undefined);
-  });
+  const put = (ifNoneMatch: boolean) =>
+    withRetries(options, job, async () => {
+      const res = await send(url, 'PUT', options, { ...job, ifNoneMatch }, source.length, source);
+      await res.body.dump().catch(() => undefined);
+    });
+  try {
+    await put(job.ifNoneMatch === true);
+  } catch (error) {
+    // A store without conditional writes may answer 501 (S3 did before 2024). Unless the URL was signed for the header
+    // (then the store claimed it), the PUT is made once more without it: such a store cannot be asked not to replace.
+    if (!job.ifNoneMatch || !(error instanceof SealError) || error.details.status !== 501 || signsIfNoneMatch(url)) throw error;
+    await put(false);
+  }
+}
+
+/** Whether a presigned URL (AWS SigV4, or GCS V4) lists If-None-Match among its signed headers. */
+function signsIfNoneMatch(url: URL): boolean {
+  const signed = url.searchParams.get('X-Amz-SignedHeaders') ?? url.searchParams.get('X-Goog-SignedHeaders') ?? '';
+  return signed.toLowerCase().split(';').includes('if-none-match');
 }
 
 function tooLarge(what: What, bytes: number, limit: number): SealError {
@@ -214,6 +229,7 @@ async function readSome(body: Dispatcher.ResponseData['body']): Promise<string> 
 function refusal(status: number, text: string, what: What, method: 'GET' | 'PUT', url: URL): Error {
   const details = { status, host: url.host, method };
   const verb = method === 'GET' ? 'fetched' : 'stored';
+  if (status === 501) return new AbortError(storageFailed(`the ${what} could not be ${verb}: storage does not implement the request (501)`, details));
   if (status >= 500 || status === 429) return new Transient(storageFailed(`the ${what} could not be ${verb}: storage answered ${status}`, details));
   if (status === 403 && /expired/i.test(text)) return new AbortError(storageFailed(`the ${what} URL has expired (403); URLs live COMFY_SEAL_BLOB_TTL_S on the client`, details));
   if (status === 401 || status === 403) return new AbortError(storageFailed(`storage refused the ${what} URL (${status}): expired, or not signed for this`, details));

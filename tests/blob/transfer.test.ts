@@ -68,6 +68,23 @@ describe('worker blob transfers (§9)', () => {
     expect(server.hits.get('/ok/a')).toBe(before); // refused before any request
   });
 
+  it('a conditional PUT (If-None-Match: *) is refused with 412 where an object is, and not retried', async () => {
+    await putBlob(`${server.url}/ok/cond`, data, options, { ifNoneMatch: true });
+    const e = await failure(putBlob(`${server.url}/ok/cond`, randomBytes(10), options, { ifNoneMatch: true }));
+    expect(e.message).toMatch(/^a result blob is stored at its URL already \(412\): not replaced/);
+    expect(server.hits.get('/ok/cond')).toBe(2);
+    expect(server.objects.get('cond')!.equals(data)).toBe(true);
+  });
+
+  it('a store that does not implement the condition (501) gets the PUT without it, unless the URL signs the header', async () => {
+    await putBlob(`${server.url}/no-cond/nc`, data, options, { ifNoneMatch: true });
+    expect(server.objects.get('nc')!.equals(data)).toBe(true);
+    expect(server.hits.get('/no-cond/nc')).toBe(2); // 501 is final: one try with the header, one without
+    const signed = `${server.url}/no-cond/nc2?X-Amz-SignedHeaders=host%3Bif-none-match&X-Amz-Signature=secret`;
+    expect((await failure(putBlob(signed, data, options, { ifNoneMatch: true }))).message).toMatch(/does not implement the request \(501\)/);
+    expect(server.objects.has('nc2')).toBe(false);
+  });
+
   it('refuses loopback without COMFY_SEAL_BLOB_ALLOW_PRIVATE, and anything but http(s)', async () => {
     const strict = { ...options, allowPrivate: false };
     expect((await failure(getBlob(pointer('/ok/a'), strict))).message).toMatch(/loopback or private address; set COMFY_SEAL_BLOB_ALLOW_PRIVATE=1/);

@@ -3,7 +3,8 @@
  * how to answer. `/ok/NAME` serves or stores `objects[NAME]`; `/403`, `/403-expired`, `/404`, `/500`, `/hang`,
  * `/stall` (headers, then silence), `/truncate/NAME` (half the body, then the connection is cut), `/flaky/NAME`
  * (500 on the first try). A PUT with `If-None-Match: *` to a name that holds an object gets 412, as S3 answers (s3rver
- * ignores the header). `hits` counts requests per path; `held`, when set, is awaited before a request is answered.
+ * ignores the header); `/no-cond/NAME` answers any PUT carrying the header 501, as a store without conditional writes
+ * may. `hits` counts requests per path; `held`, when set, is awaited before a request is answered.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -42,6 +43,9 @@ export async function startBlobServer(): Promise<BlobServer> {
       if (mode === '404') return void res.writeHead(404).end('<Error><Code>NoSuchKey</Code></Error>');
       if (mode === '500' || (mode === 'flaky' && count === 1)) return void res.writeHead(500).end('<Error><Code>InternalError</Code></Error>');
       if (req.method === 'PUT') {
+        if (mode === 'no-cond' && req.headers['if-none-match'] !== undefined) {
+          return void res.writeHead(501).end('<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>');
+        }
         if (req.headers['if-none-match'] === '*' && objects.has(name)) {
           return void res.writeHead(412).end('<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>');
         }
