@@ -72,6 +72,8 @@ export const queryBundleSchema = z.object({
 /** A query's answer: a result with no outputs, plus the answer's own field. */
 export const queryResultSchema = z.looseObject({
   status: z.literal('success'),
+  /** The job that asked (§11): the client refuses an answer naming another job, or none. */
+  job_id: z.string().optional(),
   outputs: z.array(z.unknown()),
   object_info: z.record(z.string(), z.unknown()).optional(),
   ping: z.looseObject({ comfy: z.looseObject({ ok: z.boolean(), version: z.string().optional() }) }).optional(),

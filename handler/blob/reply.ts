@@ -26,7 +26,7 @@ export async function deliverResult(
   const body = new SealingBody(json, fernet);
   try {
     await putBlob(reply.put, body, options, 'result blob');
-    return sealBlobPointer({ url: reply.get, sha256: body.sha256, size: body.length }, fernet);
+    return sealBlobPointer({ url: reply.get, sha256: body.sha256, size: body.length }, fernet, result.jobId);
   } finally {
     body.release();
   }
