@@ -10,7 +10,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../client/blob/s3.js';
 import { canonicalLength } from '../../shared/base64url.js';
-import { Fernet, openError, sealBundle } from '../../shared/index.js';
+import { Fernet, openError, openOutput, openResultBlob, sealBundle } from '../../shared/index.js';
 import { startSimulator, type Simulator } from '../../simulator/index.js';
 import { startBlobServer, type BlobServer } from '../helpers/blob-server.js';
 import { killRunOnceSubmitted, runCli } from '../helpers/cli.js';
@@ -57,10 +57,10 @@ function writeImage(name: string, data: Buffer): string {
 }
 
 /** POSTs a RunPod input to the local endpoint and waits for the job's end. */
-async function runInput(input: unknown): Promise<{ status: string; output?: unknown; error?: string }> {
+async function runInput(input: unknown): Promise<{ id: string; status: string; output?: unknown; error?: string }> {
   const { id } = (await (await fetch(`${worker.url}/e2e/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) })).json()) as { id: string };
   for (;;) {
-    const s = (await (await fetch(`${worker.url}/e2e/status/${id}`)).json()) as { status: string; output?: unknown; error?: string };
+    const s = (await (await fetch(`${worker.url}/e2e/status/${id}`)).json()) as { id: string; status: string; output?: unknown; error?: string };
     if (!['IN_QUEUE', 'IN_PROGRESS'].includes(s.status)) return s;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -200,6 +200,16 @@ describe('blobs end to end', () => {
       expect([where, failure.code, failure.message]).toEqual([where, 'STORAGE_FAILED', expect.stringMatching(reason)]);
     }
     expect(worker.output()).not.toContain(CANARY);
+  });
+
+  it('the sealed result pointer, and the result in the blob, name the job (§11)', async () => {
+    const workflow = { '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } }, '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'p' } } };
+    const reply = { put: `${stand.url}/ok/named.out`, get: `${stand.url}/ok/named.out`, always: true };
+    const s = await runInput({ encrypted_input: sealBundle({ workflow, images: [], options: {}, reply }, fernet) });
+    expect(s.status).toBe('COMPLETED');
+    const opened = openOutput(s.output, fernet);
+    expect(opened).toMatchObject({ jobId: s.id, pointer: { url: reply.get } });
+    expect(openResultBlob(Buffer.from(stand.objects.get('named.out')!), fernet).jobId).toBe(s.id);
   });
 
   it('a tampered blob whose sha256 matches its pointer (a forged pointer) → DECRYPT_FAILED', async () => {
