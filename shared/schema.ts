@@ -155,7 +155,7 @@ export const errorPayloadSchema = z.looseObject({
 });
 
 /** Schema keys that may appear in a plaintext message; anything else in a path (node ids, image names) is the user's. */
-const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'query', 'reply', 'put', 'get', 'always', 'blob', 'url', 'sha256', 'size']);
+const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'query', 'reply', 'put', 'get', 'always', 'blob', 'url', 'sha256', 'size', 'job_id']);
 
 function safePath(path: readonly PropertyKey[]): string {
   let out = '';
