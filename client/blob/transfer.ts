@@ -2,7 +2,7 @@
  * The client's blob transfers through presigned URLs, as the worker's are: the GET of a result blob, streamed into
  * a buffer of the size its pointer states (bounded first) with its sha256 checked on the way, and the PUT of a
  * request blob, sealed as it is sent. Retried on 5xx and broken connections; their failures are STORAGE_FAILED, as
- * the worker's are. A GET stops at once when its signal fires (Ctrl-C), rejecting with the signal's reason.
+ * the worker's are. A GET stops at once when its signal fires (Ctrl-C).
  */
 import { Readable } from 'node:stream';
 import pRetry, { AbortError } from 'p-retry';
@@ -54,9 +54,10 @@ function withRetries<T>(options: FetchBlobOptions, attempt: () => Promise<T>): P
   return pRetry(attempt, { retries: options.retries ?? 3, minTimeout: options.retryMinMs ?? 500, maxTimeout: 8_000, randomize: true, ...(options.signal ? { signal: options.signal } : {}) });
 }
 
-/** A failure while the signal has fired is the stop itself: no retry, the signal's reason. */
+/** A failure while the signal has fired is the stop itself: no retry, the signal's reason (an AbortError if not an Error). */
 function stopOr(signal: AbortSignal | undefined, error: Error): Error {
-  return signal?.aborted ? new AbortError(signal.reason instanceof Error ? signal.reason : 'stopped') : error;
+  if (!signal?.aborted) return error;
+  return new AbortError(signal.reason instanceof Error ? signal.reason : new DOMException('the blob GET was stopped', 'AbortError'));
 }
 
 /** The sealed result token's bytes, in an ordinary buffer: opening it leaves the files in it (openResultBlob). */
