@@ -279,8 +279,11 @@ export class ComfySealClient {
    */
   async #openCompleted(jobId: string, output: unknown, signal: AbortSignal | undefined): Promise<Result> {
     const opened = openOutput(output, this.#fernet);
-    if (!opened.pointer) return checkedJob(jobId, opened.result.jobId, 'result', opened.result);
-    checkedJob(jobId, opened.jobId, 'result pointer', opened.pointer);
+    if (!opened.pointer) {
+      checkJob(jobId, opened.result.jobId, 'result');
+      return opened.result;
+    }
+    checkJob(jobId, opened.jobId, 'result pointer');
     const tooLarge = blobSizeProblem(opened.pointer.size, this.#options.maxBlobBytes);
     if (tooLarge) throw new ComfySealError('BAD_ANSWER', `${tooLarge}: raise the limit if the endpoint's own is higher`);
     const issued = this.#blobs.get(jobId);
@@ -296,7 +299,7 @@ export class ComfySealClient {
       throw error;
     }
     const result = openResultBlob(token, this.#fernet!); // decrypted over itself: the files are views of it
-    checkedJob(jobId, result.jobId, 'result', result);
+    checkJob(jobId, result.jobId, 'result');
     this.#blobs.set(jobId, blobs); // only now: a resumed client deletes nothing for an answer it refused
     return result;
   }
@@ -347,7 +350,8 @@ export class ComfySealClient {
     const jobId = await this.#send({ input });
     return this.#waitFor(jobId, options, (output) => {
       const answer = openQueryAnswer(output, this.#fernet);
-      return checkedJob(jobId, answer.job_id, 'answer', answer);
+      checkJob(jobId, answer.job_id, 'answer');
+      return answer;
     });
   }
 
@@ -377,7 +381,7 @@ export class ComfySealClient {
         case 'FAILED': {
           // A sealed failure must name the job too; a plaintext one proves nothing either way and only ends the wait.
           const { error, sealed, jobId: named } = openFailure(s.error, this.#fernet);
-          if (sealed) checkedJob(jobId, named, 'failure', undefined);
+          if (sealed) checkJob(jobId, named, 'failure');
           throw new JobFailedError(jobId, error.code, error.message, error.details);
         }
         case 'CANCELLED':
@@ -500,10 +504,9 @@ interface JobBlobs {
   derived?: boolean;
 }
 
-/** `value` when an opened answer names `jobId`; WrongJobError (BAD_ANSWER) when it names another job or none (§11). */
-function checkedJob<T>(jobId: string, named: string | undefined, what: string, value: T): T {
+/** An opened answer that names another job than `jobId`, or none: WrongJobError (BAD_ANSWER, §11). */
+function checkJob(jobId: string, named: string | undefined, what: string): void {
   if (named !== jobId) throw new WrongJobError(jobId, named, what);
-  return value;
 }
 
 /** `{"input":{"encrypted_input":""}}` around the token. */
