@@ -4,6 +4,7 @@
  */
 import { parseCommandArgs, UsageError, type Command } from '../../shared/cli.js';
 import { SealError } from '../../shared/errors.js';
+import { KEY_OPTIONS, keyFromFlags, keyHelp } from '../../shared/key-flags.js';
 import { ComfySealClient } from '../client.js';
 import { ComfySealError } from '../errors.js';
 import { modelListSizes, type ObjectInfo } from '../workflow/definitions.js';
@@ -22,7 +23,7 @@ Options:
   --object-info FILE    summarize a saved /object_info instead (no endpoint)
   --endpoint ID         endpoint id (default: $RUNPOD_ENDPOINT_ID); API key from $RUNPOD_API_KEY
   --api-url URL         API base (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
-  --key KEY             Fernet key(s) (default: $ENCRYPTION_KEY)
+${keyHelp(24)}
   -h, --help            this help
 `;
 
@@ -32,7 +33,7 @@ const OPTIONS = {
   'object-info': { type: 'string' },
   endpoint: { type: 'string' },
   'api-url': { type: 'string' },
-  key: { type: 'string' },
+  ...KEY_OPTIONS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -55,13 +56,14 @@ export const command: Command = async (argv, io) => {
   }
   const ref = endpointRef(values, io.env);
   if (!ref) throw new UsageError('no endpoint: pass --endpoint ID or set RUNPOD_ENDPOINT_ID');
+  const key = keyFromFlags(values);
   const cached = values.refresh ? null : await readCachedDefinitions(ref, io.env);
   if (cached) {
     print(cached.object_info, `cached ${cached.fetched_at}; --refresh to fetch again`);
     return 0;
   }
   try {
-    const client = new ComfySealClient({ endpointId: ref.endpointId, apiUrl: ref.apiUrl, ...(values.key ? { key: values.key } : {}), env: io.env });
+    const client = new ComfySealClient({ endpointId: ref.endpointId, apiUrl: ref.apiUrl, ...(key ? { key } : {}), env: io.env });
     const info = await client.nodes({ signal: io.signal });
     const file = await writeCachedDefinitions(ref, info, io.env);
     print(info, `fetched now, cached in ${file}`);
