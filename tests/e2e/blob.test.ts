@@ -4,11 +4,15 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../client/blob/s3.js';
+import { ComfySealClient } from '../../client/client.js';
+import { openWebhook } from '../../client/webhook.js';
 import { canonicalLength } from '../../shared/base64url.js';
 import { Fernet, openError, openOutput, openResultBlob, sealBundle } from '../../shared/index.js';
 import { startSimulator, type Simulator } from '../../simulator/index.js';
@@ -210,6 +214,36 @@ describe('blobs end to end', () => {
     const opened = openOutput(s.output, fernet);
     expect(opened).toMatchObject({ jobId: s.id, pointer: { url: reply.get } });
     expect(openResultBlob(Buffer.from(stand.objects.get('named.out')!), fernet).jobId).toBe(s.id);
+  });
+
+  it("a webhook of a job whose result went to a blob opens with the client, which fetches it from its own store (§11)", async () => {
+    let delivered: (body: string) => void;
+    const body = new Promise<string>((resolve) => (delivered = resolve));
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.writeHead(200).end();
+        delivered(Buffer.concat(chunks).toString());
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const image = noisePng(2); // its copy is over the worker's 1 MB inline limit: the result goes to the reply blob
+      const options = { apiUrl: worker.url, endpointId: 'e2e', key, pollMinMs: 20, env: {} };
+      const sender = new ComfySealClient({ ...options, blobStore: new S3BlobStore(blobUrl(), s3.env) });
+      const jobId = await sender.submit({ workflow: JSON.parse(readFileSync(copyWorkflow(['w.png']), 'utf8')), images: [{ name: 'w.png', data: image }], webhook: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` });
+      const text = await body;
+      expect(() => openWebhook(text, key)).toThrow(expect.objectContaining({ code: 'BAD_INPUT', message: expect.stringContaining('ComfySealClient.openWebhook') }));
+      // A receiver that did not send the job (a fresh client, as a webhook server would be) with the same store.
+      const receiving = new ComfySealClient({ ...options, blobStore: new S3BlobStore(blobUrl(), s3.env) });
+      const event = await receiving.openWebhook(text);
+      expect(event.status === 'COMPLETED' && PNG.sync.read(event.result.files[0]!.data).data.equals(PNG.sync.read(image).data)).toBe(true);
+      expect(await receiving.releaseBlobs(jobId)).toBe(2);
+      expect(s3.objects().size).toBe(0);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 
   it('a tampered blob whose sha256 matches its pointer (a forged pointer) → DECRYPT_FAILED', async () => {
