@@ -161,6 +161,11 @@ describe('comfy-seal refuses answers for another job or object (§11)', () => {
     expect(api.hits).not.toContain('/huge');
   });
 
+  it("the client's blob limit is a setting: an unusable value is a usage error, not a crash", async () => {
+    const r = await runCli(['run', '--resume-id', 'job-H', '--out', freshOut()], { env: env({ COMFY_SEAL_MAX_BLOB_MB: 'lots' }) });
+    expect([r.code, r.stderr]).toEqual([2, expect.stringContaining('COMFY_SEAL_MAX_BLOB_MB must be a positive number of MB')]);
+  });
+
   it('Ctrl-C while the result blob hangs exits at once, saying the job is done and how to fetch its result again', async () => {
     // The bucket's endpoint is the fake: presigning is local, so the result's GET URL the client issues leads there.
     const wf = path.join(work, 'wf.json');
