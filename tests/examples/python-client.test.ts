@@ -107,7 +107,7 @@ describe.skipIf(!python)('the Python client (docs/protocol.md) against comfy-sea
       { ENCRYPTION_KEY: key },
     );
     // The library as a program of the user's would use it: a reply with "always", so even this small result is stored.
-    const script = (issuedGet: string) => `
+    const script = (name: string, issuedGet: string) => `
 import json, os, sys
 sys.path.insert(0, ${JSON.stringify(path.dirname(CLIENT))})
 import comfy_seal_client as c
@@ -115,7 +115,7 @@ keys = c.load_keys(os.environ["ENCRYPTION_KEY"])
 endpoint = c.Endpoint("py", "local", ${JSON.stringify(worker.url)})
 with open(${JSON.stringify(workflow)}) as f: workflow = json.load(f)
 with open(${JSON.stringify(image)}, "rb") as f: data = f.read()
-reply = {"put": "${blobs.url}/ok/result", "get": "${blobs.url}/ok/result", "always": True}
+reply = {"put": "${blobs.url}/ok/${name}", "get": "${blobs.url}/ok/${name}", "always": True}
 job = endpoint.submit(c.seal_request(keys, workflow, [("${CANARY}.png", data)], reply=reply))
 try:
     result = c.open_status(endpoint.wait(job, keys, poll_s=0.2), keys, job, reply_get=${JSON.stringify(issuedGet)})
@@ -124,13 +124,15 @@ except c.BadAnswer as error:
     print(json.dumps({"refused": str(error)}))
 `;
     try {
-      const stored = await client(['-c', script(`${blobs.url}/ok/result`)], env());
+      const stored = await client(['-c', script('result', `${blobs.url}/ok/result`)], env());
       expect(stored.json, stored.stderr).toEqual({ job_id: expect.any(String), outputs: [expect.stringMatching(/^inverted_\d+_\.png$/)] });
       // What the storage holds is one token: nothing of the job in plaintext.
       const object = blobs.objects.get('result')!;
       expect(object.subarray(0, 6).toString()).toBe('gAAAAA');
       expect(object.toString()).not.toContain('inverted');
-      const elsewhere = await client(['-c', script(`${blobs.url}/ok/other`)], env());
+      // A reply name of its own: the storage refuses to replace 'result' (If-None-Match), and the worker would then
+      // send the result inline.
+      const elsewhere = await client(['-c', script('second', `${blobs.url}/ok/other`)], env());
       expect(elsewhere.json).toEqual({ refused: 'the result points to a URL this client did not issue' });
     } finally {
       await worker.stop();
