@@ -123,15 +123,18 @@ type Endpoint = NonNullable<ReturnType<ReturnType<typeof runpodSdk>['endpoint']>
 /** Says which API a URL is, for messages: RunPod's, a local endpoint (`comfy-seal worker --local`), or another. */
 export function describeApi(apiUrl: string): string {
   if (apiUrl === DEFAULT_API_URL) return `the RunPod API at ${apiUrl}`;
-  let host = '';
+  return isLocalApi(apiUrl) ? `the local endpoint at ${apiUrl} (is 'comfy-seal worker --local' running on that port?)` : `the endpoint API at ${apiUrl}`;
+}
+
+/** A loopback API URL: `comfy-seal worker --local` (or the image run locally), not RunPod. */
+export function isLocalApi(apiUrl: string): boolean {
+  let host: string;
   try {
     host = new URL(apiUrl).hostname;
   } catch {
-    return `the endpoint API at ${apiUrl}`;
+    return false;
   }
-  return ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'].includes(host)
-    ? `the local endpoint at ${apiUrl} (is 'comfy-seal worker --local' running on that port?)`
-    : `the endpoint API at ${apiUrl}`;
+  return ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'].includes(host);
 }
 
 /** Connection failures that retrying will not fix soon (nothing listens, no such host): retried briefly. */

@@ -10,7 +10,7 @@ import { Fernet } from '../shared/fernet.js';
 import { fetchBlob, putBlob } from './blob/transfer.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
-import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';
+import { ComfySealClient, DEFAULT_API_URL, isLocalApi } from './client.js';
 import { ComfySealError, ConfigError, JobFailedError, RunpodApiError, WaitTimeoutError } from './errors.js';
 
 export interface ClientDoctorOptions {
@@ -27,6 +27,8 @@ export interface ClientDoctorOptions {
   pingTimeoutMs?: number;
   /** Status polling of the ping. @default 500 */
   pingPollMs?: number;
+  /** How fixes name our own commands: the way the user runs the CLI (`invokedAs`). @default 'comfy-seal' */
+  command?: string;
 }
 
 /** What the worker's sealed ping result says (`{"query":"ping"}` → `ping` in the sealed result). */
@@ -96,6 +98,7 @@ export function pingResults(outcome: PingOutcome): CheckResult[] {
 }
 
 export function clientChecks(options: ClientDoctorOptions): Array<[string, Check]> {
+  const cli = options.command ?? 'comfy-seal';
   const key = options.key ?? options.env.ENCRYPTION_KEY;
   const endpointId = options.endpointId ?? options.env.RUNPOD_ENDPOINT_ID;
   const apiUrl = (options.apiUrl ?? options.env.RUNPOD_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
@@ -108,11 +111,11 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
     [
       'key',
       async (): Promise<CheckResult> => {
-        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: "comfy-seal keygen, then set the same ENCRYPTION_KEY (or --key) here and on the endpoint" };
+        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: `${cli} keygen, then set the same ENCRYPTION_KEY (or --key) here and on the endpoint` };
         try {
           fernet = new Fernet(key);
         } catch (error) {
-          return { name: 'key', verdict: 'fail', detail: (error as Error).message, fix: "a key is url-safe base64 of 32 bytes: make one with 'comfy-seal keygen'" };
+          return { name: 'key', verdict: 'fail', detail: (error as Error).message, fix: `a key is url-safe base64 of 32 bytes: make one with '${cli} keygen'` };
         }
         fernet.decrypt(fernet.encrypt('doctor'));
         return { name: 'key', verdict: 'ok', detail: `${fernet.keyCount} valid key${fernet.keyCount > 1 ? 's' : ''} (whether the endpoint holds it: the sealed ping below)` };
@@ -153,7 +156,10 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
           if (error instanceof RunpodApiError && error.status === 404) {
             return [{ name: 'endpoint', verdict: 'fail', detail: `no endpoint ${endpointId} at ${apiUrl}`, fix: 'check RUNPOD_ENDPOINT_ID' }];
           }
-          return [{ name: 'endpoint', verdict: 'fail', detail: (error as Error).message, fix: `check the network, or --api-url (now ${describeApi(apiUrl)})` }];
+          const fix = isLocalApi(apiUrl)
+            ? `start the local endpoint ('${cli} worker --local'), or correct --api-url / RUNPOD_API_URL (now ${apiUrl})`
+            : `check the network, or --api-url / RUNPOD_API_URL (now ${apiUrl})`;
+          return [{ name: 'endpoint', verdict: 'fail', detail: (error as Error).message, fix }];
         }
       },
     ],

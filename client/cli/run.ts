@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
+import { invokedAs, parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
 import { serializeBundle } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { webhookUrlProblem } from '../../shared/webhook.js';
@@ -232,7 +232,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   } catch (error) {
     line.done();
     if (error instanceof JobFailedError && jobId) await releaseBlobs(jobId).catch(() => undefined); // the job is over: its request blob serves nothing
-    const failure = failureOf(error, io.signal.aborted, jobId, values);
+    const failure = failureOf(error, io, jobId, values);
     if (!failure) throw error;
     const { line: text, ...shown } = failure;
     if (values.json) writeJson(io, shown);
@@ -287,10 +287,11 @@ function retryLine(io: CommandIo): (event: RetryEvent) => void {
 }
 
 /** A failure of the endpoint part (submit, wait, write) in words and commands; null for a bug. */
-function failureOf(error: unknown, aborted: boolean, jobId: string | undefined, values: Values): Failure | null {
+function failureOf(error: unknown, io: CommandIo, jobId: string | undefined, values: Values): Failure | null {
+  const aborted = io.signal.aborted;
   const blob = values['blob-url'] ? ` --blob-url ${values['blob-url']}` : '';
-  const resume = jobId && `comfy-seal run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}${blob}`;
-  const cancel = jobId && cancelCommand(jobId, values);
+  const resume = jobId && `${invokedAs(io)} run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}${blob}`;
+  const cancel = jobId && cancelCommand(jobId, values, io);
   const job = jobId ? { job_id: jobId } : {};
   if (aborted && jobId) {
     const message = `stopped waiting; job ${jobId} is still running`;

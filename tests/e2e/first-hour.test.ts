@@ -168,8 +168,9 @@ describe('failures say where, and what to do next', () => {
 
   it('Ctrl-C with --json prints one object carrying the resume and cancel commands; cancel stops the job', async () => {
     sim.settings.stepMs = 100;
+    // Started as `npx comfy-seal run ...` is (npm sets npm_command=exec for the bin it runs).
     const child = spawn(process.execPath, [CLI, 'run', '--workflow', WORKFLOW, '--img', IMAGE, '--set', '6.inputs.steps=50', '--json'], {
-      env: { PATH: process.env.PATH, ...env() },
+      env: { PATH: process.env.PATH, ...env(), npm_command: 'exec' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -186,8 +187,9 @@ describe('failures say where, and what to do next', () => {
     expect(await new Promise((r) => child.once('exit', r))).toBe(130);
     const shown = lastJson(Buffer.from(stdout));
     expect(shown).toMatchObject({ status: 'STOPPED', code: 'ABORTED', job_id: expect.any(String) });
-    expect(shown.resume).toBe(`comfy-seal run --resume-id ${shown.job_id} --out "."`);
-    expect(shown.cancel).toBe(`comfy-seal cancel ${shown.job_id}`);
+    // The commands as the user runs the CLI: in a clone, `comfy-seal` alone is not on PATH (#20).
+    expect(shown.resume).toBe(`npx comfy-seal run --resume-id ${shown.job_id} --out "."`);
+    expect(shown.cancel).toBe(`npx comfy-seal cancel ${shown.job_id}`);
 
     const cancel = await runCli(['cancel', shown.job_id, '--json'], { env: { RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' } });
     expect([cancel.code, lastJson(cancel.stdout)]).toEqual([0, { job_id: shown.job_id, status: 'CANCELLED' }]);
