@@ -331,6 +331,8 @@ export class ComfySealClient {
   async #waitFor<T>(jobId: string, options: WaitOptions, open: (output: unknown) => T | Promise<T>): Promise<T> {
     const started = Date.now();
     let delay = this.#options.pollMinMs;
+    // Polls outpace the worker's progress: an unchanged status is not reported again (#20: the same step twice).
+    let reported: string | undefined;
     for (;;) {
       if (options.signal?.aborted) throw new AbortError(jobId);
       const s = await this.status(jobId);
@@ -346,13 +348,11 @@ export class ComfySealClient {
           throw new JobFailedError(jobId, s.status, s.status === 'CANCELLED' ? 'the job was cancelled' : "the job ran past the endpoint's execution timeout");
         default: {
           const progress = s.status === 'IN_PROGRESS' ? safeProgress(s.output, this.#fernet) : null;
-          options.onProgress?.({
-            jobId,
-            status: s.status ?? 'UNKNOWN',
-            progress,
-            ...(typeof s.delayTime === 'number' ? { queueMs: s.delayTime } : {}),
-            elapsedMs: Date.now() - started,
-          });
+          const event = { jobId, status: s.status ?? 'UNKNOWN', progress, ...(typeof s.delayTime === 'number' ? { queueMs: s.delayTime } : {}) };
+          // The worker's own elapsed_ms changes with every post it makes, even when nothing else did.
+          const seen = JSON.stringify([event.status, event.queueMs, progress && { ...progress, elapsed_ms: undefined }]);
+          if (seen !== reported) options.onProgress?.({ ...event, elapsedMs: Date.now() - started });
+          reported = seen;
         }
       }
       if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) throw new WaitTimeoutError(jobId, options.timeoutMs);
