@@ -40,7 +40,8 @@ Workflow:
   --prompt-node ID      the node that gets --prompt, when the graph is ambiguous
   --negative-node ID    the node that gets --negative, likewise
   --seed N              set every sampler's seed; --random-seed for a fresh random one each
-  --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text)
+  --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text); one the
+                        workflow left out too, when the node definitions have it
   --timeout S           job time limit in seconds, > 0 (may only lower the endpoint's own)
   --webhook URL         RunPod also POSTs the final (sealed) status there; open it with the SDK's openWebhook
   --object-info FILE    node definitions (a saved /object_info) for UI workflows and the check; default: the

@@ -50,7 +50,7 @@ export function checkWorkflow(workflow: Workflow, info: ObjectInfo): Problem[] {
     if (def.output_node) outputs++;
     for (const entry of definitionInputs(def)) {
       const value = node.inputs[entry.name];
-      const problem = value === undefined ? missing(entry) : Array.isArray(value) ? checkLink(workflow, info, entry, value) : checkValue(node.class_type, entry, value);
+      const problem = value === undefined ? missing(id, entry) : Array.isArray(value) ? checkLink(workflow, info, entry, value) : checkValue(node.class_type, entry, value);
       if (problem) problems.push({ ...at, input: entry.name, ...problem });
     }
   }
@@ -62,9 +62,9 @@ export function checkWorkflow(workflow: Workflow, info: ObjectInfo): Problem[] {
 
 type Found = Omit<Problem, 'node_id' | 'class_type' | 'input'> | null;
 
-function missing(entry: InputEntry): Found {
+function missing(nodeId: string, entry: InputEntry): Found {
   if (!entry.required) return null;
-  return { type: 'required_input_missing', what: 'required input is missing', fix: `give it a value or a link (--set NODE.inputs.${entry.name}=VALUE)` };
+  return { type: 'required_input_missing', what: 'required input is missing', fix: `give it a value or a link (--set ${nodeId}.inputs.${entry.name}=VALUE)` };
 }
 
 /** ComfyUI's validate_node_input: `*` fits anything; otherwise every received type must be among the accepted ones. */
