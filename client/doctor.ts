@@ -3,10 +3,13 @@
  * the endpoint holds the same key and says whether its ComfyUI answers, and the blob store when one is set.
  */
 import { createHash } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Check, CheckResult } from '../shared/checks.js';
 import { SealError } from '../shared/errors.js';
 import { bufferBody } from '../shared/blob.js';
 import { Fernet } from '../shared/fernet.js';
+import { isPrivateAddress } from '../shared/private-address.js';
 import { fetchBlob, putBlob } from './blob/transfer.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
@@ -175,7 +178,12 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
         return pingResults(outcome);
       },
     ],
-    ...(blobUrl || options.blobStore ? ([['blob store', () => blobStoreCheck(store()!, key)]] as Array<[string, Check]>) : []),
+    ...(blobUrl || options.blobStore
+      ? ([
+          ['blob store', () => blobStoreCheck(store()!, key)],
+          ['blob store address', () => blobAddressCheck(store()!)],
+        ] as Array<[string, Check]>)
+      : []),
   ];
 }
 
@@ -220,4 +228,23 @@ export async function blobStoreCheck(store: BlobStore, key: string | undefined):
     return { name, verdict: 'fail', detail: `delete failed (${reason(error)})`, fix: `grant s3:DeleteObject, or blobs stay (add a lifecycle rule expiring the prefix after a day); remove ${objectKey} by hand` };
   }
   return { name, verdict: 'ok', detail: 'put, presigned put, presigned get and delete of a sealed object work' };
+}
+
+/**
+ * The worker refuses blob URLs that lead to loopback, private, link-local or unique-local addresses (its own rule,
+ * shared/private-address.ts) unless it runs with COMFY_SEAL_BLOB_ALLOW_PRIVATE=1: a store that works from here (a local
+ * MinIO or s3rver) would fail every job there. The presigned URL's host is resolved here as the worker would.
+ */
+export async function blobAddressCheck(store: BlobStore): Promise<CheckResult> {
+  const name = 'blob store address';
+  const host = new URL(await store.presign(newBlobKeys(store.prefix).request, 'GET', 60)).hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [])).map((a) => a.address);
+  const refused = addresses.find((a) => isPrivateAddress(a));
+  if (refused === undefined) return { name, verdict: 'ok', detail: `${host} is a public address: the worker may reach it` };
+  return {
+    name,
+    verdict: 'warn',
+    detail: `${host}${refused === host ? '' : ` (${refused})`} is a loopback or private address: the worker refuses blob URLs there, so every job through the store would fail STORAGE_FAILED`,
+    fix: 'a local store (development) needs COMFY_SEAL_BLOB_ALLOW_PRIVATE=1 in the worker\'s environment; a deployed worker needs a public address (AWS_ENDPOINT_URL_S3)',
+  };
 }
