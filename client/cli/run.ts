@@ -10,7 +10,7 @@ import { serializeBundle } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { webhookUrlProblem } from '../../shared/webhook.js';
 import type { Result } from '../../shared/envelope.js';
-import type { JobProgress, RetryEvent } from '../client.js';
+import type { ComfySealClient, JobProgress, RetryEvent } from '../client.js';
 import { S3BlobStore } from '../blob/s3.js';
 import { embedWorkflow } from '../embed-workflow.js';
 import { ComfySealError, JobFailedError, RunpodApiError } from '../errors.js';
@@ -18,7 +18,7 @@ import { outDirProblem, writeResultFiles, type WrittenFile } from '../output.js'
 import { prepareWorkflow } from '../prepare/index.js';
 import { describeSource } from '../workflow/load.js';
 import { checkBeforeRun } from './check.js';
-import { findDefinitions } from './definitions.js';
+import { fetchDefinitions, findDefinitions } from './definitions.js';
 import { cancelCommand, clientFor, ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointArgs } from './endpoint.js';
 import { checkImageFile, checkLoadersFilled, loaderLines, preflightWarnings } from './preflight.js';
 import { progressLine } from './progress.js';
@@ -190,7 +190,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   };
   let request;
   if (!resumeId) {
-    const prepared = await prepare(values, io);
+    const prepared = await prepare(values, io, client);
     request = { workflow: prepared.workflow, images: prepared.images, options: timeoutS !== undefined ? { timeout_s: timeoutS } : {} };
     if (values['dry-run']) {
       if (values.json) {
@@ -246,7 +246,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   }
 }
 
-async function prepare(values: Values, io: CommandIo): Promise<ReturnType<typeof prepareWorkflow>> {
+async function prepare(values: Values, io: CommandIo, client: ComfySealClient | undefined): Promise<ReturnType<typeof prepareWorkflow>> {
   const { data: workflow } = await readInput(values.workflow!, 'workflow');
   const images = await Promise.all(
     (values.img ?? []).map(async (file) => {
@@ -278,7 +278,9 @@ async function prepare(values: Values, io: CommandIo): Promise<ReturnType<typeof
   });
   if (prepared.source !== 'api') io.stderr.write(`comfy-seal run: ${path.basename(values.workflow!)}: ${describeSource(prepared)}\n`);
   checkLoadersFilled(prepared.workflow, prepared.images);
-  if (!values['no-check']) checkBeforeRun(io, prepared.workflow, definitions);
+  // A cache may be older than the endpoint: run asks it again rather than refuse (never a --object-info file).
+  const refetch = client && !values['object-info'] ? () => fetchDefinitions(client, io.env, io.signal) : undefined;
+  if (!values['no-check']) await checkBeforeRun(io, prepared.workflow, definitions, refetch);
   return prepared;
 }
 

@@ -100,7 +100,7 @@ describe('comfy-seal nodes / check / convert / run with a UI workflow', () => {
   it('nodes fetches, caches (0600 in a 0700 dir) and then reads the cache; --json prints the definitions', async () => {
     const first = await runCli(['nodes'], { env: env() });
     expect([first.code, first.stderr]).toEqual([0, '']);
-    expect(first.stdout.toString()).toMatch(/^\d+ node types \(fetched now, cached in .*object-info-[0-9a-f]{32}\.json\)\nmodels:\n {2}checkpoints: \d+/);
+    expect(first.stdout.toString()).toMatch(/^\d+ node types of ComfyUI \S+ \(fetched now, cached in .*object-info-[0-9a-f]{32}\.json\)\nmodels:\n {2}checkpoints: \d+/);
     const dir = path.join(cache, 'comfy-seal');
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const [file] = readdirSync(dir);
@@ -125,7 +125,7 @@ describe('comfy-seal nodes / check / convert / run with a UI workflow', () => {
     // The simulator lists no checkpoints: the check says so, with the node, the input and what to do.
     const checked = await runCli(['check', '--workflow', UI], { env: env() });
     expect(checked.code).toBe(1);
-    expect(checked.stderr).toContain('comfy-seal check: node 4 (CheckpointLoaderSimple) ckpt_name: "v1-5-pruned-emaonly.ckpt" is not installed on the endpoint (none in this list is) [value_not_in_list]');
+    expect(checked.stderr).toContain('comfy-seal check: node 4 (CheckpointLoaderSimple) ckpt_name: "v1-5-pruned-emaonly.ckpt" is not installed: the endpoint lists no checkpoints at all [value_not_in_list]');
     const json = JSON.parse((await runCli(['check', '--workflow', UI, '--json'], { env: env() })).stdout.toString());
     expect(json).toMatchObject({ ok: false, nodes: 7, source: 'ui' });
     expect(json.problems).toContainEqual(expect.objectContaining({ node_id: '4', input: 'ckpt_name', type: 'value_not_in_list' }));
@@ -138,7 +138,8 @@ describe('comfy-seal nodes / check / convert / run with a UI workflow', () => {
     const refused = await runCli(['run', '--workflow', UI, '--prompt', CANARY, '--out', path.join(work, 'never')], { env: env() });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/WORKFLOW_INVALID: the workflow does not pass the check .*--no-check/);
-    expect((await getJson(`${worker.url}/ui/health`)).jobs.completed).toBe(before);
+    // The cache lacked the checkpoint, so run asked the endpoint again (definitions + ping); the workflow never went.
+    expect((await getJson(`${worker.url}/ui/health`)).jobs.completed).toBe(before + 2);
 
     const out = path.join(work, 'ui-out');
     const r = await runCli(['run', '--workflow', UI, '--prompt', CANARY, '--no-check', '--out', out, '--json'], { env: env() });
