@@ -71,7 +71,7 @@ describe('check against the v0.27.1 definitions', () => {
     const model = by('4', 'ckpt_name')!;
     expect(model.nearest![0]).toBe('v1-5-pruned-emaonly.safetensors');
     expect(formatProblem(model)).toBe(
-      'node 4 (CheckpointLoaderSimple) ckpt_name: "v1-5-pruned-emaonly.ckpt" is not installed on the endpoint [value_not_in_list]; fix: use an installed one (v1-5-pruned-emaonly.safetensors, dreamshaper_8.safetensors, sd_xl_base_1.0.safetensors), or put the model in the endpoint's models/checkpoints/ (MODELS), then 'comfy-seal nodes --refresh'",
+      "node 4 (CheckpointLoaderSimple) ckpt_name: \"v1-5-pruned-emaonly.ckpt\" is not installed on the endpoint [value_not_in_list]; fix: use an installed one (v1-5-pruned-emaonly.safetensors, dreamshaper_8.safetensors, sd_xl_base_1.0.safetensors), or put the model in the endpoint's models/checkpoints/ (MODELS), then 'comfy-seal nodes --refresh'",
     );
     expect(formatProblem(by('11')!)).toMatch(/^node 11 \(MyCustomSampler\): this node type is not installed on the endpoint \[missing_node_type\]; fix: install/);
   });
