@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { invokedAs, parseCommandArgs, type Command } from '../shared/cli.js';
 import { hasFailure, renderChecks, runChecks } from '../shared/checks.js';
+import { KEY_OPTIONS, keyFromFlags, keyHelp } from '../shared/key-flags.js';
 
 const HELP = `Usage: comfy-seal doctor [--worker | --client] [--json] [options]
 
@@ -20,7 +21,7 @@ Exit code 1 when any check fails.
   --endpoint ID      (client) endpoint id (default: $RUNPOD_ENDPOINT_ID)
   --api-url URL      (client) API base (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
   --api-key KEY      (client) RunPod API key (default: $RUNPOD_API_KEY)
-  --key KEY          Fernet key(s) (default: $ENCRYPTION_KEY)
+${keyHelp(21)}
   --comfy-url URL    (worker) ComfyUI's address (default: $COMFY_URL or http://127.0.0.1:8188)
   --input-dir D, --output-dir D, --temp-dir D
                      (worker) the worker's dirs (default: $COMFY_SEAL_INPUT_DIR... or /dev/shm/comfy-seal/...)
@@ -37,7 +38,7 @@ export const command: Command = async (argv, io) => {
     endpoint: { type: 'string' },
     'api-url': { type: 'string' },
     'api-key': { type: 'string' },
-    key: { type: 'string' },
+    ...KEY_OPTIONS,
     'comfy-url': { type: 'string' },
     'input-dir': { type: 'string' },
     'output-dir': { type: 'string' },
@@ -59,11 +60,12 @@ export const command: Command = async (argv, io) => {
       import('../handler/config.js'),
       import('../handler/models/doctor.js'),
     ]);
-    const flags = { key: values.key, 'comfy-url': values['comfy-url'], 'input-dir': values['input-dir'], 'output-dir': values['output-dir'], 'temp-dir': values['temp-dir'] };
+    const flags = { key: values.key, 'key-file': values['key-file'], 'comfy-url': values['comfy-url'], 'input-dir': values['input-dir'], 'output-dir': values['output-dir'], 'temp-dir': values['temp-dir'] };
     const config = resolveConfig(flags, io.env, { requireKey: false });
     const modelsDir = values['models-dir'] ?? io.env.COMFY_MODELS_DIR ?? '/comfyui/models';
     checks = workerChecks({ config, python: io.env.COMFY_PYTHON ?? 'python3', modelsDir, command: invokedAs(io) }, modelChecks(io.env, modelsDir));
   } else {
+    const key = keyFromFlags(values);
     const { clientChecks } = await import('../client/doctor.js');
     checks = clientChecks({
       env: io.env,
@@ -71,7 +73,7 @@ export const command: Command = async (argv, io) => {
       ...(values.endpoint ? { endpointId: values.endpoint } : {}),
       ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
       ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
-      ...(values.key ? { key: values.key } : {}),
+      ...(key ? { key } : {}),
       ...(values['blob-url'] ? { blobUrl: values['blob-url'] } : {}),
     });
   }

@@ -140,19 +140,28 @@ export function isLocalApi(apiUrl: string): boolean {
 /** Connection failures that retrying will not fix soon (nothing listens, no such host): retried briefly. */
 const FAST_FAIL = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
+/** The reason a local endpoint (`comfy-seal worker --local`) gives with a refusal (`{"error","code"}`, contract §4),
+ * printable ASCII only and bounded, since it is shown on the user's terminal. */
+function endpointReason(data: unknown): string | undefined {
+  const { error, code } = (data ?? {}) as { error?: unknown; code?: unknown };
+  if (typeof error !== 'string' || typeof code !== 'string') return undefined;
+  return error.replace(/[^\x20-\x7e]/g, '?').slice(0, 400);
+}
+
 function toClientError(error: unknown, apiUrl: string): ComfySealError {
   if (error instanceof ComfySealError) return error;
   const response = (error as { response?: { status?: number; data?: unknown } })?.response;
   if (typeof response?.status === 'number') {
     const status = response.status;
     const hint =
-      status === 401 || status === 403
+      endpointReason(response.data) ??
+      (status === 401 || status === 403
         ? 'check RUNPOD_API_KEY'
         : status === 404
           ? 'unknown endpoint or job (RunPod keeps results 30 min)'
           : status === 429
             ? 'rate limited'
-            : 'RunPod error';
+            : 'RunPod error');
     return new RunpodApiError(status, `${apiUrl === DEFAULT_API_URL ? 'RunPod' : apiUrl} answered ${status}: ${hint}`, response.data);
   }
   const timedOut = /^timeout of \d+ms exceeded/.test((error as Error)?.message ?? '');

@@ -114,7 +114,7 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
     [
       'key',
       async (): Promise<CheckResult> => {
-        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: `${cli} keygen, then set the same ENCRYPTION_KEY (or --key) here and on the endpoint` };
+        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: `${cli} keygen, then set the same ENCRYPTION_KEY (or --key-file FILE) here and on the endpoint` };
         try {
           fernet = new Fernet(key);
         } catch (error) {

@@ -1,9 +1,12 @@
 /**
  * Writing a result's files: under their names in the output dir, subfolders kept, never overwriting an existing file
  * (a numbered name is chosen instead), each written to a temporary name and renamed so no partial file is left.
+ * Files are 0600 and folders made here 0700 (results are private), and nothing is written through a symbolic link
+ * that leads out of the output dir: the subfolders come from the worker's answer, so a link placed in the output dir
+ * (`out/linked -> ~/.ssh`) must not let a result land elsewhere.
  */
 import { constants } from 'node:fs';
-import { access, link, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { access, link, lstat, mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResultFile } from '../shared/envelope.js';
 import { fileNameProblem } from '../shared/names.js';
@@ -74,28 +77,80 @@ export async function outDirProblem(dir: string): Promise<string | null> {
   return null;
 }
 
-/** Writes every file; a file system failure is an OutputWriteError naming the path. */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+
+const inside = (root: string, real: string) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+
+/**
+ * The real folder `parts` lead to under `root` (a real path), checked part by part with lstat: a symbolic link must
+ * resolve inside `root`, anything but a folder is refused. With `create`, missing folders are made (0700); without,
+ * the walk stops at the first missing one (everything below it would be made by us). Messages name places in the
+ * caller's terms (`outDir`, not its real path).
+ */
+async function resultDir(root: string, outDir: string, parts: readonly string[], create: boolean): Promise<string> {
+  let at = root;
+  for (let i = 0; i < parts.length; i++) {
+    const next = path.join(at, parts[i]!);
+    const shown = path.join(outDir, ...parts.slice(0, i + 1));
+    const info = await lstat(next).catch((error: unknown) => {
+      if (errnoOf(error) === 'ENOENT') return null;
+      throw error;
+    });
+    if (info === null) {
+      if (!create) return next;
+      // mkdir never follows a link at `next`: one that appeared since the lstat makes it fail EEXIST.
+      await mkdir(next, { mode: DIR_MODE });
+      at = next;
+    } else if (info.isSymbolicLink()) {
+      const real = await realpath(next);
+      if (!inside(root, real)) {
+        throw new ComfySealError(
+          'OUTPUT_FAILED',
+          `${shown} is a symbolic link to ${real}, outside the output folder ${outDir}; nothing was written (results never go through a link out of it). Remove the link or choose another output folder`,
+        );
+      }
+      if (!(await stat(real)).isDirectory()) throw new OutputWriteError(shown, 'EEXIST');
+      at = real;
+    } else if (info.isDirectory()) at = next;
+    else throw new OutputWriteError(shown, 'EEXIST'); // a file where a result subfolder goes
+  }
+  return at;
+}
+
+/** Writes every file; a file system failure is an OutputWriteError naming the path. Every name and subfolder is
+ * checked before the first file is written, so a refused result leaves nothing behind. */
 export async function writeResultFiles(files: readonly ResultFile[], outDir: string): Promise<WrittenFile[]> {
   const written: WrittenFile[] = [];
-  for (const file of files) {
-    try {
-      written.push(await writeOne(file, outDir, written.length));
-    } catch (error) {
-      if (error instanceof ComfySealError) throw error;
-      const where = (error as { path?: unknown })?.path;
-      throw new OutputWriteError(typeof where === 'string' ? where : outDir, errnoOf(error) ?? 'error', { cause: error });
-    }
+  try {
+    const planned = files.map((file) => {
+      if (fileNameProblem(file.filename) !== null) throw new ComfySealError('UNSAFE_NAME', 'a result file name is not a plain file name');
+      return { file, parts: safeSubfolder(file.subfolder) };
+    });
+    await mkdir(outDir, { recursive: true, mode: DIR_MODE });
+    const root = await realpath(outDir);
+    for (const { parts } of planned) await resultDir(root, outDir, parts, false);
+    for (const { file, parts } of planned) written.push(await writeOne(file, root, outDir, parts, written.length));
+  } catch (error) {
+    if (error instanceof ComfySealError) throw error;
+    const where = (error as { path?: unknown })?.path;
+    throw new OutputWriteError(typeof where === 'string' ? where : outDir, errnoOf(error) ?? 'error', { cause: error });
   }
   return written;
 }
 
-async function writeOne(file: ResultFile, outDir: string, index: number): Promise<WrittenFile> {
-  if (fileNameProblem(file.filename) !== null) throw new ComfySealError('UNSAFE_NAME', 'a result file name is not a plain file name');
-  const dir = path.join(outDir, ...safeSubfolder(file.subfolder));
-  await mkdir(dir, { recursive: true });
+async function writeOne(file: ResultFile, root: string, outDir: string, parts: readonly string[], index: number): Promise<WrittenFile> {
+  const dir = await resultDir(root, outDir, parts, true);
   const temp = path.join(dir, `.comfy-seal-${process.pid}-${Date.now()}-${index}.part`);
-  const handle = await open(temp, 'wx', 0o644);
+  // O_EXCL and O_NOFOLLOW: never an existing file, never through a link.
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
   try {
+    // Node has no openat(): a folder swapped for a link out between the walk and the open is caught here, before any
+    // byte is written.
+    const real = await realpath(temp).catch(() => null);
+    if (real === null || !inside(root, real)) {
+      throw new ComfySealError('OUTPUT_FAILED', `a folder under ${outDir} changed into a link while a result was written; nothing was written there. Check who else writes in it, then fetch the result again`);
+    }
     await handle.writeFile(file.data);
     await handle.sync();
   } catch (error) {
@@ -105,10 +160,10 @@ async function writeOne(file: ResultFile, outDir: string, index: number): Promis
     await handle.close();
   }
   try {
+    // link() never follows or replaces what is at the final name.
     const final = await claim(temp, dir, file.filename);
-    return { path: final, bytes: file.data.length, kind: file.kind, mime: file.mime, nodeId: file.nodeId };
+    return { path: path.join(outDir, ...parts, path.basename(final)), bytes: file.data.length, kind: file.kind, mime: file.mime, nodeId: file.nodeId };
   } finally {
     await unlink(temp).catch(() => undefined);
   }
 }
-

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { intFlag, parseCommandArgs, UsageError, type Command } from '../shared/cli.js';
 import { systemClock } from './clock.js';
 import { jobConfigOf, resolveConfig, settingArgs, settingsHelp } from './config.js';
-import { startLocalApi } from './local/server.js';
+import { parseAllowedOrigins } from './local/guard.js';
+import { DEFAULT_MAX_QUEUE, startLocalApi } from './local/server.js';
 import { createLogger } from './log.js';
 import { Pipeline } from './pipeline.js';
 import { Platform } from './runpod/platform.js';
@@ -20,6 +21,10 @@ Options (flag, then its environment variable; flags win):
   --local              serve the local endpoint API instead of taking RunPod jobs
   --port N             local API port (default: 8000)
   --host H             local API address (default: 127.0.0.1)
+  --allow-origin URL   a web page origin (e.g. http://localhost:5173) that may call the local API; repeat or
+                       comma-separate. Requests with any other Origin, or a Host that is not localhost, 127.x or
+                       [::1], are refused (403): other pages you visit cannot reach your endpoint
+  --max-queue N        local API: jobs waiting before /run answers 429 (default: ${DEFAULT_MAX_QUEUE})
 ${settingsHelp()}
   -h, --help           this help
 
@@ -33,6 +38,8 @@ export const command: Command = async (argv, io) => {
     local: { type: 'boolean' },
     port: { type: 'string' },
     host: { type: 'string' },
+    'allow-origin': { type: 'string', multiple: true },
+    'max-queue': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -40,6 +47,9 @@ export const command: Command = async (argv, io) => {
     return 0;
   }
   const config = resolveConfig(values as Record<string, string | undefined>, io.env);
+  const allowedOrigins = parseAllowedOrigins(values['allow-origin'] ?? []);
+  const maxQueue = intFlag('max-queue', values['max-queue'], DEFAULT_MAX_QUEUE);
+  if (maxQueue < 1) throw new UsageError('--max-queue must be at least 1 (jobs that may wait while one runs)');
   const log = createLogger({ json: Boolean(io.env.RUNPOD_ENDPOINT_ID), write: (line) => io.stdout.write(line) });
 
   const pingIntervalMs = intFlag('RUNPOD_PING_INTERVAL', io.env.RUNPOD_PING_INTERVAL || undefined, 10_000);
@@ -75,7 +85,7 @@ export const command: Command = async (argv, io) => {
       return end === 'unhealthy' ? 1 : 0;
     }
     const port = intFlag('port', values.port, 8000);
-    const api = await startLocalApi({ runner: pipeline, port, ...(values.host ? { host: values.host } : {}) }).catch((error: unknown) => {
+    const api = await startLocalApi({ runner: pipeline, port, maxQueue, allowedOrigins, ...(values.host ? { host: values.host } : {}) }).catch((error: unknown) => {
       const code = (error as NodeJS.ErrnoException)?.code;
       if (code === 'EADDRINUSE') throw new UsageError(`port ${port} is in use (another 'comfy-seal worker --local'?); choose another with --port N`);
       if (code === 'EACCES') throw new UsageError(`port ${port} needs privileges; choose one above 1023 with --port N`);

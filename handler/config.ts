@@ -3,6 +3,7 @@
  * worker receives the typed `WorkerConfig` and never reads the environment itself.
  */
 import { UsageError } from '../shared/cli.js';
+import { KEY_OPTIONS, keyFromFlags } from '../shared/key-flags.js';
 import { DEFAULT_JOB_CONFIG, type JobConfig } from './job.js';
 
 type Kind = 'string' | 'seconds' | 'int' | 'bool' | 'mb';
@@ -17,7 +18,7 @@ interface Setting {
 
 /** Every setting, in the order `--help` lists them. */
 export const SETTINGS = {
-  key: { flag: 'key', env: 'ENCRYPTION_KEY', kind: 'string', default: undefined, help: 'Fernet key(s), comma-separated; the first seals' },
+  key: { flag: 'key', env: 'ENCRYPTION_KEY', kind: 'string', default: undefined, help: "Fernet key(s), comma-separated; the first seals. A --key shows in 'ps': prefer the variable or --key-file" },
   comfyUrl: { flag: 'comfy-url', env: 'COMFY_URL', kind: 'string', default: 'http://127.0.0.1:8188', help: "ComfyUI's address" },
   inputDir: { flag: 'input-dir', env: 'COMFY_SEAL_INPUT_DIR', kind: 'string', default: '/dev/shm/comfy-seal/input', help: "ComfyUI's --input-directory" },
   outputDir: { flag: 'output-dir', env: 'COMFY_SEAL_OUTPUT_DIR', kind: 'string', default: '/dev/shm/comfy-seal/output', help: "ComfyUI's --output-directory" },
@@ -58,7 +59,7 @@ export interface WorkerConfig {
 
 /** node:util parseArgs options for every setting (all strings, booleans included, so `--allow-plaintext=0` works). */
 export function settingArgs(): Record<string, { type: 'string' }> {
-  return Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]));
+  return { ...Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }])), 'key-file': KEY_OPTIONS['key-file'] };
 }
 
 function parseValue(setting: Setting, raw: string, source: string): string | number | boolean {
@@ -82,8 +83,10 @@ function parseValue(setting: Setting, raw: string, source: string): string | num
 /** Flags (strings from parseArgs) > env > defaults. `requireKey: false` lets `doctor` report a missing key itself. */
 export function resolveConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv, { requireKey = true } = {}): WorkerConfig {
   const out: Record<string, unknown> = {};
+  // --key-file is --key read from a file (shared/key-flags.ts): a flag, so it wins over ENCRYPTION_KEY.
+  const given: Record<string, string | undefined> = { ...flags, key: keyFromFlags(flags) };
   for (const [name, setting] of Object.entries(SETTINGS) as Array<[SettingName, Setting]>) {
-    const flag = flags[setting.flag];
+    const flag = given[setting.flag];
     const fromEnv = setting.env ? env[setting.env] : undefined;
     if (flag !== undefined) out[name] = parseValue(setting, flag, `--${setting.flag}`);
     else if (fromEnv !== undefined && fromEnv !== '') out[name] = parseValue(setting, fromEnv, setting.env!);
@@ -91,7 +94,7 @@ export function resolveConfig(flags: Record<string, string | undefined>, env: No
   }
   const config = out as unknown as WorkerConfig;
   if (requireKey && !config.key && !config.allowPlaintext) {
-    throw new UsageError('no ENCRYPTION_KEY (or --key): a worker without a key can only take plaintext jobs, which are off');
+    throw new UsageError('no ENCRYPTION_KEY (or --key-file / --key): a worker without a key can only take plaintext jobs, which are off');
   }
   try {
     const url = new URL(config.comfyUrl);
@@ -121,7 +124,8 @@ export function settingsHelp(): string {
   return Object.values(SETTINGS as Record<string, Setting>)
     .map((s) => {
       const def = s.default === undefined ? '' : ` (default: ${s.kind === 'bool' ? (s.default ? '1' : '0') : s.default})`;
-      return `  --${s.flag.padEnd(16)} ${s.env ?? ''}\n      ${s.help}${def}`;
+      const row = `  --${s.flag.padEnd(16)} ${s.env ?? ''}\n      ${s.help}${def}`;
+      return s.flag === 'key' ? `${row}\n  --key-file FILE\n      the key read from FILE (one trailing newline ignored), instead of --key` : row;
     })
     .join('\n');
 }

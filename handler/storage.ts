@@ -41,9 +41,12 @@ export async function ensureDirs(dirs: Dirs, fs: FileSystem = nodeFileSystem): P
   }
 }
 
-/** Writes a new file (never replaces one) and flushes it to the device; the caller flushes the directory (syncDir) once for all. */
+/**
+ * Writes a new file (never replaces one) and flushes it to the device; the caller flushes the directory (syncDir) once for all.
+ * Readable by the group: in the image ComfyUI runs as its own user and reads the input dir through its group (start.sh).
+ */
 export async function writeDurable(file: string, data: Uint8Array, fs: FileSystem = nodeFileSystem): Promise<void> {
-  const handle = await fs.open(file, 'wx', 0o600);
+  const handle = await fs.open(file, 'wx', 0o640);
   try {
     await handle.writeFile(data);
     await handle.sync();

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Fernet } from '../shared/index.js';
 import { sealErrorOf } from './helpers/errors.js';
 
-const specDir = fileURLToPath(new URL('../../shared/fixtures/fernet-spec/', import.meta.url));
+const specDir = fileURLToPath(new URL('./fixtures/fernet-spec/', import.meta.url));
 const load = <T>(name: string): T[] => JSON.parse(readFileSync(`${specDir}${name}`, 'utf8')) as T[];
 const seconds = (rfc3339: string) => Math.floor(Date.parse(rfc3339) / 1000);
 

@@ -1,5 +1,6 @@
 /** What the commands that talk to an endpoint share (run, cancel): its flags, the client, and commands to print. */
 import { invokedAs, UsageError, type CommandIo } from '../../shared/cli.js';
+import { KEY_OPTIONS, keyFromFlags, keyHelp, type KeyFlags } from '../../shared/key-flags.js';
 import { ComfySealClient, type ComfySealClientOptions } from '../client.js';
 import { ConfigError } from '../errors.js';
 
@@ -7,7 +8,7 @@ export const ENDPOINT_OPTIONS = {
   endpoint: { type: 'string' },
   'api-url': { type: 'string' },
   'api-key': { type: 'string' },
-  key: { type: 'string' },
+  ...KEY_OPTIONS,
 } as const;
 
 export const ENDPOINT_HELP = `Endpoint:
@@ -15,23 +16,23 @@ export const ENDPOINT_HELP = `Endpoint:
   --api-url URL         API base (default: $RUNPOD_API_URL or https://api.runpod.ai/v2;
                         http://127.0.0.1:8000 for 'comfy-seal worker --local')
   --api-key KEY         RunPod API key (default: $RUNPOD_API_KEY; a local endpoint needs none)
-  --key KEY             Fernet key(s) (default: $ENCRYPTION_KEY)`;
+${keyHelp(24)}`;
 
-export interface EndpointValues {
+export interface EndpointValues extends KeyFlags {
   endpoint?: string | undefined;
   'api-url'?: string | undefined;
   'api-key'?: string | undefined;
-  key?: string | undefined;
 }
 
 /** The client for the flags; missing settings are one UsageError (code CONFIG) naming each flag and variable. */
 export function clientFor(values: EndpointValues, io: CommandIo, extra: Partial<ComfySealClientOptions> = {}): ComfySealClient {
+  const key = keyFromFlags(values);
   try {
     return new ComfySealClient({
       ...(values.endpoint ? { endpointId: values.endpoint } : {}),
       ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
       ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
-      ...(values.key ? { key: values.key } : {}),
+      ...(key ? { key } : {}),
       env: io.env,
       ...extra,
     });

@@ -2,9 +2,10 @@ import { parseCommandArgs, readAll, type Command } from '../../shared/cli.js';
 import { openError } from '../../shared/envelope.js';
 import { SealError } from '../../shared/errors.js';
 import type { Fernet } from '../../shared/fernet.js';
+import { KEY_OPTIONS, keyHelp } from '../../shared/key-flags.js';
 import { fernetFrom } from './key.js';
 
-const HELP = `Usage: comfy-seal open [--key KEY] < token-or-json
+const HELP = `Usage: comfy-seal open [--key-file FILE] < token-or-json
 
 Decrypts what is on stdin and prints the plaintext (pretty-printed when it is JSON). Stdin may be:
   - a bare Fernet token;
@@ -13,7 +14,7 @@ Decrypts what is on stdin and prints the plaintext (pretty-printed when it is JS
   - a request body or job input ({"input":{"encrypted_input"}}, {"encrypted_input"}).
 
 Options:
-  --key KEY    Fernet key(s) (default: $ENCRYPTION_KEY); every comma-separated key is tried
+${keyHelp(15, 'Fernet key(s); each of several (comma-separated) is tried')}
   -h, --help   this help
 
 Examples:
@@ -68,12 +69,12 @@ function openDocument(text: string, fernet: Fernet, io: Parameters<Command>[1]):
 }
 
 export const command: Command = async (argv, io) => {
-  const { values } = parseCommandArgs(argv, { key: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parseCommandArgs(argv, { ...KEY_OPTIONS, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
   }
-  const fernet = fernetFrom(values.key, io.env);
+  const fernet = fernetFrom(values, io.env);
   const text = (await readAll(io.stdin)).toString('utf8').trim();
   if (text.startsWith('{')) openDocument(text, fernet, io);
   else printPlaintext(fernet.decrypt(text), io);

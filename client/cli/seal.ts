@@ -1,13 +1,14 @@
 import { parseCommandArgs, readAll, type Command } from '../../shared/cli.js';
 import { parseBundle } from '../../shared/bundle.js';
+import { KEY_OPTIONS, keyHelp } from '../../shared/key-flags.js';
 import { fernetFrom } from './key.js';
 
-const HELP = `Usage: comfy-seal seal [--key KEY] [--bundle] < plaintext > token
+const HELP = `Usage: comfy-seal seal [--key-file FILE] [--bundle] < plaintext > token
 
 Encrypts stdin (any bytes) into one Fernet token on stdout.
 
 Options:
-  --key KEY    Fernet key (default: $ENCRYPTION_KEY); with several comma-separated keys the first encrypts
+${keyHelp(15, 'Fernet key(s); of several (comma-separated) the first encrypts')}
   --bundle     stdin is a bundle (JSON: workflow, images, options): check it against the contract first and print
                a RunPod request body {"input":{"encrypted_input":"<token>"}} instead of the bare token
   -h, --help   this help
@@ -19,7 +20,7 @@ Examples:
 
 export const command: Command = async (argv, io) => {
   const { values } = parseCommandArgs(argv, {
-    key: { type: 'string' },
+    ...KEY_OPTIONS,
     bundle: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -27,7 +28,7 @@ export const command: Command = async (argv, io) => {
     io.stdout.write(HELP);
     return 0;
   }
-  const fernet = fernetFrom(values.key, io.env);
+  const fernet = fernetFrom(values, io.env);
   const input = await readAll(io.stdin);
   if (values.bundle) {
     parseBundle(input);

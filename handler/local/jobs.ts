@@ -1,6 +1,7 @@
 /**
  * The local endpoint's job table: RunPod's states and shapes, an in-memory FIFO served by the same pipeline,
- * results kept for a while (30 min for /run, as RunPod does) and then forgotten.
+ * results kept for a while (30 min for /run, as RunPod does) and then forgotten. A job's input is held only while it
+ * waits: the table lets go of it when the job starts (the runner holds it while it runs) or ends without starting.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -14,7 +15,8 @@ const TERMINAL = new Set<JobStatus>(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_
 
 export interface LocalJob {
   id: string;
-  input: unknown;
+  /** The request's input while the job waits; gone once it has started or ended. */
+  input?: unknown;
   status: JobStatus;
   createdAt: number;
   startedAt?: number;
@@ -86,6 +88,11 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
     return this.#jobs.get(id);
   }
 
+  /** Jobs waiting to start. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
   isTerminal(job: LocalJob): boolean {
     return TERMINAL.has(job.status);
   }
@@ -145,6 +152,7 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
     job.status = status;
     job.endedAt = this.#now();
     job.expiresAt = job.endedAt + this.#keepMs;
+    delete job.input;
     // Progress shown while running is not the result.
     delete job.output;
     if (fields.output instanceof SealedOutput) {
@@ -173,7 +181,7 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
         return;
       }
       this.#unhealthy = false;
-      const outcome = await this.#runner.run(job, {
+      const outcome = await this.#runner.run({ id: job.id, input: this.#takeInput(job) }, {
         signal: job.controller.signal,
         onProgress: (output) => {
           if (job.status === 'IN_PROGRESS') job.output = output;
@@ -192,6 +200,13 @@ export class JobTable extends EventEmitter<{ settled: [LocalJob] }> {
       for (const resolve of this.#idle.splice(0)) resolve();
       void this.#pump();
     }
+  }
+
+  /** Hands the input to the runner and forgets it here: 30 min of retention must not keep megabytes of tokens. */
+  #takeInput(job: LocalJob): unknown {
+    const input = job.input;
+    delete job.input;
+    return input;
   }
 
   #sweep(): void {

@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { webhookUrlProblem } from '../../shared/webhook.js';
+import { corsHeaders, requestProblem } from './guard.js';
 import { JobTable, statusBody, type JobRunnerLike, type LocalJob } from './jobs.js';
 import { DEFAULT_WEBHOOK_OPTIONS, deliverWebhook, type WebhookOptions } from './webhook.js';
 
@@ -19,6 +20,10 @@ export interface LocalApiOptions {
   maxRunBytes?: number;
   maxRunSyncBytes?: number;
   keepMs?: number;
+  /** Jobs waiting (not counting the one running) before /run and /runsync answer 429. */
+  maxQueue?: number;
+  /** Origins (as browsers send them) whose pages may call the endpoint; any other request with an Origin is refused. */
+  allowedOrigins?: ReadonlySet<string>;
   /** Webhook delivery; RunPod's 10 s between retries unless a test shortens it. */
   webhook?: Partial<WebhookOptions>;
 }
@@ -86,8 +91,12 @@ function waitParam(url: URL, fallback: number): number {
   return Number.isFinite(wait) ? Math.min(Math.max(wait, 1_000), 300_000) : fallback;
 }
 
+export const DEFAULT_MAX_QUEUE = 100;
+
 export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
   const jobs = new JobTable({ runner: options.runner, ...(options.keepMs ? { keepMs: options.keepMs } : {}) });
+  const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
+  const allowedOrigins = options.allowedOrigins ?? new Set<string>();
   const maxRun = options.maxRunBytes ?? 10 * MB;
   const maxRunSync = options.maxRunSyncBytes ?? 20 * MB;
   const webhookOptions = { ...DEFAULT_WEBHOOK_OPTIONS, ...options.webhook };
@@ -108,6 +117,12 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     const rest = parts.length > 0 && ACTIONS.has(parts[0]!) ? parts : parts.slice(1);
     const [action, id] = rest;
     const method = req.method ?? 'GET';
+    // Checked before the body is read and again after (others may have queued meanwhile).
+    const admit = () => {
+      if (jobs.waiting >= maxQueue) {
+        throw new HttpError(429, `the queue is full (at most ${maxQueue} waiting); wait for some to finish or cancel them (POST /purge-queue cancels every waiting job), or start the worker with a larger --max-queue`);
+      }
+    };
     const lookup = () => {
       const job = id ? jobs.get(id) : undefined;
       if (!job) throw new HttpError(404, 'job not found (unknown, or its result has expired)');
@@ -115,12 +130,16 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
     };
 
     if (action === 'run' && method === 'POST' && !id) {
+      admit();
       const body = await readBody(req, maxRun);
+      admit();
       const job = jobs.submit(inputOf(body), '', webhookOf(body));
       return send(res, 200, { id: job.id, status: 'IN_QUEUE' });
     }
     if (action === 'runsync' && method === 'POST' && !id) {
+      admit();
       const body = await readBody(req, maxRunSync);
+      admit();
       const job = jobs.submit(inputOf(body), 'sync-', webhookOf(body));
       await jobs.waitFor(job, waitParam(url, 90_000));
       return send(res, 200, statusBody(job, Date.now()));
@@ -146,6 +165,10 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
   }
 
   const server: Server = createServer((req, res) => {
+    const refused = requestProblem(req.headers, allowedOrigins);
+    if (refused !== null) return send(res, 403, { error: refused, code: 'BAD_INPUT' });
+    for (const [name, value] of Object.entries(corsHeaders(req.headers))) res.setHeader(name, value);
+    if (req.method === 'OPTIONS') return void res.writeHead(204).end(); // a listed page's preflight
     route(req, res).catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       const message = error instanceof HttpError ? error.message : 'internal error';

@@ -116,7 +116,7 @@ describe('stage', () => {
     const plan = planStage(bundle, { jobTag: 'abc123' });
     expect(await writeStage(plan, dir)).toBe(png().length + png(3).length);
     expect(await readFile(path.join(dir, 'cs-abc123-1.png'))).toEqual(png(3));
-    expect((await stat(path.join(dir, 'cs-abc123-0.png'))).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(dir, 'cs-abc123-0.png'))).mode & 0o777).toBe(0o640); // the group: ComfyUI's user (start.sh)
     await expect(writeStage(plan, dir)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringContaining('EEXIST') });
   });
 
