@@ -39,8 +39,9 @@ const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${
 
 /**
  * How the user started this CLI, to print commands they can paste (`<this> cancel JOB_ID`): `npx comfy-seal` under
- * npx or an npm script (the bin is on PATH only for that run), `comfy-seal` for a bin on PATH (a global install),
- * else the bin as started (`node dist/cli.js`, `./node_modules/.bin/comfy-seal`). Every printed command uses this.
+ * npx or an npm script (the bin is on PATH only for that run), `comfy-seal` for an installed bin (a global install,
+ * the image's), else the bin as started (`node dist/cli.js`, `node_modules/.bin/comfy-seal`). Every printed command
+ * uses this.
  */
 export function invokedAs(io: Pick<CommandIo, 'env' | 'script'>, cwd = process.cwd()): string {
   const { env, script } = io;
@@ -49,8 +50,9 @@ export function invokedAs(io: Pick<CommandIo, 'env' | 'script'>, cwd = process.c
   const relative = path.relative(cwd, script);
   const shown = relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : script;
   if (path.basename(script) === 'comfy-seal') {
-    const onPath = (env.PATH ?? '').split(path.delimiter).some((dir) => dir !== '' && path.resolve(cwd, dir) === path.dirname(script));
-    return onPath ? 'comfy-seal' : shellWord(shown.includes(path.sep) ? shown : `./${shown}`);
+    // A project's node_modules/.bin is not on PATH outside npm; a global install's bin dir (or the image's) is.
+    const projectBin = path.basename(path.dirname(script)) === '.bin' && path.basename(path.dirname(path.dirname(script))) === 'node_modules';
+    return projectBin ? shellWord(shown.includes(path.sep) ? shown : `./${shown}`) : 'comfy-seal';
   }
   return `node ${shellWord(shown)}`;
 }
