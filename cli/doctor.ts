@@ -3,7 +3,7 @@
  * user's. Lives in cli/ because it is the one command that knows both sides; each side's module is loaded lazily.
  */
 import { existsSync } from 'node:fs';
-import { parseCommandArgs, type Command } from '../shared/cli.js';
+import { invokedAs, parseCommandArgs, type Command } from '../shared/cli.js';
 import { hasFailure, renderChecks, runChecks } from '../shared/checks.js';
 import { KEY_OPTIONS, keyFromFlags, keyHelp } from '../shared/key-flags.js';
 
@@ -63,12 +63,13 @@ export const command: Command = async (argv, io) => {
     const flags = { key: values.key, 'key-file': values['key-file'], 'comfy-url': values['comfy-url'], 'input-dir': values['input-dir'], 'output-dir': values['output-dir'], 'temp-dir': values['temp-dir'] };
     const config = resolveConfig(flags, io.env, { requireKey: false });
     const modelsDir = values['models-dir'] ?? io.env.COMFY_MODELS_DIR ?? '/comfyui/models';
-    checks = workerChecks({ config, python: io.env.COMFY_PYTHON ?? 'python3', modelsDir }, modelChecks(io.env, modelsDir));
+    checks = workerChecks({ config, python: io.env.COMFY_PYTHON ?? 'python3', modelsDir, command: invokedAs(io) }, modelChecks(io.env, modelsDir));
   } else {
     const key = keyFromFlags(values);
     const { clientChecks } = await import('../client/doctor.js');
     checks = clientChecks({
       env: io.env,
+      command: invokedAs(io),
       ...(values.endpoint ? { endpointId: values.endpoint } : {}),
       ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
       ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),

@@ -3,6 +3,7 @@
  * The one `comfy-seal` executable. Each command's module is imported only when that command runs, so the SDK side
  * (`run`, `seal`, `open`) never loads the worker or the simulator.
  */
+import { readFileSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, type Command, type CommandIo } from '../shared/cli.js';
 import { SealError } from '../shared/errors.js';
 
@@ -36,11 +37,22 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
 
-Run 'comfy-seal <command> --help' for a command's options.
+Run 'comfy-seal <command> --help' (or 'comfy-seal help <command>') for a command's options;
+'comfy-seal --version' prints the version.
 `;
 
+/** The package's version, from the package.json beside dist/ (and beside cli/ in the source tree). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export async function main(argv: string[], io: CommandIo, onSignal?: () => void): Promise<number> {
-  const [name, ...rest] = argv;
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    io.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  // `help run` is `run --help`.
+  const [name, ...rest] = argv[0] === 'help' && argv.length > 1 ? [argv[1]!, '--help'] : argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(HELP);
     return name === undefined ? EXIT_USAGE : 0;
@@ -69,7 +81,7 @@ export async function main(argv: string[], io: CommandIo, onSignal?: () => void)
 }
 
 const controller = new AbortController();
-const io: CommandIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal };
+const io: CommandIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal, ...(process.argv[1] ? { script: process.argv[1] } : {}) };
 const trapSignals = () => {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort(sig));
 };

@@ -127,15 +127,18 @@ type Endpoint = NonNullable<ReturnType<ReturnType<typeof runpodSdk>['endpoint']>
 /** Says which API a URL is, for messages: RunPod's, a local endpoint (`comfy-seal worker --local`), or another. */
 export function describeApi(apiUrl: string): string {
   if (apiUrl === DEFAULT_API_URL) return `the RunPod API at ${apiUrl}`;
-  let host = '';
+  return isLocalApi(apiUrl) ? `the local endpoint at ${apiUrl} (is 'comfy-seal worker --local' running on that port?)` : `the endpoint API at ${apiUrl}`;
+}
+
+/** A loopback API URL: `comfy-seal worker --local` (or the image run locally), not RunPod. */
+export function isLocalApi(apiUrl: string): boolean {
+  let host: string;
   try {
     host = new URL(apiUrl).hostname;
   } catch {
-    return `the endpoint API at ${apiUrl}`;
+    return false;
   }
-  return ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'].includes(host)
-    ? `the local endpoint at ${apiUrl} (is 'comfy-seal worker --local' running on that port?)`
-    : `the endpoint API at ${apiUrl}`;
+  return ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'].includes(host);
 }
 
 /** Connection failures that retrying will not fix soon (nothing listens, no such host): retried briefly. */
@@ -381,6 +384,8 @@ export class ComfySealClient {
   async #waitFor<T>(jobId: string, options: WaitOptions, open: (output: unknown) => T | Promise<T>): Promise<T> {
     const started = Date.now();
     let delay = this.#options.pollMinMs;
+    // Polls outpace the worker's progress: an unchanged status is not reported again (#20: the same step twice).
+    let reported: string | undefined;
     for (;;) {
       if (options.signal?.aborted) throw new AbortError(jobId);
       const s = await this.status(jobId);
@@ -398,13 +403,11 @@ export class ComfySealClient {
           throw new JobFailedError(jobId, s.status, s.status === 'CANCELLED' ? 'the job was cancelled' : "the job ran past the endpoint's execution timeout");
         default: {
           const progress = s.status === 'IN_PROGRESS' ? safeProgress(jobId, s.output, this.#fernet) : null;
-          options.onProgress?.({
-            jobId,
-            status: s.status ?? 'UNKNOWN',
-            progress,
-            ...(typeof s.delayTime === 'number' ? { queueMs: s.delayTime } : {}),
-            elapsedMs: Date.now() - started,
-          });
+          const event = { jobId, status: s.status ?? 'UNKNOWN', progress, ...(typeof s.delayTime === 'number' ? { queueMs: s.delayTime } : {}) };
+          // The worker's own elapsed_ms changes with every post it makes, even when nothing else did.
+          const seen = JSON.stringify([event.status, event.queueMs, progress && { ...progress, elapsed_ms: undefined }]);
+          if (seen !== reported) options.onProgress?.({ ...event, elapsedMs: Date.now() - started });
+          reported = seen;
         }
       }
       if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs) throw new WaitTimeoutError(jobId, options.timeoutMs);

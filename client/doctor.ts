@@ -3,14 +3,17 @@
  * the endpoint holds the same key and says whether its ComfyUI answers, and the blob store when one is set.
  */
 import { createHash } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Check, CheckResult } from '../shared/checks.js';
 import { SealError } from '../shared/errors.js';
 import { bufferBody } from '../shared/blob.js';
 import { Fernet } from '../shared/fernet.js';
+import { isPrivateAddress } from '../shared/private-address.js';
 import { fetchBlob, putBlob } from './blob/transfer.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
-import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';
+import { ComfySealClient, DEFAULT_API_URL, describeApi, isLocalApi } from './client.js';
 import { ComfySealError, ConfigError, JobFailedError, RunpodApiError, WaitTimeoutError, WrongJobError } from './errors.js';
 
 export interface ClientDoctorOptions {
@@ -27,6 +30,8 @@ export interface ClientDoctorOptions {
   pingTimeoutMs?: number;
   /** Status polling of the ping. @default 500 */
   pingPollMs?: number;
+  /** How fixes name our own commands: the way the user runs the CLI (`invokedAs`). @default 'comfy-seal' */
+  command?: string;
 }
 
 /** What the worker's sealed ping result says (`{"query":"ping"}` → `ping` in the sealed result). */
@@ -101,6 +106,7 @@ export function pingResults(outcome: PingOutcome): CheckResult[] {
 }
 
 export function clientChecks(options: ClientDoctorOptions): Array<[string, Check]> {
+  const cli = options.command ?? 'comfy-seal';
   const key = options.key ?? options.env.ENCRYPTION_KEY;
   const endpointId = options.endpointId ?? options.env.RUNPOD_ENDPOINT_ID;
   const apiUrl = (options.apiUrl ?? options.env.RUNPOD_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
@@ -113,11 +119,11 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
     [
       'key',
       async (): Promise<CheckResult> => {
-        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: "comfy-seal keygen, then set the same ENCRYPTION_KEY (or --key-file FILE) here and on the endpoint" };
+        if (!key) return { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY', fix: `${cli} keygen, then set the same ENCRYPTION_KEY (or --key-file FILE) here and on the endpoint` };
         try {
           fernet = new Fernet(key);
         } catch (error) {
-          return { name: 'key', verdict: 'fail', detail: (error as Error).message, fix: "a key is url-safe base64 of 32 bytes: make one with 'comfy-seal keygen'" };
+          return { name: 'key', verdict: 'fail', detail: (error as Error).message, fix: `a key is url-safe base64 of 32 bytes: make one with '${cli} keygen'` };
         }
         fernet.decrypt(fernet.encrypt('doctor'));
         return { name: 'key', verdict: 'ok', detail: `${fernet.keyCount} valid key${fernet.keyCount > 1 ? 's' : ''} (whether the endpoint holds it: the sealed ping below)` };
@@ -158,7 +164,10 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
           if (error instanceof RunpodApiError && error.status === 404) {
             return [{ name: 'endpoint', verdict: 'fail', detail: `no endpoint ${endpointId} at ${apiUrl}`, fix: 'check RUNPOD_ENDPOINT_ID' }];
           }
-          return [{ name: 'endpoint', verdict: 'fail', detail: (error as Error).message, fix: `check the network, or --api-url (now ${describeApi(apiUrl)})` }];
+          const fix = isLocalApi(apiUrl)
+            ? `start the local endpoint ('${cli} worker --local'), or correct --api-url / RUNPOD_API_URL (now ${apiUrl})`
+            : `check the network, or --api-url / RUNPOD_API_URL (now ${apiUrl})`;
+          return [{ name: 'endpoint', verdict: 'fail', detail: (error as Error).message, fix }];
         }
       },
     ],
@@ -174,7 +183,12 @@ export function clientChecks(options: ClientDoctorOptions): Array<[string, Check
         return pingResults(outcome);
       },
     ],
-    ...(blobUrl || options.blobStore ? ([['blob store', () => blobStoreCheck(store()!, key)]] as Array<[string, Check]>) : []),
+    ...(blobUrl || options.blobStore
+      ? ([
+          ['blob store', () => blobStoreCheck(store()!, key)],
+          ['blob store address', () => blobAddressCheck(store()!)],
+        ] as Array<[string, Check]>)
+      : []),
   ];
 }
 
@@ -219,4 +233,23 @@ export async function blobStoreCheck(store: BlobStore, key: string | undefined):
     return { name, verdict: 'fail', detail: `delete failed (${reason(error)})`, fix: `grant s3:DeleteObject, or blobs stay (add a lifecycle rule expiring the prefix after a day); remove ${objectKey} by hand` };
   }
   return { name, verdict: 'ok', detail: 'put, presigned put, presigned get and delete of a sealed object work' };
+}
+
+/**
+ * The worker refuses blob URLs that lead to loopback, private, link-local or unique-local addresses (its own rule,
+ * shared/private-address.ts) unless it runs with COMFY_SEAL_BLOB_ALLOW_PRIVATE=1: a store that works from here (a local
+ * MinIO or s3rver) would fail every job there. The presigned URL's host is resolved here as the worker would.
+ */
+export async function blobAddressCheck(store: BlobStore): Promise<CheckResult> {
+  const name = 'blob store address';
+  const host = new URL(await store.presign(newBlobKeys(store.prefix).request, 'GET', 60)).hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [])).map((a) => a.address);
+  const refused = addresses.find((a) => isPrivateAddress(a));
+  if (refused === undefined) return { name, verdict: 'ok', detail: `${host} is a public address: the worker may reach it` };
+  return {
+    name,
+    verdict: 'warn',
+    detail: `${host}${refused === host ? '' : ` (${refused})`} is a loopback or private address: the worker refuses blob URLs there, so every job through the store would fail STORAGE_FAILED`,
+    fix: 'a local store (development) needs COMFY_SEAL_BLOB_ALLOW_PRIVATE=1 in the worker\'s environment; a deployed worker needs a public address (AWS_ENDPOINT_URL_S3)',
+  };
 }

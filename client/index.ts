@@ -48,7 +48,7 @@ export { writeResultFiles, type WrittenFile } from './output.js';
 export { convertUiWorkflow, type ConvertOptions } from './workflow/convert.js';
 export { loadWorkflow, type LoadedWorkflow, type WorkflowSource } from './workflow/load.js';
 export type { EmbeddedImageFormat } from './workflow/embedded.js';
-export { checkWorkflow, formatProblem, type Problem, type ProblemType } from './workflow/check.js';
+export { checkWorkflow, formatProblem, type CheckContext, type Problem, type ProblemType } from './workflow/check.js';
 export type { InputSpec, ObjectInfo, NodeDefinition } from './workflow/definitions.js';
 export { S3BlobStore, parseBlobUrl } from './blob/s3.js';
 export { DEFAULT_BLOB_TTL_S, type BlobStore, type PresignOptions } from './blob/store.js';

@@ -18,20 +18,22 @@ export interface WorkerDoctorOptions {
   config: WorkerConfig;
   python: string;
   modelsDir: string;
+  /** How fixes name our own commands (`invokedAs`). @default 'comfy-seal' */
+  command?: string;
 }
 
-function checkKey(config: WorkerConfig): Check {
+function checkKey(config: WorkerConfig, cli: string): Check {
   return async () => {
     if (!config.key) {
       return config.allowPlaintext
-        ? { name: 'key', verdict: 'warn', detail: 'no ENCRYPTION_KEY: only plaintext jobs will run', fix: "set ENCRYPTION_KEY (comfy-seal keygen)" }
-        : { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY: every sealed job will fail', fix: "set ENCRYPTION_KEY to the client's key (comfy-seal keygen)" };
+        ? { name: 'key', verdict: 'warn', detail: 'no ENCRYPTION_KEY: only plaintext jobs will run', fix: `set ENCRYPTION_KEY (${cli} keygen)` }
+        : { name: 'key', verdict: 'fail', detail: 'no ENCRYPTION_KEY: every sealed job will fail', fix: `set ENCRYPTION_KEY to the client's key (${cli} keygen)` };
     }
     let fernet: Fernet;
     try {
       fernet = new Fernet(config.key);
     } catch (error) {
-      return { name: 'key', verdict: 'fail', detail: (error as Error).message, fix: "set ENCRYPTION_KEY to the client's key: url-safe base64 of 32 bytes (comfy-seal keygen)" };
+      return { name: 'key', verdict: 'fail', detail: (error as Error).message, fix: `set ENCRYPTION_KEY to the client's key: url-safe base64 of 32 bytes (${cli} keygen)` };
     }
     fernet.decrypt(fernet.encrypt('doctor'));
     return { name: 'key', verdict: 'ok', detail: `${fernet.keyCount} valid key${fernet.keyCount > 1 ? 's' : ''}` };
@@ -137,7 +139,7 @@ function checkSqlAlchemy(python: string): Check {
 export function workerChecks(options: WorkerDoctorOptions, extra: Array<[string, Check]> = []): Array<[string, Check]> {
   const { config } = options;
   return [
-    ['key', checkKey(config)],
+    ['key', checkKey(config, options.command ?? 'comfy-seal')],
     ['comfyui', checkComfy(config)],
     ['input dir seen', checkComfySeesInput(config)],
     ['input dir', checkDir('input dir', config.inputDir)],

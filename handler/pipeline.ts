@@ -13,7 +13,7 @@ import type { JobConfig, JobContext, JobDeps, JobOutcome } from './job.js';
 import { runJob } from './job.js';
 import type { Logger } from './log.js';
 import { ensureDirs, nodeFileSystem, wipeDirs, type FileSystem } from './storage.js';
-import { warmUp, warmupStatusFile, type WarmupOptions } from './warmup.js';
+import { clearWarmupStatus, warmUp, warmupStatusFile, type WarmupOptions } from './warmup.js';
 
 export interface PipelineOptions {
   comfyUrl: string;
@@ -50,6 +50,7 @@ export class Pipeline {
     await ensureDirs(this.#options.job.dirs, fs);
     const wipe = await wipeDirs(this.#options.job.dirs, fs);
     this.#options.log.log('info', 'wipe.done', { files: wipe.files, bytes: wipe.bytes });
+    await clearWarmupStatus(warmupStatusFile(this.#options.job.dirs.input));
     const started = this.#clock.now();
     const version = await waitForComfy(this.http, this.#clock, readyTimeoutMs, signal);
     this.#options.log.log('info', 'comfy.ready', { ms: this.#clock.now() - started });

@@ -4,7 +4,7 @@
  * (stage, run, collect, wipe, history deleted) as a plaintext job whose result is dropped. Its outcome and duration go
  * to a small status file (never the workflow's content) that `doctor --worker` reads.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Check } from '../shared/checks.js';
 import { SealError, type ErrorCode } from '../shared/errors.js';
@@ -19,11 +19,12 @@ export interface WarmupOptions {
   required: boolean;
 }
 
-/** What the status file holds: our code, the duration, when. */
+/** What the status file holds: our code, the duration, when, and whether a failure stops the worker. */
 export interface WarmupStatus {
   code: 'OK' | ErrorCode;
   ms: number;
   at: string;
+  required: boolean;
 }
 
 /** The status file, beside the worker's dirs (on the RAM disk with them): e.g. /dev/shm/comfy-seal/warmup.json. */
@@ -69,7 +70,7 @@ export async function warmUp(options: WarmupOptions, deps: WarmupDeps): Promise<
   } catch (error) {
     code = SealError.from(error).code;
   }
-  const status: WarmupStatus = { code, ms: Math.round(deps.clock.now() - started), at: new Date().toISOString() };
+  const status: WarmupStatus = { code, ms: Math.round(deps.clock.now() - started), at: new Date().toISOString(), required: options.required };
   await writeStatus(deps.statusFile, status).catch(() => undefined); // only doctor reads it; the worker goes on
   if (code === 'OK') deps.log.log('info', 'warmup.done', { ms: status.ms });
   else deps.log.log(options.required ? 'error' : 'warn', 'warmup.failed', { code, ms: status.ms });
@@ -85,23 +86,33 @@ async function writeStatus(file: string, status: WarmupStatus): Promise<void> {
   await rename(temp, file);
 }
 
-/** doctor --worker: the last warm-up's outcome and duration. */
+/** A worker starting drops an earlier worker's status, so doctor never reports another run's warm-up as this one's. */
+export async function clearWarmupStatus(file: string): Promise<void> {
+  await rm(file, { force: true }).catch(() => undefined); // only doctor reads it; the worker goes on
+}
+
+/**
+ * doctor --worker: the last warm-up's outcome and duration, from the worker's status file: the worker's environment
+ * decides whether there is one, not doctor's (`workflowPath` / `required`: doctor's own settings, a fallback only).
+ */
 export function warmupCheck(workflowPath: string | undefined, required: boolean, inputDir: string): Check {
   return async () => {
-    if (!workflowPath) return { name: 'warm-up', verdict: 'ok', detail: 'none configured (COMFY_SEAL_WARMUP_WORKFLOW unset)' };
+    const file = warmupStatusFile(inputDir);
     let status: WarmupStatus;
     try {
-      status = JSON.parse(await readFile(warmupStatusFile(inputDir), 'utf8')) as WarmupStatus;
+      status = JSON.parse(await readFile(file, 'utf8')) as WarmupStatus;
     } catch {
-      return { name: 'warm-up', verdict: 'warn', detail: 'configured but has not run yet', fix: 'the worker runs it at start; look again once it reports ready' };
+      return workflowPath
+        ? { name: 'warm-up', verdict: 'warn', detail: 'configured but has not run yet', fix: 'the worker runs it at start; look again once it reports ready' }
+        : { name: 'warm-up', verdict: 'ok', detail: `none has run (no ${file}: the worker writes it when its COMFY_SEAL_WARMUP_WORKFLOW is set)` };
     }
     const when = `${status.ms} ms, at ${status.at}`;
     if (status.code === 'OK') return { name: 'warm-up', verdict: 'ok', detail: `ran in ${when}` };
     return {
       name: 'warm-up',
-      verdict: required ? 'fail' : 'warn',
+      verdict: required || status.required === true ? 'fail' : 'warn',
       detail: `failed with ${status.code} (${when})`,
-      fix: 'check COMFY_SEAL_WARMUP_WORKFLOW: an API-format workflow whose models are in the image and that loads no input file',
+      fix: "check the worker's COMFY_SEAL_WARMUP_WORKFLOW: an API-format workflow whose models are in the image and that loads no input file",
     };
   };
 }

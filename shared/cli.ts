@@ -2,6 +2,7 @@
  * What every `comfy-seal` command shares: its I/O (injected, so commands run in tests without a process), argument
  * parsing that refuses unknown flags, and exit codes (0 ok, 1 the work failed, 2 usage).
  */
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export interface CommandIo {
@@ -11,6 +12,8 @@ export interface CommandIo {
   env: NodeJS.ProcessEnv;
   /** Aborted on SIGINT/SIGTERM by the bin; long-running commands stop cleanly on it. */
   signal: AbortSignal;
+  /** The bin's path as it was started (process.argv[1]), for printing commands the way the user runs them. */
+  script?: string;
 }
 
 export type Command = (argv: string[], io: CommandIo) => Promise<number>;
@@ -29,6 +32,29 @@ export class UsageError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A word as a POSIX shell reads it back: quoted only when it has to be. */
+const shellWord = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`);
+
+/**
+ * How the user started this CLI, to print commands they can paste (`<this> cancel JOB_ID`): `npx comfy-seal` under
+ * npx or an npm script (the bin is on PATH only for that run), `comfy-seal` for an installed bin (a global install,
+ * the image's), else the bin as started (`node dist/cli.js`, `node_modules/.bin/comfy-seal`). Every printed command
+ * uses this.
+ */
+export function invokedAs(io: Pick<CommandIo, 'env' | 'script'>, cwd = process.cwd()): string {
+  const { env, script } = io;
+  if (env.npm_command === 'exec' || env.npm_lifecycle_event) return 'npx comfy-seal';
+  if (!script) return 'comfy-seal';
+  const relative = path.relative(cwd, script);
+  const shown = relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : script;
+  if (path.basename(script) === 'comfy-seal') {
+    // A project's node_modules/.bin is not on PATH outside npm; a global install's bin dir (or the image's) is.
+    const projectBin = path.basename(path.dirname(script)) === '.bin' && path.basename(path.dirname(path.dirname(script))) === 'node_modules';
+    return projectBin ? shellWord(shown.includes(path.sep) ? shown : `./${shown}`) : 'comfy-seal';
+  }
+  return `node ${shellWord(shown)}`;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

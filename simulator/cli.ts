@@ -128,7 +128,8 @@ export const command: Command = async (argv, io) => {
     for (const dir of created.reverse()) rmSync(dir, { recursive: true, force: true });
     throw error instanceof PortInUseError ? new UsageError(error.message) : error;
   });
-  io.stdout.write(`ComfyUI simulator on ${sim.url} (input ${sim.dirs.input}, output ${sim.dirs.output}, temp ${sim.dirs.temp})\n`);
+  const models = values['models-dir'] ? `models ${values['models-dir']}` : 'no models dir: its loaders list no models; --models-dir DIR to give one';
+  io.stdout.write(`ComfyUI simulator on ${sim.url} (input ${sim.dirs.input}, output ${sim.dirs.output}, temp ${sim.dirs.temp}; ${models})\n`);
   if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
   await sim.close();
   return 0;

@@ -7,10 +7,11 @@ import path from 'node:path';
 import { UsageError } from '../../shared/cli.js';
 import { SealError } from '../../shared/errors.js';
 import { parseWith, workflowSchema } from '../../shared/schema.js';
-import { DEFAULT_API_URL } from '../client.js';
+import { DEFAULT_API_URL, type ComfySealClient } from '../client.js';
+import { ComfySealError } from '../errors.js';
 import type { ObjectInfo } from '../workflow/definitions.js';
 import { loadWorkflow } from '../workflow/load.js';
-import { cacheFile, readCachedDefinitions, type EndpointRef } from '../workflow/definitions-cache.js';
+import { cacheFile, readCachedDefinitions, writeCachedDefinitions, type EndpointRef } from '../workflow/definitions-cache.js';
 
 export interface DefinitionsFlags {
   'object-info'?: string | undefined;
@@ -22,6 +23,10 @@ export interface FoundDefinitions {
   objectInfo: ObjectInfo;
   /** The file they came from (for messages). */
   from: string;
+  /** When the endpoint gave them, for definitions from the cache (they may be older than the endpoint). */
+  fetchedAt?: string;
+  /** Its ComfyUI's version then, when known (the check's fixes tell the simulator from an image). */
+  comfyVersion?: string;
 }
 
 /** The endpoint the flags and environment name, as the client would resolve it; null without an endpoint id. */
@@ -56,7 +61,28 @@ export async function findDefinitions(flags: DefinitionsFlags, env: NodeJS.Proce
   if (file) return { objectInfo: await readObjectInfoFile(file), from: file };
   const ref = endpointRef(flags, env);
   const cached = ref && (await readCachedDefinitions(ref, env));
-  return cached ? { objectInfo: cached.object_info, from: cacheFile(ref, env) } : null;
+  if (!cached) return null;
+  return { objectInfo: cached.object_info, from: cacheFile(ref, env), fetchedAt: cached.fetched_at, ...(cached.comfy_version ? { comfyVersion: cached.comfy_version } : {}) };
+}
+
+/**
+ * The endpoint's definitions now (a sealed object_info query) and its ComfyUI's version (a ping: the simulator says
+ * it is one), cached for the endpoint the client talks to.
+ */
+export async function fetchDefinitions(client: ComfySealClient, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<FoundDefinitions> {
+  const wait = signal ? { signal } : {};
+  const objectInfo = await client.nodes(wait);
+  const comfyVersion = await client.ping(wait).then(
+    (ping) => ping.comfy.version,
+    (error: unknown) => {
+      // A failed ping (an older worker, a ComfyUI that does not answer) leaves the version unknown; an abort stops.
+      if (error instanceof ComfySealError && error.code !== 'ABORTED') return undefined;
+      throw error;
+    },
+  );
+  const fetchedAt = new Date();
+  const from = await writeCachedDefinitions({ apiUrl: client.apiUrl, endpointId: client.endpointId }, objectInfo, env, { now: fetchedAt, comfyVersion });
+  return { objectInfo, from, fetchedAt: fetchedAt.toISOString(), ...(comfyVersion ? { comfyVersion } : {}) };
 }
 
 /**

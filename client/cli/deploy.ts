@@ -2,7 +2,7 @@
  * `comfy-seal deploy`: the user's endpoint through RunPod's REST API v2 in one command (contract §15): the key as a
  * RunPod secret, a serverless template reading it, a QUEUE endpoint made from the template. Idempotent by name.
  */
-import { EXIT_FAILED, intFlag, parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
+import { EXIT_FAILED, intFlag, invokedAs, parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
 import { ComfySealError, CONFIG_SETTINGS } from '../errors.js';
 import { deleteRequests, deploy, deployRequests, undeploy, type DeployReport } from '../deploy/deploy.js';
 import { DEPLOY_DEFAULTS, NAME_PATTERN, printable, secretName, templateName, type DeploySpec, type RestRequest } from '../deploy/plan.js';
@@ -86,12 +86,12 @@ function checkName(name: string): string {
  * reads its key with (the one place to change when keys come from elsewhere). No key: refused, never generated here
  * (a key only RunPod held could not open a single result).
  */
-function readKey(values: Values, env: NodeJS.ProcessEnv): string {
+function readKey(values: Values, env: NodeJS.ProcessEnv, cli: string): string {
   const key = (keyFromFlags(values) ?? env.ENCRYPTION_KEY ?? '').trim();
   if (key === '') {
     throw new UsageError(
       'no key: deploy stores your ENCRYPTION_KEY on RunPod, so make one and keep it first: ' +
-        `umask 077; comfy-seal keygen > comfy-seal.key; export ENCRYPTION_KEY="$(cat comfy-seal.key)"`,
+        `umask 077; ${cli} keygen > comfy-seal.key; export ENCRYPTION_KEY="$(cat comfy-seal.key)"`,
       'CONFIG',
     );
   }
@@ -155,7 +155,8 @@ function apiKeyFrom(values: Values, env: NodeJS.ProcessEnv): string {
   return apiKey;
 }
 
-function summary(report: DeployReport, name: string): string {
+/** `cli`: our commands as the user runs them (`invokedAs`). */
+function summary(report: DeployReport, name: string, cli: string): string {
   const { result, actions, changed } = report;
   const said = (action: string, fields: string[] = []) =>
     action === 'update' ? `updated (${fields.join(', ')})` :
@@ -168,8 +169,8 @@ function summary(report: DeployReport, name: string): string {
     `endpoint ${name} (${id}): ${said(actions.endpoint, changed.endpoint)}\n` +
     `\nendpoint id: ${id}\nrun URL:     ${result.run_url}\n` +
     `\nNext${actions.endpoint === 'create' ? " (a new endpoint's first worker pulls the image, which can take minutes)" : ''}:\n` +
-    `  comfy-seal doctor --client --endpoint ${id}\n` +
-    `  comfy-seal run --endpoint ${id} --workflow wf.json --prompt "a lighthouse at dawn" --out results\n`
+    `  ${cli} doctor --client --endpoint ${id}\n` +
+    `  ${cli} run --endpoint ${id} --workflow wf.json --prompt "a lighthouse at dawn" --out results\n`
   );
 }
 
@@ -184,7 +185,7 @@ export const command: Command = async (argv, io) => {
     const extra = Object.keys(values).filter((k) => !['delete', 'api-key', 'dry-run', 'json'].includes(k));
     if (extra.length > 0) throw new UsageError(`--delete takes no other deploy options (got --${extra.join(', --')})`);
   }
-  const key = deleting ? '' : readKey(values, io.env);
+  const key = deleting ? '' : readKey(values, io.env, invokedAs(io));
   const spec = deleting ? undefined : specFrom(values, key);
   const name = deleting ? checkName(values.delete!) : spec!.name;
 
@@ -202,7 +203,7 @@ export const command: Command = async (argv, io) => {
   try {
     if (spec) {
       const report = await deploy(spec, key, { rotateKey: values['rotate-key'] ?? false, rest });
-      io.stdout.write(values.json ? `${JSON.stringify(report.result)}\n` : summary(report, name));
+      io.stdout.write(values.json ? `${JSON.stringify(report.result)}\n` : summary(report, name, invokedAs(io)));
     } else {
       const gone = await undeploy(name, rest);
       if (values.json) io.stdout.write(`${JSON.stringify({ deleted: gone })}\n`);

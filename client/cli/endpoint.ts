@@ -1,5 +1,5 @@
 /** What the commands that talk to an endpoint share (run, cancel): its flags, the client, and commands to print. */
-import { UsageError, type CommandIo } from '../../shared/cli.js';
+import { invokedAs, UsageError, type CommandIo } from '../../shared/cli.js';
 import { KEY_OPTIONS, keyFromFlags, keyHelp, type KeyFlags } from '../../shared/key-flags.js';
 import { ComfySealClient, type ComfySealClientOptions } from '../client.js';
 import { ComfySealError, ConfigError } from '../errors.js';
@@ -49,4 +49,4 @@ export function endpointArgs(values: EndpointValues): string {
   return `${values['api-url'] ? ` --api-url ${values['api-url']}` : ''}${values.endpoint ? ` --endpoint ${values.endpoint}` : ''}`;
 }
 
-export const cancelCommand = (jobId: string, values: EndpointValues) => `comfy-seal cancel ${jobId}${endpointArgs(values)}`;
+export const cancelCommand = (jobId: string, values: EndpointValues, io: CommandIo) => `${invokedAs(io)} cancel ${jobId}${endpointArgs(values)}`;

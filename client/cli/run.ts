@@ -5,12 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
+import { invokedAs, parseCommandArgs, UsageError, type Command, type CommandIo } from '../../shared/cli.js';
 import { serializeBundle } from '../../shared/bundle.js';
 import { SealError } from '../../shared/errors.js';
 import { webhookUrlProblem } from '../../shared/webhook.js';
 import type { Result } from '../../shared/envelope.js';
-import type { JobProgress, RetryEvent } from '../client.js';
+import type { ComfySealClient, JobProgress, RetryEvent } from '../client.js';
 import { S3BlobStore } from '../blob/s3.js';
 import { embedWorkflow } from '../embed-workflow.js';
 import { AbortError, ComfySealError, JobFailedError, RunpodApiError } from '../errors.js';
@@ -18,7 +18,7 @@ import { outDirProblem, writeResultFiles, type WrittenFile } from '../output.js'
 import { prepareWorkflow } from '../prepare/index.js';
 import { describeSource } from '../workflow/load.js';
 import { checkBeforeRun } from './check.js';
-import { findDefinitions } from './definitions.js';
+import { fetchDefinitions, findDefinitions } from './definitions.js';
 import { cancelCommand, clientFor, ENDPOINT_HELP, ENDPOINT_OPTIONS, endpointArgs } from './endpoint.js';
 import { checkImageFile, checkLoadersFilled, loaderLines, preflightWarnings } from './preflight.js';
 import { progressLine } from './progress.js';
@@ -40,7 +40,8 @@ Workflow:
   --prompt-node ID      the node that gets --prompt, when the graph is ambiguous
   --negative-node ID    the node that gets --negative, likewise
   --seed N              set every sampler's seed; --random-seed for a fresh random one each
-  --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text)
+  --set NODE.inputs.FIELD=VALUE   set any input (repeatable; VALUE is JSON when it parses, else text); one the
+                        workflow left out too, when the node definitions have it
   --timeout S           job time limit in seconds, > 0 (may only lower the endpoint's own)
   --webhook URL         RunPod also POSTs the final (sealed) status there; open it with the SDK's openWebhook
   --object-info FILE    node definitions (a saved /object_info) for UI workflows and the check; default: the
@@ -189,7 +190,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   };
   let request;
   if (!resumeId) {
-    const prepared = await prepare(values, io);
+    const prepared = await prepare(values, io, client);
     request = { workflow: prepared.workflow, images: prepared.images, options: timeoutS !== undefined ? { timeout_s: timeoutS } : {} };
     if (values['dry-run']) {
       if (values.json) {
@@ -232,7 +233,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   } catch (error) {
     line.done();
     if (error instanceof JobFailedError && jobId) await releaseBlobs(jobId).catch(() => undefined); // the job is over: its request blob serves nothing
-    const failure = failureOf(error, io.signal.aborted, jobId, values);
+    const failure = failureOf(error, io, jobId, values);
     if (!failure) throw error;
     const { line: text, ...shown } = failure;
     if (values.json) writeJson(io, shown);
@@ -245,7 +246,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   }
 }
 
-async function prepare(values: Values, io: CommandIo): Promise<ReturnType<typeof prepareWorkflow>> {
+async function prepare(values: Values, io: CommandIo, client: ComfySealClient | undefined): Promise<ReturnType<typeof prepareWorkflow>> {
   const { data: workflow } = await readInput(values.workflow!, 'workflow');
   const images = await Promise.all(
     (values.img ?? []).map(async (file) => {
@@ -277,7 +278,9 @@ async function prepare(values: Values, io: CommandIo): Promise<ReturnType<typeof
   });
   if (prepared.source !== 'api') io.stderr.write(`comfy-seal run: ${path.basename(values.workflow!)}: ${describeSource(prepared)}\n`);
   checkLoadersFilled(prepared.workflow, prepared.images);
-  if (!values['no-check']) checkBeforeRun(io, prepared.workflow, definitions);
+  // A cache may be older than the endpoint: run asks it again rather than refuse (never a --object-info file).
+  const refetch = client && !values['object-info'] ? () => fetchDefinitions(client, io.env, io.signal) : undefined;
+  if (!values['no-check']) await checkBeforeRun(io, prepared.workflow, definitions, refetch);
   return prepared;
 }
 
@@ -287,10 +290,11 @@ function retryLine(io: CommandIo): (event: RetryEvent) => void {
 }
 
 /** A failure of the endpoint part (submit, wait, write) in words and commands; null for a bug. */
-function failureOf(error: unknown, aborted: boolean, jobId: string | undefined, values: Values): Failure | null {
+function failureOf(error: unknown, io: CommandIo, jobId: string | undefined, values: Values): Failure | null {
+  const aborted = io.signal.aborted;
   const blob = values['blob-url'] ? ` --blob-url ${values['blob-url']}` : '';
-  const resume = jobId && `comfy-seal run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}${blob}`;
-  const cancel = jobId && cancelCommand(jobId, values);
+  const resume = jobId && `${invokedAs(io)} run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}${blob}`;
+  const cancel = jobId && cancelCommand(jobId, values, io);
   const job = jobId ? { job_id: jobId } : {};
   if (aborted && jobId && error instanceof AbortError && error.resultReady) {
     // Stopped while the result blob was being fetched: nothing to cancel, the result waits (30 min on RunPod).

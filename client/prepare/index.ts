@@ -39,7 +39,10 @@ export interface PrepareOptions {
   set?: readonly string[];
   /** For randomSeed: returns a number in [0, 1). @default Math.random */
   random?: () => number;
-  /** Node definitions (GET /object_info, e.g. from `client.nodes()`) for converting a UI-format workflow. */
+  /**
+   * Node definitions (GET /object_info, e.g. from `client.nodes()`) for converting a UI-format workflow; with them,
+   * `set` may also add an input the node's definition has but the workflow left out.
+   */
   objectInfo?: ObjectInfo;
 }
 
@@ -91,6 +94,6 @@ export function prepareWorkflow(input: unknown, options: PrepareOptions = {}): P
   const text = applyText(workflow, findSides(workflow), options);
   const { images, assignments, files } = assignFiles(workflow, options.images ?? [], options.files ?? []);
   const seeds = applySeeds(workflow, { seed: options.seed, randomSeed: options.randomSeed, random: options.random ?? Math.random });
-  const set = applySets(workflow, options.set ?? []);
+  const set = applySets(workflow, options.set ?? [], options.objectInfo);
   return { workflow, images, report: { prompt: text.prompt, negative: text.negative, images: assignments, files, seeds, set }, source: loaded.source, ...(loaded.image ? { image: loaded.image } : {}) };
 }

@@ -6,7 +6,7 @@
  */
 import { FILE_LOADERS } from '../../shared/loaders.js';
 import type { Workflow } from '../../shared/schema.js';
-import { definitionInputs, outputTypes, type InputEntry, type ObjectInfo } from './definitions.js';
+import { definitionInputs, modelFolderOf, outputTypes, type InputEntry, type ObjectInfo } from './definitions.js';
 
 /** ComfyUI's own error types, so a user can look them up. */
 export type ProblemType =
@@ -37,7 +37,16 @@ const NUMBER_TYPES = new Set(['INT', 'FLOAT']);
 /** A value that looks like a file name: its list is a models (or files) folder. */
 const FILE_LIKE = /\.[a-z0-9]{2,12}$/i;
 
-export function checkWorkflow(workflow: Workflow, info: ObjectInfo): Problem[] {
+/** What is known of the endpoint beyond its definitions, for the fixes: its ComfyUI's version (`nodes` records it). */
+export interface CheckContext {
+  /** The simulator's ends in `-simulator`: it lists models only from its --models-dir. */
+  comfyVersion?: string | undefined;
+}
+
+/** ComfyUI stand-ins that list models only from a folder given at start (`comfy-seal simulator --models-dir`). */
+const isSimulator = (context: CheckContext) => context.comfyVersion?.endsWith('-simulator') === true;
+
+export function checkWorkflow(workflow: Workflow, info: ObjectInfo, context: CheckContext = {}): Problem[] {
   const problems: Problem[] = [];
   let outputs = 0;
   for (const [id, node] of Object.entries(workflow)) {
@@ -50,7 +59,7 @@ export function checkWorkflow(workflow: Workflow, info: ObjectInfo): Problem[] {
     if (def.output_node) outputs++;
     for (const entry of definitionInputs(def)) {
       const value = node.inputs[entry.name];
-      const problem = value === undefined ? missing(entry) : Array.isArray(value) ? checkLink(workflow, info, entry, value) : checkValue(node.class_type, entry, value);
+      const problem = value === undefined ? missing(id, entry) : Array.isArray(value) ? checkLink(workflow, info, entry, value) : checkValue(node.class_type, entry, value, context);
       if (problem) problems.push({ ...at, input: entry.name, ...problem });
     }
   }
@@ -62,9 +71,9 @@ export function checkWorkflow(workflow: Workflow, info: ObjectInfo): Problem[] {
 
 type Found = Omit<Problem, 'node_id' | 'class_type' | 'input'> | null;
 
-function missing(entry: InputEntry): Found {
+function missing(nodeId: string, entry: InputEntry): Found {
   if (!entry.required) return null;
-  return { type: 'required_input_missing', what: 'required input is missing', fix: `give it a value or a link (--set NODE.inputs.${entry.name}=VALUE)` };
+  return { type: 'required_input_missing', what: 'required input is missing', fix: `give it a value or a link (--set ${nodeId}.inputs.${entry.name}=VALUE)` };
 }
 
 /** ComfyUI's validate_node_input: `*` fits anything; otherwise every received type must be among the accepted ones. */
@@ -91,7 +100,7 @@ function checkLink(workflow: Workflow, info: ObjectInfo, entry: InputEntry, valu
   return null;
 }
 
-function checkValue(classType: string, entry: InputEntry, value: unknown): Found {
+function checkValue(classType: string, entry: InputEntry, value: unknown, context: CheckContext): Found {
   if (value !== null && typeof value === 'object') return null; // {"__value__": [...]}: ComfyUI unwraps it
   if (NUMBER_TYPES.has(entry.type)) {
     const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
@@ -110,18 +119,26 @@ function checkValue(classType: string, entry: InputEntry, value: unknown): Found
   if (choices.includes(String(value))) return null;
   const nearest = nearestNames(String(value), choices);
   const isFile = FILE_LIKE.test(String(value)) || choices.some((c) => FILE_LIKE.test(c));
-  return {
-    type: 'value_not_in_list',
-    what: isFile
-      ? `${JSON.stringify(value)} is not installed on the endpoint${choices.length === 0 ? ' (none in this list is)' : ''}`
-      : `${JSON.stringify(value)} is not one of its ${choices.length} choices`,
-    fix: isFile
-      ? `use an installed one${nearest.length ? `: ${nearest.join(', ')}` : ''}, or add it to the endpoint (MODELS)`
-      : nearest.length
-        ? `use one of: ${nearest.join(', ')}`
-        : "the endpoint's node offers no choices here: check its version ('comfy-seal nodes --refresh')",
-    nearest,
-  };
+  if (!isFile) {
+    return {
+      type: 'value_not_in_list',
+      what: `${JSON.stringify(value)} is not one of its ${choices.length} choices`,
+      fix: nearest.length ? `use one of: ${nearest.join(', ')}` : "the endpoint's node offers no choices here: check its version ('comfy-seal nodes --refresh')",
+      nearest,
+    };
+  }
+  return { type: 'value_not_in_list', ...missingFile(String(value), modelFolderOf(classType, entry.name), choices.length, nearest, context), nearest };
+}
+
+/** A model not installed: what the endpoint lists, and where the file goes (an empty list says more than "not there"). */
+function missingFile(value: string, folder: string | undefined, listed: number, nearest: string[], context: CheckContext): { what: string; fix: string } {
+  const where = folder ?? 'its models folder';
+  const what = listed === 0 ? `${JSON.stringify(value)} is not installed: the endpoint lists no ${folder ?? 'files for this input'} at all` : `${JSON.stringify(value)} is not installed on the endpoint`;
+  const use = nearest.length ? `use an installed one (${nearest.join(', ')}), or ` : '';
+  const add = isSimulator(context)
+    ? `the simulator lists models only from its --models-dir: start it with --models-dir DIR, the file in DIR/${where}/`
+    : `put the model in the endpoint's models/${where}/ (MODELS), then 'comfy-seal nodes --refresh'`;
+  return { what, fix: `${use}${add}` };
 }
 
 /** The allowed values closest to `value` (edit distance, case-insensitive), at most three. */

@@ -21,6 +21,8 @@ export interface CachedDefinitions {
   /** ISO time of the fetch. */
   fetched_at: string;
   object_info: ObjectInfo;
+  /** The version the endpoint's ComfyUI gave when pinged then (the simulator's ends in `-simulator`); absent if unknown. */
+  comfy_version?: string;
 }
 
 export function cacheDir(env: NodeJS.ProcessEnv): string {
@@ -50,12 +52,23 @@ export async function readCachedDefinitions(ref: EndpointRef, env: NodeJS.Proces
   }
 }
 
-export async function writeCachedDefinitions(ref: EndpointRef, objectInfo: ObjectInfo, env: NodeJS.ProcessEnv, now = new Date()): Promise<string> {
+export async function writeCachedDefinitions(
+  ref: EndpointRef,
+  objectInfo: ObjectInfo,
+  env: NodeJS.ProcessEnv,
+  { now = new Date(), comfyVersion }: { now?: Date; comfyVersion?: string | undefined } = {},
+): Promise<string> {
   const file = cacheFile(ref, env);
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const entry: CachedDefinitions = { api_url: ref.apiUrl, endpoint_id: ref.endpointId, fetched_at: now.toISOString(), object_info: objectInfo };
+  const entry: CachedDefinitions = {
+    api_url: ref.apiUrl,
+    endpoint_id: ref.endpointId,
+    fetched_at: now.toISOString(),
+    object_info: objectInfo,
+    ...(comfyVersion !== undefined ? { comfy_version: comfyVersion } : {}),
+  };
   const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}`);
   try {
     await writeFile(temp, JSON.stringify(entry), { mode: 0o600, flag: 'wx' });

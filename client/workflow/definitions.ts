@@ -108,6 +108,13 @@ const MODEL_LISTS: Record<string, [string, string]> = {
   upscale_models: ['UpscaleModelLoader', 'model_name'],
 };
 
+/** The models folder a loader input lists (`checkpoints` for CheckpointLoaderSimple's ckpt_name), if it is a known one. */
+export function modelFolderOf(classType: string, input: string): string | undefined {
+  const lists = Object.entries(MODEL_LISTS);
+  // Other loaders of a folder name their input alike (LoraLoaderModelOnly's lora_name, CheckpointLoader's ckpt_name).
+  return (lists.find(([, [type, name]]) => type === classType && name === input) ?? lists.find(([, [, name]]) => name === input))?.[0];
+}
+
 /** How many files each models folder holds, as the definitions' loader lists say (folders whose loader is absent left out). */
 export function modelListSizes(info: ObjectInfo): Record<string, number> {
   const sizes: Record<string, number> = {};

@@ -10,7 +10,8 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { BlobReceiver, bufferBody, type BlobBody, type BlobPointer } from '../../shared/blob.js';
 import { SealError } from '../../shared/errors.js';
 import { connectionCode } from '../comfy/http.js';
-import { blobUrl, checkedLookup, isPrivateAddress, storageFailed, type AddressPolicy } from './address.js';
+import { isPrivateAddress } from '../../shared/private-address.js';
+import { blobUrl, checkedLookup, storageFailed, type AddressPolicy } from './address.js';
 
 export interface BlobOptions extends AddressPolicy {
   /** Largest blob, bytes (COMFY_SEAL_MAX_BLOB_MB). */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchBlob } from '../../client/blob/transfer.js';
 import { parseBlobUrl, S3BlobStore } from '../../client/blob/s3.js';
 import { newBlobKeys, ownBlobKeys, type BlobStore } from '../../client/blob/store.js';
-import { blobStoreCheck, clientChecks } from '../../client/doctor.js';
+import { blobAddressCheck, blobStoreCheck, clientChecks } from '../../client/doctor.js';
 import { Fernet } from '../../shared/fernet.js';
 import { DEFAULT_BLOB_OPTIONS, getBlob, putBlob } from '../../handler/blob/transfer.js';
 import { startS3, type S3 } from '../helpers/s3.js';
@@ -78,6 +78,22 @@ describe('doctor --client: the blob store check', () => {
     expect(await check()).toEqual({ name: 'blob store', verdict: 'ok', detail: expect.stringContaining('put, presigned put, presigned get and delete') });
     expect(s3.objects().size).toBe(0);
     expect(clientChecks({ env: {}, key }).some(([name]) => name === 'blob store')).toBe(false); // no store, no check
+  });
+
+  it("warns when the store's address is one the worker refuses without COMFY_SEAL_BLOB_ALLOW_PRIVATE=1 (#20)", async () => {
+    const checks = clientChecks({ env: { ...s3.env, COMFY_SEAL_BLOB_URL: `s3://${s3.bucket}/doc` }, key });
+    const [, check] = checks.find(([name]) => name === 'blob store address')!;
+    expect(await check()).toEqual({
+      name: 'blob store address',
+      verdict: 'warn',
+      detail: expect.stringMatching(/^127\.0\.0\.1 is a loopback or private address: the worker refuses blob URLs there/),
+      fix: expect.stringContaining("COMFY_SEAL_BLOB_ALLOW_PRIVATE=1 in the worker's environment"),
+    });
+    const at = (url: string): BlobStore => ({ prefix: 'doc', put: async () => undefined, delete: async () => undefined, presign: async () => url });
+    expect(await blobAddressCheck(at('http://localhost:9000/b/k'))).toMatchObject({ verdict: 'warn', detail: expect.stringMatching(/^localhost \((127\.0\.0\.1|::1)\) is a loopback/) });
+    expect(await blobAddressCheck(at('http://[fd00::5]/b/k'))).toMatchObject({ verdict: 'warn' });
+    expect(await blobAddressCheck(at('https://93.184.216.34/b/k'))).toMatchObject({ verdict: 'ok' });
+    expect(s3.objects().size).toBe(0); // a presigned URL only: nothing stored
   });
 
   it('names the fix for the step that fails', async () => {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkedLookup, isPrivateAddress } from '../../handler/blob/address.js';
+import { checkedLookup } from '../../handler/blob/address.js';
+import { isPrivateAddress } from '../../shared/private-address.js';
 import { DEFAULT_BLOB_OPTIONS, getBlob, putBlob, type BlobOptions } from '../../handler/blob/transfer.js';
 import { SealError } from '../../shared/errors.js';
 import { startBlobServer, type BlobServer } from '../helpers/blob-server.js';

@@ -4,6 +4,8 @@ import { prepareWorkflow } from '../../client/prepare/index.js';
 import { imageLoaders } from '../../client/prepare/images.js';
 import { parseSet } from '../../client/prepare/set.js';
 import type { Workflow } from '../../shared/schema.js';
+import { checkWorkflow } from '../../client/workflow/check.js';
+import type { ObjectInfo } from '../../client/workflow/definitions.js';
 import { changedInputs, checkpoint, clipText, deepFreeze, emptyLatent, errorOf, kSampler, link, loadImage, png } from './prepare-helpers.js';
 
 describe('images', () => {
@@ -212,6 +214,39 @@ describe('--set', () => {
     ['positive_prompt.inputs.text=hi', { nodeId: 'positive_prompt', field: 'text', value: 'hi' }],
   ])('parses %j', (spec, parsed) => {
     expect(parseSet(spec)).toEqual(parsed);
+  });
+});
+
+describe('--set adds an input the node\'s definition has (what check suggests for a missing required input, #20)', () => {
+  const objectInfo = {
+    LoraLoader: {
+      input: { required: { model: ['MODEL'], clip: ['CLIP'], lora_name: [['a.safetensors']], strength_model: ['FLOAT', { default: 1 }], strength_clip: ['FLOAT', { default: 1 }] } },
+      output: ['MODEL', 'CLIP'],
+    },
+  } satisfies ObjectInfo;
+  const wf = (): Workflow => ({
+    '1': checkpoint(),
+    '2': { class_type: 'LoraLoader', inputs: { model: link('1'), clip: link('1', 1), lora_name: 'a.safetensors', strength_clip: 1 } },
+  });
+
+  it('with the definitions, the input the workflow left out is added', () => {
+    const { workflow, report } = prepareWorkflow(wf(), { objectInfo, set: ['2.inputs.strength_model=0.8'] });
+    expect(workflow['2']!.inputs.strength_model).toBe(0.8);
+    expect(report.set).toEqual([{ node_id: '2', field: 'strength_model', value: 0.8 }]);
+    expect(checkWorkflow(workflow, objectInfo).filter((p) => p.type === 'required_input_missing')).toEqual([]);
+  });
+
+  it('check names the node in the --set it suggests, and that --set is accepted as printed', () => {
+    const [problem] = checkWorkflow(wf(), objectInfo).filter((p) => p.type === 'required_input_missing');
+    expect(problem?.fix).toBe('give it a value or a link (--set 2.inputs.strength_model=VALUE)');
+    const spec = /--set (\S+)=VALUE/.exec(problem!.fix)![1]!;
+    expect(prepareWorkflow(wf(), { objectInfo, set: [`${spec}=1.5`] }).workflow['2']!.inputs.strength_model).toBe(1.5);
+  });
+
+  it('an input neither the workflow nor the definition has is still refused, naming both', () => {
+    expect(errorOf(() => prepareWorkflow(wf(), { objectInfo, set: ['2.inputs.strength=1'] })).message).toBe(
+      '--set: node 2 (LoraLoader) has no input strength; it has model, clip, lora_name, strength_clip, strength_model',
+    );
   });
 });
 

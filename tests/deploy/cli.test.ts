@@ -40,14 +40,15 @@ describe('comfy-seal deploy (bin)', () => {
     expectNoKey(first);
 
     const before = writes().length;
-    const second = await deployCli(['--image', IMAGE, '--env', 'MODELS=org/repo:m.safetensors:checkpoints']);
+    // Started as `npx comfy-seal deploy` (npm_command=exec): the next commands say so (#20).
+    const second = await deployCli(['--image', IMAGE, '--env', 'MODELS=org/repo:m.safetensors:checkpoints'], { npm_command: 'exec' });
     expect(second.code).toBe(0);
     expect(writes()).toHaveLength(before);
     const out = second.stdout.toString();
     expect(out).toMatch(/secret {3}comfy_seal_comfy-seal_key: unchanged/);
     expect(out).toContain(`endpoint id: ${result.endpoint_id}`);
-    expect(out).toContain(`comfy-seal doctor --client --endpoint ${result.endpoint_id}\n`);
-    expect(out).toContain(`comfy-seal run --endpoint ${result.endpoint_id} --workflow`);
+    expect(out).toContain(`\n  npx comfy-seal doctor --client --endpoint ${result.endpoint_id}\n`);
+    expect(out).toContain(`\n  npx comfy-seal run --endpoint ${result.endpoint_id} --workflow`);
     expectNoKey(second);
   });
 
@@ -115,9 +116,9 @@ describe('comfy-seal deploy (bin)', () => {
   });
 
   it('no key: refused with CONFIG and the commands that make and keep one; --env ENCRYPTION_KEY refused', async () => {
-    const none = await deployCli(['--image', IMAGE], { ENCRYPTION_KEY: '' });
+    const none = await deployCli(['--image', IMAGE], { ENCRYPTION_KEY: '', npm_command: 'exec' });
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/no key: .*comfy-seal keygen > comfy-seal\.key.*export ENCRYPTION_KEY/);
+    expect(none.stderr).toMatch(/no key: .*umask 077; npx comfy-seal keygen > comfy-seal\.key.*export ENCRYPTION_KEY/);
     const plain = await deployCli(['--image', IMAGE, '--env', `ENCRYPTION_KEY=${key}`]);
     expect(plain.code).toBe(2);
     const hidden = await deployCli(['--image', IMAGE, '--env', `OTHER=x${key}`]);

@@ -4,7 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,12 +34,16 @@ const lastJson = (stdout: Buffer) => {
   return JSON.parse(lines[0]!);
 };
 
+// The simulator's models dir: empty (it lists no models, as without one) until a test puts a checkpoint in it.
+const models = mkdtempSync(path.join(os.tmpdir(), 'cs-models-'));
+
 beforeAll(async () => {
-  stack = await startLocalStack(key, { stepMs: 5 });
+  stack = await startLocalStack(key, { stepMs: 5, modelsDir: models });
   ({ sim, worker, work } = stack);
 });
 afterAll(async () => {
   expect(await stack.close()).toBe(0);
+  rmSync(models, { recursive: true, force: true });
 });
 
 describe('local checks, before anything is sent', () => {
@@ -168,8 +173,9 @@ describe('failures say where, and what to do next', () => {
 
   it('Ctrl-C with --json prints one object carrying the resume and cancel commands; cancel stops the job', async () => {
     sim.settings.stepMs = 100;
+    // Started as `npx comfy-seal run ...` is (npm sets npm_command=exec for the bin it runs).
     const child = spawn(process.execPath, [CLI, 'run', '--workflow', WORKFLOW, '--img', IMAGE, '--set', '6.inputs.steps=50', '--json'], {
-      env: { PATH: process.env.PATH, ...env() },
+      env: { PATH: process.env.PATH, ...env(), npm_command: 'exec' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -186,8 +192,9 @@ describe('failures say where, and what to do next', () => {
     expect(await new Promise((r) => child.once('exit', r))).toBe(130);
     const shown = lastJson(Buffer.from(stdout));
     expect(shown).toMatchObject({ status: 'STOPPED', code: 'ABORTED', job_id: expect.any(String) });
-    expect(shown.resume).toBe(`comfy-seal run --resume-id ${shown.job_id} --out "."`);
-    expect(shown.cancel).toBe(`comfy-seal cancel ${shown.job_id}`);
+    // The commands as the user runs the CLI: in a clone, `comfy-seal` alone is not on PATH (#20).
+    expect(shown.resume).toBe(`npx comfy-seal run --resume-id ${shown.job_id} --out "."`);
+    expect(shown.cancel).toBe(`npx comfy-seal cancel ${shown.job_id}`);
 
     const cancel = await runCli(['cancel', shown.job_id, '--json'], { env: { RUNPOD_API_URL: worker.url, RUNPOD_ENDPOINT_ID: 'e2e' } });
     expect([cancel.code, lastJson(cancel.stdout)]).toEqual([0, { job_id: shown.job_id, status: 'CANCELLED' }]);
@@ -214,5 +221,50 @@ describe('failures say where, and what to do next', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('node definitions against the local endpoint (#20)', () => {
+  it('an empty model list names the real cause; a cache made before the endpoint changed does not block the run', async () => {
+    const cache = path.join(work, 'defs-cache');
+    const withCache = () => ({ ...env(), XDG_CACHE_HOME: cache });
+    const nodes = await runCli(['nodes'], { env: withCache() });
+    expect(nodes.code).toBe(0);
+    expect(nodes.stdout.toString()).toMatch(/^\d+ node types of ComfyUI 0\.27\.1-simulator \(fetched now, cached in .*\)\nmodels:\n {2}checkpoints: 0\n/);
+
+    // The simulator has no --models-dir: the check says that, not "add it to the endpoint (MODELS)".
+    const before = await jobsSeen();
+    const refused = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--out', path.join(work, 'never')], { env: withCache() });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('asking the endpoint for its current ones');
+    expect(refused.stderr).toContain(
+      'node 1 (CheckpointLoaderSimple) ckpt_name: "v1-5-pruned-emaonly.safetensors" is not installed: the endpoint lists no checkpoints at all [value_not_in_list]; ' +
+        'fix: the simulator lists models only from its --models-dir: start it with --models-dir DIR, the file in DIR/checkpoints/',
+    );
+    expect(refused.stderr).not.toContain('MODELS');
+    expect(await jobsSeen()).toBe(before + 2); // the definitions and a ping, asked again; the workflow never went
+
+    // Same URL and endpoint id, the endpoint changed behind them (the model put in place): the old cache does not block.
+    mkdirSync(path.join(models, 'checkpoints'));
+    writeFileSync(path.join(models, 'checkpoints', 'v1-5-pruned-emaonly.safetensors'), randomBytes(2048));
+    try {
+      const staleCheck = await runCli(['check', '--workflow', WORKFLOW], { env: withCache() });
+      expect([staleCheck.code, staleCheck.stderr]).toEqual([1, expect.stringMatching(/checked against the definitions cached \S+; if the endpoint changed since: 'node \S+ nodes --refresh'/)]);
+      const ran = await runCli(['run', '--workflow', WORKFLOW, '--img', IMAGE, '--out', path.join(work, 'models-out'), '--json'], { env: withCache() });
+      expect(ran.stderr).toContain('asking the endpoint for its current ones');
+      expect(lastJson(ran.stdout)).toMatchObject({ status: 'COMPLETED' });
+      const cached = await runCli(['nodes'], { env: withCache() });
+      expect(cached.stdout.toString()).toMatch(/\(cached .*\)\nmodels:\n {2}checkpoints: 1\n/); // the cache holds the endpoint's new answer
+      const fresh = await runCli(['check', '--workflow', WORKFLOW], { env: withCache() });
+      expect(fresh.code).toBe(0);
+    } finally {
+      rmSync(path.join(models, 'checkpoints'), { recursive: true });
+    }
+  });
+
+  it('nodes takes --api-key as run, cancel and doctor do', async () => {
+    const r = await runCli(['nodes', '--api-key', 'rpa_x', '--endpoint', 'e2e', '--api-url', worker.url, '--refresh'], { env: { ENCRYPTION_KEY: key, XDG_CACHE_HOME: path.join(work, 'key-cache') } });
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect((await runCli(['nodes', '--help'])).stdout.toString()).toContain('--api-key KEY');
   });
 });

@@ -171,6 +171,8 @@ describe('comfy-seal run → worker --local → simulator', () => {
     const code = await new Promise((r) => child.once('exit', r));
     sim.settings.stepMs = 5;
     expect(code).toBe(130);
-    expect(stderr).toMatch(/still running\nresume with:\n {2}comfy-seal run --resume-id \S+ --out "[^"]+ctrlc"\ncancel with:\n {2}comfy-seal cancel \S+\n$/);
+    // Printed the way this run was started: `node dist/cli.js` (npx comfy-seal under npx; tests/client/invoked-as.test.ts).
+    const cli = `node ${path.relative(process.cwd(), CLI)}`;
+    expect(stderr).toMatch(new RegExp(`still running\\nresume with:\\n {2}${cli} run --resume-id \\S+ --out "[^"]+ctrlc"\\ncancel with:\\n {2}${cli} cancel \\S+\\n$`));
   });
 });

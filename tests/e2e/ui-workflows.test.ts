@@ -102,7 +102,7 @@ describe('comfy-seal nodes', () => {
   it('nodes fetches, caches (0600 in a 0700 dir) and then reads the cache; --json prints the definitions', async () => {
     const first = await runCli(['nodes'], { env: env() });
     expect([first.code, first.stderr]).toEqual([0, '']);
-    expect(first.stdout.toString()).toMatch(/^\d+ node types \(fetched now, cached in .*object-info-[0-9a-f]{32}\.json\)\nmodels:\n {2}checkpoints: \d+/);
+    expect(first.stdout.toString()).toMatch(/^\d+ node types of ComfyUI \S+ \(fetched now, cached in .*object-info-[0-9a-f]{32}\.json\)\nmodels:\n {2}checkpoints: \d+/);
     const dir = path.join(cache, 'comfy-seal');
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     const [file] = readdirSync(dir);

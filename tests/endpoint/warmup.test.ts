@@ -48,7 +48,7 @@ describe('warm-up (COMFY_SEAL_WARMUP_WORKFLOW)', () => {
     expect(rig.leftovers()).toEqual([]);
     expect(await getJson(`${rig.sim.url}/history`)).toEqual({});
     const status = statusOf(rig);
-    expect(status).toEqual({ code: 'OK', ms: expect.any(Number), at: expect.any(String) });
+    expect(status).toEqual({ code: 'OK', ms: expect.any(Number), at: expect.any(String), required: false });
     expect(Date.parse(status.at)).toBeGreaterThan(Date.now() - 60_000);
     expect(JSON.stringify(status) + rig.logs.join('')).not.toContain(CANARY);
     expect(rig.logs.join('')).toContain('warmup.done');
@@ -73,7 +73,8 @@ describe('warm-up (COMFY_SEAL_WARMUP_WORKFLOW)', () => {
     const input = path.join(rig.root, 'input');
     expect(await warmupCheck(workflowPath, false, input)()).toMatchObject({ verdict: 'warn', detail: expect.stringContaining('EXECUTION_FAILED') });
     expect(await warmupCheck(workflowPath, true, input)()).toMatchObject({ verdict: 'fail' });
-    expect(await warmupCheck(undefined, false, input)()).toMatchObject({ verdict: 'ok' });
+    // doctor reads the worker's status file: its own shell need not have the worker's variables (#20)
+    expect(await warmupCheck(undefined, false, input)()).toMatchObject({ verdict: 'warn', detail: expect.stringContaining('failed with EXECUTION_FAILED') });
 
     rig.sim.settings.faults = {};
     const outcome = await rig.pipeline.run({ id: 'next-u1', input: { encrypted_input: sealBundle({ workflow, images: [], options: {} }, rig.fernet) } });
@@ -120,6 +121,28 @@ describe('warm-up (COMFY_SEAL_WARMUP_WORKFLOW)', () => {
       const service = await startService(args, env);
       expect(await service.stop()).toBe(0);
       expect(service.output()).toMatch(/warmup\.failed.*EXECUTION_FAILED|EXECUTION_FAILED.*warmup\.failed/);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it("doctor --worker reports the worker's warm-up from its status file, whatever doctor's own shell holds (#20)", async () => {
+    const dirs = { input: path.join(work, 'd-in'), output: path.join(work, 'd-out'), temp: path.join(work, 'd-tmp', 'temp') };
+    const sim = await startSimulator({ port: 0, stepMs: 1, inputDir: dirs.input, outputDir: dirs.output, tempDir: dirs.temp });
+    const args = ['worker', '--local', '--port', '0', '--comfy-url', sim.url, '--input-dir', dirs.input, '--output-dir', dirs.output, '--temp-dir', dirs.temp];
+    const doctorWarmup = async () => {
+      // No COMFY_SEAL_WARMUP_* here: doctor runs in another shell than the worker.
+      const r = await runCli(['doctor', '--worker', '--json', '--comfy-url', sim.url, '--input-dir', dirs.input, '--output-dir', dirs.output, '--temp-dir', dirs.temp], { env: {} });
+      return (JSON.parse(r.stdout.toString()) as { checks: Array<{ name: string; verdict: string; detail: string }> }).checks.find((c) => c.name === 'warm-up');
+    };
+    try {
+      const warmed = await startService(args, { ENCRYPTION_KEY: Fernet.generateKey(), COMFY_SEAL_WARMUP_WORKFLOW: workflowPath });
+      expect(await doctorWarmup()).toMatchObject({ verdict: 'ok', detail: expect.stringMatching(/^ran in \d+ ms/) });
+      expect(await warmed.stop()).toBe(0);
+      // A worker started without a warm-up drops the earlier worker's status: doctor does not report that one as its.
+      const plain = await startService(args, { ENCRYPTION_KEY: Fernet.generateKey() });
+      expect(await doctorWarmup()).toMatchObject({ verdict: 'ok', detail: expect.stringContaining('none has run') });
+      expect(await plain.stop()).toBe(0);
     } finally {
       await sim.close();
     }

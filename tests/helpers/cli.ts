@@ -10,9 +10,10 @@ export interface CliRun {
 }
 
 /** Runs the BUILT bin (`npm test` builds first), as a user would, with stdin and env of the test's choosing. */
-export function runCli(args: string[], options: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export function runCli(args: string[], options: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv; script?: string } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    // `script`: the bin by another path (a symlink named comfy-seal, as a global install has).
+    const child = spawn(process.execPath, [options.script ?? CLI, ...args], {
       env: { PATH: process.env.PATH, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

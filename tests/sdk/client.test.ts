@@ -49,6 +49,33 @@ describe('ComfySealClient against RunPod REST (msw)', () => {
     ]);
   });
 
+  it('reports each step once: polls that find the same progress (or only a newer elapsed_ms) call onProgress no more (#20)', async () => {
+    let polls = 0;
+    const step = (value: number, elapsed: number) => sealProgress({ state: 'running', percent: value * 10, step: { value, max: 10 }, elapsed_ms: elapsed }, fernet);
+    const answers = [
+      { status: 'IN_QUEUE' },
+      { status: 'IN_QUEUE' },
+      { status: 'IN_PROGRESS', output: step(1, 10) },
+      { status: 'IN_PROGRESS', output: step(1, 10) },
+      { status: 'IN_PROGRESS', output: step(1, 30) },
+      { status: 'IN_PROGRESS', output: step(2, 40) },
+    ];
+    server.use(
+      http.get(`${API}/${EP}/status/job-s`, () => {
+        const answer = answers[polls++];
+        return HttpResponse.json(answer ? { id: 'job-s', ...answer } : { id: 'job-s', status: 'COMPLETED', output: sealResult({ files: [], timingsMs: {} }, fernet) });
+      }),
+    );
+    const events: Array<{ status: string; progress: { step?: { value: number } } | null }> = [];
+    await client().wait('job-s', { onProgress: (e) => events.push(e as (typeof events)[number]) });
+    expect(polls).toBe(answers.length + 1);
+    expect(events.map((e) => [e.status, e.progress?.step?.value ?? null])).toEqual([
+      ['IN_QUEUE', null],
+      ['IN_PROGRESS', 1],
+      ['IN_PROGRESS', 2],
+    ]);
+  });
+
   it('opens a FAILED job into JobFailedError with the sealed details', async () => {
     server.use(
       http.get(`${API}/${EP}/status/job-f`, () =>

@@ -35,3 +35,30 @@ it('compiles every ```ts block of the README against dist/ with tsc --strict and
     rmSync(app, { recursive: true, force: true });
   }
 }, 120_000);
+
+it('types both entries under moduleResolution node10 too (no exports there: typesVersions maps comfy-seal/simulator)', async () => {
+  const app = mkdtempSync(path.join(os.tmpdir(), 'cs-node10-'));
+  try {
+    mkdirSync(path.join(app, 'node_modules', '@types'), { recursive: true });
+    // The package as packed (`files`: dist), so no source folder named simulator/ can stand in for the types.
+    const pkg = path.join(app, 'node_modules', 'comfy-seal');
+    mkdirSync(pkg);
+    writeFileSync(path.join(pkg, 'package.json'), readFileSync(path.join(ROOT, 'package.json')));
+    symlinkSync(path.join(ROOT, 'dist'), path.join(pkg, 'dist'));
+    symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(app, 'node_modules', '@types', 'node'));
+    const tsconfig = { compilerOptions: { strict: true, skipLibCheck: true, module: 'CommonJS', moduleResolution: 'node10', target: 'ES2022', types: ['node'], noEmit: true, ignoreDeprecations: '5.0' }, include: ['*.ts'] };
+    writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig));
+    writeFileSync(
+      path.join(app, 'app.ts'),
+      "import { ComfySealClient } from 'comfy-seal';\nimport { startSimulator } from 'comfy-seal/simulator';\n" +
+        "export const go = async () => { const sim = await startSimulator({ port: 0 }); const url: string = sim.url; await sim.close(); return [url, ComfySealClient.name]; };\n",
+    );
+    const result = await promisify(execFile)(process.execPath, [TSC, '-p', app]).then(
+      () => '',
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    );
+    expect(result).toBe('');
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
+}, 120_000);

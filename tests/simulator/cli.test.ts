@@ -56,6 +56,9 @@ describe('comfy-seal simulator: dirs and ports', () => {
     const up = await runUntilUp(['--port', '0'], env);
     expect(up.code).toBe(0);
     expect(up.stdout).toContain(`input ${env.COMFY_SEAL_INPUT_DIR}, output ${env.COMFY_SEAL_OUTPUT_DIR}, temp ${env.COMFY_SEAL_TEMP_DIR}`);
+    // It says which models dir its loaders list, and without one that they list none (#20).
+    expect(up.stdout).toContain('; no models dir: its loaders list no models; --models-dir DIR to give one)');
+    expect((await runUntilUp(['--port', '0', '--models-dir', root], env)).stdout).toContain(`; models ${root})`);
     for (const dir of Object.values(env)) expect(existsSync(dir)).toBe(true); // kept: the worker shares them
     expect(scratchDirs()).toEqual(before);
     // ComfyUI's own flags win; --temp-directory X means X/temp.

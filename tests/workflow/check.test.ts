@@ -71,7 +71,7 @@ describe('check against the v0.27.1 definitions', () => {
     const model = by('4', 'ckpt_name')!;
     expect(model.nearest![0]).toBe('v1-5-pruned-emaonly.safetensors');
     expect(formatProblem(model)).toBe(
-      'node 4 (CheckpointLoaderSimple) ckpt_name: "v1-5-pruned-emaonly.ckpt" is not installed on the endpoint [value_not_in_list]; fix: use an installed one: v1-5-pruned-emaonly.safetensors, dreamshaper_8.safetensors, sd_xl_base_1.0.safetensors, or add it to the endpoint (MODELS)',
+      "node 4 (CheckpointLoaderSimple) ckpt_name: \"v1-5-pruned-emaonly.ckpt\" is not installed on the endpoint [value_not_in_list]; fix: use an installed one (v1-5-pruned-emaonly.safetensors, dreamshaper_8.safetensors, sd_xl_base_1.0.safetensors), or put the model in the endpoint's models/checkpoints/ (MODELS), then 'comfy-seal nodes --refresh'",
     );
     expect(formatProblem(by('11')!)).toMatch(/^node 11 \(MyCustomSampler\): this node type is not installed on the endpoint \[missing_node_type\]; fix: install/);
   });
@@ -81,8 +81,14 @@ describe('check against the v0.27.1 definitions', () => {
       wf['12'] = { class_type: 'LoraLoader', inputs: { lora_name: 'detail-tweaker.safetensors', strength_model: 1, strength_clip: 1, model: ['4', 0], clip: ['4', 1] } };
     });
     expect(lora).toEqual([expect.objectContaining({ node_id: '12', input: 'lora_name', nearest: ['detail_tweaker.safetensors', 'add_detail.safetensors'] })]);
+    // An empty list is said as such, with where the file goes: in an image, or the simulator's --models-dir (#20).
     const none = checkWorkflow(valid(), DUMP).find((p) => p.input === 'ckpt_name')!;
-    expect(none.what).toMatch(/not installed on the endpoint \(none in this list is\)/);
+    expect([none.what, none.fix]).toEqual([
+      '"v1-5-pruned-emaonly.safetensors" is not installed: the endpoint lists no checkpoints at all',
+      "put the model in the endpoint's models/checkpoints/ (MODELS), then 'comfy-seal nodes --refresh'",
+    ]);
+    const sim = checkWorkflow(valid(), DUMP, { comfyVersion: '0.27.1-simulator' }).find((p) => p.input === 'ckpt_name')!;
+    expect(sim.fix).toBe('the simulator lists models only from its --models-dir: start it with --models-dir DIR, the file in DIR/checkpoints/');
   });
 
   it('refuses a workflow with no output node', () => {

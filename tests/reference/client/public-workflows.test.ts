@@ -50,7 +50,7 @@ describe('prepareWorkflow on public workflows', () => {
     const wf = fixture('01-sd15-img2img.json');
     expect(errorOf(() => prepareWorkflow(wf, { set: ['99.inputs.steps=1'] })).message).toBe('--set: no node 99 in the workflow');
     expect(errorOf(() => prepareWorkflow(wf, { set: ['3.inputs.stepz=1'] })).message).toBe(
-      '--set: node 3 (KSampler) has no input stepz; it has seed, steps, cfg, sampler_name, scheduler, denoise, model, positive, negative, latent_image',
+      "--set: node 3 (KSampler) has no input stepz (without the node definitions — 'comfy-seal nodes' or --object-info — only the inputs in the workflow); it has seed, steps, cfg, sampler_name, scheduler, denoise, model, positive, negative, latent_image",
     );
     const e = errorOf(() => prepareWorkflow(wf, { set: ['6.text=private words'] }));
     expect(e.message).toBe('--set takes NODE.inputs.FIELD=VALUE (e.g. 3.inputs.steps=30)');

@@ -48,7 +48,7 @@ describe('check / convert / run with a UI workflow', () => {
     // The simulator lists no checkpoints: the check says so, with the node, the input and what to do.
     const checked = await runCli(['check', '--workflow', UI], { env: env() });
     expect(checked.code).toBe(1);
-    expect(checked.stderr).toContain('comfy-seal check: node 4 (CheckpointLoaderSimple) ckpt_name: "v1-5-pruned-emaonly.ckpt" is not installed on the endpoint (none in this list is) [value_not_in_list]');
+    expect(checked.stderr).toContain('comfy-seal check: node 4 (CheckpointLoaderSimple) ckpt_name: "v1-5-pruned-emaonly.ckpt" is not installed: the endpoint lists no checkpoints at all [value_not_in_list]');
     const json = JSON.parse((await runCli(['check', '--workflow', UI, '--json'], { env: env() })).stdout.toString());
     expect(json).toMatchObject({ ok: false, nodes: 7, source: 'ui' });
     expect(json.problems).toContainEqual(expect.objectContaining({ node_id: '4', input: 'ckpt_name', type: 'value_not_in_list' }));
@@ -61,7 +61,8 @@ describe('check / convert / run with a UI workflow', () => {
     const refused = await runCli(['run', '--workflow', UI, '--prompt', CANARY, '--out', path.join(work, 'never')], { env: env() });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/WORKFLOW_INVALID: the workflow does not pass the check .*--no-check/);
-    expect((await getJson(`${worker.url}/ui/health`)).jobs.completed).toBe(before);
+    // The cache lacked the checkpoint, so run asked the endpoint again (definitions + ping); the workflow never went.
+    expect((await getJson(`${worker.url}/ui/health`)).jobs.completed).toBe(before + 2);
 
     const out = path.join(work, 'ui-out');
     const r = await runCli(['run', '--workflow', UI, '--prompt', CANARY, '--no-check', '--out', out, '--json'], { env: env() });
