@@ -190,7 +190,7 @@ describe('comfy-seal refuses answers for another job or object (§11)', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(code).toBe(130);
     expect(stderr).toContain('stopped fetching the result; job job-G is done, and its result can be fetched again');
-    expect(stderr).toMatch(/resume with:\n {2}comfy-seal run --resume-id job-G --out .* --blob-url s3:\/\/seal-test\/jobs/);
+    expect(stderr).toMatch(/resume with:\n {2}node dist\/cli\.js run --resume-id job-G --out .* --blob-url s3:\/\/seal-test\/jobs/);
     expect(stderr).not.toMatch(/still running|cancel with/);
   }, 20_000);
 });

@@ -51,7 +51,7 @@ describe('ComfySealClient against RunPod REST (msw)', () => {
 
   it('reports each step once: polls that find the same progress (or only a newer elapsed_ms) call onProgress no more (#20)', async () => {
     let polls = 0;
-    const step = (value: number, elapsed: number) => sealProgress({ state: 'running', percent: value * 10, step: { value, max: 10 }, elapsed_ms: elapsed }, fernet);
+    const step = (value: number, elapsed: number) => sealProgress({ state: 'running', percent: value * 10, step: { value, max: 10 }, elapsed_ms: elapsed, job_id: 'job-s' }, fernet);
     const answers = [
       { status: 'IN_QUEUE' },
       { status: 'IN_QUEUE' },
@@ -63,7 +63,7 @@ describe('ComfySealClient against RunPod REST (msw)', () => {
     server.use(
       http.get(`${API}/${EP}/status/job-s`, () => {
         const answer = answers[polls++];
-        return HttpResponse.json(answer ? { id: 'job-s', ...answer } : { id: 'job-s', status: 'COMPLETED', output: sealResult({ files: [], timingsMs: {} }, fernet) });
+        return HttpResponse.json(answer ? { id: 'job-s', ...answer } : { id: 'job-s', status: 'COMPLETED', output: sealResult({ files: [], timingsMs: {}, jobId: 'job-s' }, fernet) });
       }),
     );
     const events: Array<{ status: string; progress: { step?: { value: number } } | null }> = [];
