@@ -22,6 +22,7 @@ export type LogEvent =
   | 'wipe.done'
   | 'wipe.incomplete'
   | 'comfy.not_released'
+  | 'comfy.cache_kept'
   | 'take.backoff'
   | 'take.error'
   | 'ping.error'

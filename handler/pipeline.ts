@@ -54,8 +54,9 @@ export class Pipeline {
     const version = await waitForComfy(this.http, this.#clock, readyTimeoutMs, signal);
     this.#options.log.log('info', 'comfy.ready', { ms: this.#clock.now() - started });
     if (this.#options.warmup) {
-      // Its only plaintext job: the workflow is the image's own, not a user's.
-      const config = { ...this.#options.job, allowPlaintext: true };
+      // Its only plaintext job: the workflow is the image's own, not a user's, so its cache (the loaded models) may stay
+      // for the first job.
+      const config = { ...this.#options.job, allowPlaintext: true, clearCache: false };
       await warmUp(this.#options.warmup, {
         runJob: (job) => runJob(job, this.#deps(config), signal ? { signal } : {}),
         log: this.#options.log,

@@ -397,6 +397,7 @@ export class SimulatorServer {
       // server.py only sets flags (a false one not at all); the queue loop acts on them after the prompt running, or
       // as soon as it wakes when idle. The answer comes before either.
       const body = await readJson(req, limit);
+      if (this.settings.faults.freeFails) throw new HttpError(500, { error: 'Internal Server Error' });
       if (body.unload_models) this.#flags.unload_models = body.unload_models;
       if (body.free_memory) this.#flags.free_memory = body.free_memory;
       setImmediate(() => {

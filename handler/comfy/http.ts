@@ -169,6 +169,19 @@ export class ComfyHttp {
     await this.#retrying(() => this.#request('POST', '/queue', { delete: promptIds }));
   }
 
+  /**
+   * POST /free: ComfyUI's node cache is reset once its queue loop takes the flag (after the prompt running, at once
+   * when idle). ComfyUI sets no flag for a false value and defaults unload_models to free_memory, so models are
+   * unloaded too whatever `unload_models` says.
+   */
+  async free(): Promise<void> {
+    await this.#retrying(async () => {
+      const res = await this.#request('POST', '/free', { free_memory: true, unload_models: false });
+      if (res.status >= 500) throw new SealError('COMFY_UNAVAILABLE', `ComfyUI answered ${res.status}`, { path: '/free' });
+      if (res.status !== 200) throw new SealError('INTERNAL', `ComfyUI answered ${res.status} to /free`, { path: '/free' });
+    });
+  }
+
   async deleteHistory(promptIds: string[]): Promise<void> {
     await this.#retrying(() => this.#request('POST', '/history', { delete: promptIds }));
   }
