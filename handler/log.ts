@@ -23,6 +23,7 @@ export type LogEvent =
   | 'wipe.incomplete'
   | 'comfy.not_released'
   | 'comfy.cache_kept'
+  | 'comfy.log_kept'
   | 'take.backoff'
   | 'take.error'
   | 'ping.error'

@@ -53,6 +53,9 @@ export class Pipeline {
     const started = this.#clock.now();
     const version = await waitForComfy(this.http, this.#clock, readyTimeoutMs, signal);
     this.#options.log.log('info', 'comfy.ready', { ms: this.#clock.now() - started });
+    // Contract §12: a ComfyUI started without the image's launcher keeps every job's printed error texts in memory.
+    const kept = await this.http.inMemoryLog().catch(() => null);
+    if (kept) this.#options.log.log('warn', 'comfy.log_kept', { count: kept.split('\n').length - 1 });
     if (this.#options.warmup) {
       // Its only plaintext job: the workflow is the image's own, not a user's, so its cache (the loaded models) may stay
       // for the first job.

@@ -182,6 +182,19 @@ export class ComfyHttp {
     });
   }
 
+  /**
+   * GET /internal/logs: ComfyUI's in-memory log as one string ('' when it keeps nothing, as the image's launcher
+   * starts it), or null when this ComfyUI does not serve one.
+   */
+  async inMemoryLog(): Promise<string | null> {
+    return this.#retrying(async () => {
+      const res = await this.#request('GET', '/internal/logs');
+      if (res.status === 404) return null;
+      if (res.status !== 200 || typeof res.body !== 'string') throw new SealError('COMFY_UNAVAILABLE', `ComfyUI answered ${res.status} to /internal/logs`, { path: '/internal/logs' });
+      return res.body;
+    });
+  }
+
   async deleteHistory(promptIds: string[]): Promise<void> {
     await this.#retrying(() => this.#request('POST', '/history', { delete: promptIds }));
   }

@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jobConfigOf, resolveConfig } from '../../handler/config.js';
+import { workerChecks } from '../../handler/doctor.js';
 import type { JobOutcome } from '../../handler/job.js';
+import { runChecks } from '../../shared/checks.js';
 import { openError, sealBundle, type Bundle } from '../../shared/index.js';
 import { getJson } from '../helpers/http.js';
 import { startRig, type Rig } from '../helpers/pipeline.js';
@@ -133,5 +135,21 @@ describe("ComfyUI's in-memory log after a job", () => {
     rig = await startRig();
     await run(rig, sealed(rig, { workflow: refused() }));
     expect(await getJson(`${rig.sim.url}/internal/logs`)).toContain(CANARY);
+  });
+
+  it('the worker warns at start, and doctor --worker fails with the fix, when ComfyUI keeps its log', async () => {
+    const logCheck = async (r: Rig) => {
+      const config = resolveConfig({ 'comfy-url': r.sim.url, 'input-dir': r.sim.dirs.input, 'output-dir': r.sim.dirs.output, 'temp-dir': r.sim.dirs.temp }, {}, { requireKey: false });
+      const results = await runChecks(workerChecks({ config, python: 'python3', modelsDir: r.root }));
+      return results.find((c) => c.name === 'comfyui log');
+    };
+    const warned = (r: Rig) => r.logs.some((l) => JSON.parse(l).message === 'comfy.log_kept');
+    rig = await startRig();
+    expect(warned(rig)).toBe(true);
+    expect(await logCheck(rig)).toMatchObject({ verdict: 'fail', fix: expect.stringContaining('docker/comfyui-launch.py') });
+    await rig.close();
+    rig = await startRig({ sim: { logCapacity: 0 } });
+    expect(warned(rig)).toBe(false);
+    expect(await logCheck(rig)).toMatchObject({ verdict: 'ok', detail: "ComfyUI's in-memory log keeps nothing" });
   });
 });
