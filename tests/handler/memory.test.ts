@@ -123,8 +123,8 @@ describe("ComfyUI's in-memory log after a job", () => {
   // A sampler name ComfyUI does not know: validation logs it with its details (the value), the job fails.
   const refused = () => txt2img('a cat', 'out', CANARY);
 
-  it('as the image starts ComfyUI (its log kept at 0 entries) holds nothing of a job', async () => {
-    rig = await startRig({ sim: { logCapacity: 0 } });
+  it('as the image starts ComfyUI (its log kept at 0 entries, as the rig does) holds nothing of a job', async () => {
+    rig = await startRig();
     const outcome = await run(rig, sealed(rig, { workflow: refused() }));
     expect(outcome.kind === 'failure' && outcome.code).toBe('WORKFLOW_INVALID');
     expect(await getJson(`${rig.sim.url}/internal/logs`)).toBe('');
@@ -132,7 +132,7 @@ describe("ComfyUI's in-memory log after a job", () => {
   });
 
   it('a stock ComfyUI (300 entries) would keep the job\'s text there: the reason for the launcher', async () => {
-    rig = await startRig();
+    rig = await startRig({ sim: { logCapacity: 300 } });
     await run(rig, sealed(rig, { workflow: refused() }));
     expect(await getJson(`${rig.sim.url}/internal/logs`)).toContain(CANARY);
   });
@@ -144,11 +144,11 @@ describe("ComfyUI's in-memory log after a job", () => {
       return results.find((c) => c.name === 'comfyui log');
     };
     const warned = (r: Rig) => r.logs.some((l) => JSON.parse(l).message === 'comfy.log_kept');
-    rig = await startRig();
+    rig = await startRig({ sim: { logCapacity: 300 } });
     expect(warned(rig)).toBe(true);
     expect(await logCheck(rig)).toMatchObject({ verdict: 'fail', fix: expect.stringContaining('docker/comfyui-launch.py') });
     await rig.close();
-    rig = await startRig({ sim: { logCapacity: 0 } });
+    rig = await startRig();
     expect(warned(rig)).toBe(false);
     expect(await logCheck(rig)).toMatchObject({ verdict: 'ok', detail: "ComfyUI's in-memory log keeps nothing" });
   });
