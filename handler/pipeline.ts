@@ -96,7 +96,8 @@ export class Pipeline {
 
   /** An unhealthy worker's re-check before a job (handler/health.ts): null when it may take jobs again. */
   recheck(): Promise<HealthProblem | null> {
-    return checkHealth({ http: this.http, clientId: this.socket.clientId, dirs: this.#options.job.dirs, fs: this.#options.fs ?? nodeFileSystem });
+    const { dirs, clearCache } = this.#options.job;
+    return checkHealth({ http: this.http, clientId: this.socket.clientId, dirs, fs: this.#options.fs ?? nodeFileSystem, clearCache });
   }
 
   async close(): Promise<void> {

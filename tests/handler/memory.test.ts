@@ -116,6 +116,10 @@ describe("ComfyUI's node cache after a job", () => {
     expect(openError(outcome.error, rig.fernet).message).toMatch(/did not clear its cache/);
     expect(rig.logs.some((l) => JSON.parse(l).message === 'comfy.cache_kept')).toBe(true);
     expect(rig.leftovers()).toEqual([]);
+    // The local endpoint's re-check before each job clears the cache too, and passes only once ComfyUI takes it.
+    expect(await rig.pipeline.recheck()).toEqual({ problem: 'CACHE_KEPT' });
+    rig.sim.settings.faults = {};
+    expect(await rig.pipeline.recheck()).toBeNull();
   });
 });
 
