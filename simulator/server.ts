@@ -107,8 +107,8 @@ export class SimulatorServer {
   readonly #http: Server;
   readonly #history = new Map<string, HistoryEntry>();
   readonly #log: ComfyLog;
-  /** POST /free's flags, taken by the queue loop after the prompt running (or at once when idle), as main.py does. */
-  #flags: { free_memory?: unknown; unload_models?: unknown } = {};
+  /** POST /free's free_memory flag, taken by the queue loop after the prompt running (or at once when idle), as main.py does. */
+  #freeMemory = false;
   #pending: Array<QueueItem & { clientId?: string }> = [];
   #running: (QueueItem & { clientId?: string }) | null = null;
   #number = 0;
@@ -268,13 +268,13 @@ export class SimulatorServer {
     }
   }
 
-  /** main.py's prompt_worker after each prompt: free_memory resets the cache; unload_models defaults to free_memory. */
+  /**
+   * main.py's prompt_worker after each prompt: free_memory resets the cache. Models would be unloaded here too (for
+   * unload_models, which defaults to free_memory: `{"unload_models": false}` sets no flag); the simulator loads none.
+   */
   #applyFlags(): void {
-    const flags = this.#flags;
-    this.#flags = {};
-    // Models would be unloaded here too (`{"unload_models": false}` sets no flag, so it defaults to free_memory); the
-    // simulator has none loaded.
-    if (flags.free_memory) this.#executor.clearCache();
+    if (this.#freeMemory) this.#executor.clearCache();
+    this.#freeMemory = false;
   }
 
   async #execute(item: QueueItem & { clientId?: string }): Promise<void> {
@@ -398,8 +398,7 @@ export class SimulatorServer {
       // as soon as it wakes when idle. The answer comes before either.
       const body = await readJson(req, limit);
       if (this.settings.faults.freeFails) throw new HttpError(500, { error: 'Internal Server Error' });
-      if (body.unload_models) this.#flags.unload_models = body.unload_models;
-      if (body.free_memory) this.#flags.free_memory = body.free_memory;
+      if (body.free_memory) this.#freeMemory = true;
       setImmediate(() => {
         if (!this.#pumping) this.#applyFlags();
       });
