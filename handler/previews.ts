@@ -187,7 +187,7 @@ export class PreviewThrottle<T> {
     const wait = this.#lastSent + this.#everyMs - this.#timer.now();
     if (wait <= 0 && !this.#cancel) return this.#emit(item);
     this.#waiting = { item };
-    this.#cancel ??= this.#timer.after(Math.max(0, wait), () => {
+    this.#cancel ??= this.#timer.after(Math.max(0, Math.ceil(wait)), () => {
       this.#cancel = null;
       const waiting = this.#waiting;
       this.#waiting = null;

@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Interrupted, NodeFailure, type Dirs, type RunContext, type SaveMetadata } from './context.js';
-import { encodeJpeg, hashOf, type Frame } from './images.js';
+import { encodeJpeg, hashOf, noiseFrame, type Frame } from './images.js';
 import type { NodeDef, NodeResult } from './nodes/registry.js';
 import { executionOrder } from './order.js';
 import type { Prompt } from './validate.js';
@@ -25,6 +25,8 @@ export interface Faults {
   lateOutputs?: { delayMs: number; chunks: number; chunkDelayMs: number };
   /** Every file a saver writes takes `fileMs`, written in a few chunks; savers never look at the interrupt flag. */
   slowSave?: { fileMs: number };
+  /** Sampler previews become noise pictures of `px` × `px` (a JPEG of ~125 KB at 300 px): for size limits. */
+  largePreviews?: { px: number };
 }
 
 export type Audience = 'submitter' | 'submitter-or-all';
@@ -228,7 +230,8 @@ export class Executor {
       metadata: options.metadata,
       step: async (value, max, preview) => {
         if (this.#interrupted) throw new Interrupted();
-        report(value, max, preview && options.previews ? { format: 'JPEG', bytes: encodeJpeg(preview) } : undefined);
+        const frame = preview && faults.largePreviews ? noiseFrame(faults.largePreviews.px, `${promptId}:${nodeId}:${value}`) : preview;
+        report(value, max, frame && options.previews ? { format: 'JPEG', bytes: encodeJpeg(frame) } : undefined);
         const ms = this.options.stepMs();
         if (ms > 0) await sleep(ms);
         if (this.#interrupted) throw new Interrupted();
