@@ -1,10 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import jpeg from 'jpeg-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../handler/clock.js';
+import { ComfyHttp } from '../../handler/comfy/http.js';
+import { ComfySocket } from '../../handler/comfy/ws.js';
+import { runPrompt } from '../../handler/run.js';
 import { fitPreview, imageSize, mayFit, parsePreviewFrame, PREVIEW_MAX_BYTES, PreviewThrottle, type ThrottleTimer } from '../../handler/previews.js';
 import type { JobOutcome } from '../../handler/job.js';
 import { openProgress, openResult, sealBundle, type Bundle, type Progress } from '../../shared/index.js';
 import { encodeJpeg, encodePng, generateFrame, noiseFrame } from '../../simulator/images.js';
 import { pngOf, startRig, type Rig } from '../helpers/pipeline.js';
+import { loadTranscript, recordedPrompt, startReplay, type Replay } from '../helpers/replay.js';
 
 const CANARY = 'canary-preview-5b1d-heron';
 
@@ -124,9 +130,45 @@ function sampling(steps: number, seed = 7): Bundle['workflow'] {
 }
 
 let rig: Rig | undefined;
+let replay: Replay | undefined;
+const closers: Array<() => void> = [];
 afterEach(async () => {
+  for (const close of closers.splice(0)) close();
+  await replay?.close();
   await rig?.close();
-  rig = undefined;
+  rig = replay = undefined;
+});
+
+describe('preview frames of the real ComfyUI v0.27.1 (recorded headers and sizes)', () => {
+  async function framesOf(name: string) {
+    const t = loadTranscript(name);
+    replay = await startReplay(t);
+    const http = new ComfyHttp({ url: replay.url });
+    const socket = new ComfySocket({ url: replay.url, clientId: randomUUID() });
+    closers.push(() => socket.close(), () => void http.close());
+    await new Promise<void>((r) => socket.once('up', r));
+    const frames: Array<{ mime: string; nodeId: string; size: unknown }> = [];
+    await runPrompt(recordedPrompt(t), { http, socket, clock: systemClock }, {
+      promptId: t.prompt_id,
+      deadline: systemClock.now() + 20_000,
+      onPreview: (f) => frames.push({ mime: f.mime, nodeId: f.nodeId, size: imageSize(f.image, f.mime) }),
+    });
+    return frames;
+  }
+
+  it('type 1 JPEG frames (a client without metadata) belong to the sampler whose step came last', async () => {
+    expect(await framesOf('sd15_01_first_run')).toEqual(Array(3).fill({ mime: 'image/jpeg', nodeId: '3', size: { width: 512, height: 512 } }));
+  });
+
+  it('type 4 frames name their node and prompt', async () => {
+    const frames = await framesOf('sd15_04_vaeloader_preview_metadata');
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.every((f) => f.nodeId === '3' && f.mime === 'image/jpeg')).toBe(true);
+  });
+
+  it("extra_data.preview_method none: no frames at all", async () => {
+    expect(await framesOf('sd15_05_preview_none')).toEqual([]);
+  });
 });
 
 async function runTimed(r: Rig, bundle: Bundle): Promise<{ outcome: JobOutcome; updates: Array<{ at: number; raw: unknown; progress: Progress }> }> {
