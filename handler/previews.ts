@@ -17,7 +17,7 @@ export type PreviewMime = WirePreview['mime'];
 
 /** The bundle's `previews` option → its settings with the contract's defaults; null when previews were not asked for. */
 export function previewSettings(option: BundleOptions['previews']): { everyMs: number; maxPx: number } | null {
-  if (option === undefined) return null;
+  if (option === undefined || option === false) return null;
   const given = option === true ? {} : option;
   return { everyMs: given.every_ms ?? PREVIEW_DEFAULTS.every_ms, maxPx: given.max_px ?? PREVIEW_DEFAULTS.max_px };
 }

@@ -29,9 +29,9 @@ export const bundleImageSchema = z.strictObject({ name: fileName, image: dataTex
 /** Both image forms of the contract: the list, and the older endpoint's `{ name: base64 }` object. */
 export const bundleImagesSchema = z.union([z.array(bundleImageSchema), z.record(fileName, dataText)]);
 
-/** §13: live previews in sealed progress; `true` takes the defaults (PREVIEW_DEFAULTS). */
+/** §13: live previews in sealed progress; `true` takes the defaults (PREVIEW_DEFAULTS), `false` is the same as absent. */
 export const previewOptionsSchema = z.union([
-  z.literal(true),
+  z.boolean(),
   z.strictObject({
     /** At most one preview per this many ms. */
     every_ms: z.number().int().min(1).max(3_600_000).optional(),

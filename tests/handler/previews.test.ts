@@ -5,7 +5,7 @@ import { systemClock } from '../../handler/clock.js';
 import { ComfyHttp } from '../../handler/comfy/http.js';
 import { ComfySocket } from '../../handler/comfy/ws.js';
 import { runPrompt } from '../../handler/run.js';
-import { fitPreview, imageSize, mayFit, parsePreviewFrame, PREVIEW_MAX_BYTES, PreviewThrottle, type ThrottleTimer } from '../../handler/previews.js';
+import { fitPreview, imageSize, mayFit, parsePreviewFrame, PREVIEW_MAX_BYTES, previewSettings, PreviewThrottle, type ThrottleTimer } from '../../handler/previews.js';
 import type { JobOutcome } from '../../handler/job.js';
 import { openProgress, openResult, sealBundle, type Bundle, type Progress } from '../../shared/index.js';
 import { encodeJpeg, encodePng, generateFrame, noiseFrame } from '../../simulator/images.js';
@@ -86,6 +86,16 @@ describe('preview frames (ComfyUI binary messages)', () => {
     // Scaling may bring it under the limit: then it is worth keeping.
     expect(mayFit({ mime: 'image/jpeg', image: noise }, 128)).toBe(true);
     expect(fitPreview({ mime: 'image/jpeg', image: noise }, 128)!.image.length).toBeLessThanOrEqual(PREVIEW_MAX_BYTES);
+  });
+});
+
+describe('the previews option', () => {
+  it('takes the contract defaults for what it does not say; false or absent is off', () => {
+    expect(previewSettings(true)).toEqual({ everyMs: 1000, maxPx: 512 });
+    expect(previewSettings({ every_ms: 50 })).toEqual({ everyMs: 50, maxPx: 512 });
+    expect(previewSettings({ max_px: 64 })).toEqual({ everyMs: 1000, maxPx: 64 });
+    expect(previewSettings(false)).toBeNull();
+    expect(previewSettings(undefined)).toBeNull();
   });
 });
 
