@@ -7,7 +7,7 @@ import { ComfySocket } from '../../handler/comfy/ws.js';
 import { runPrompt } from '../../handler/run.js';
 import { fitPreview, imageSize, mayFit, parsePreviewFrame, PREVIEW_MAX_BYTES, previewSettings, PreviewThrottle, type ThrottleTimer } from '../../handler/previews.js';
 import type { JobOutcome } from '../../handler/job.js';
-import { openProgress, openResult, sealBundle, type Bundle, type Progress } from '../../shared/index.js';
+import { buildResultPayload, Fernet, openProgress, openResult, resultBytes, sealBundle, sealResult, type Bundle, type Progress } from '../../shared/index.js';
 import { encodeJpeg, encodePng, generateFrame, noiseFrame } from '../../simulator/images.js';
 import { pngOf, startRig, type Rig } from '../helpers/pipeline.js';
 import { loadTranscript, recordedPrompt, startReplay, type Replay } from '../helpers/replay.js';
@@ -287,6 +287,37 @@ describe('temp_outputs and ui (contract §14)', () => {
     expect(JSON.stringify(result.ui)).not.toMatch(/cs-[0-9a-f]/);
     expect(rig.leftovers()).toEqual([]);
     expect(rig.logs.join('\n')).not.toContain(CANARY);
+  });
+
+  it('writes type and ui the same streamed as in the object form, and the SDK reads them back', () => {
+    const files = [
+      { nodeId: '2', filename: 'a.png', subfolder: 'keep', kind: 'image', mime: 'image/png', data: Buffer.from([1, 2]), type: 'output' },
+      { nodeId: '3', filename: 'ComfyUI_temp_x_00001_.png', subfolder: '', kind: 'image', mime: 'image/png', data: Buffer.from([3]), type: 'temp' },
+    ];
+    const ui = { '5': { text: ['ünï "q"'] }, '3': { images: [{ filename: 'ComfyUI_temp_x_00001_.png', subfolder: '', type: 'temp' }] } };
+    const timings = { total: 1 };
+    expect(resultBytes({ files, timingsMs: timings, ui }).toString('utf8')).toBe(JSON.stringify(buildResultPayload(files, timings, { ui })));
+    const fernet = new Fernet(Fernet.generateKey());
+    const opened = openResult(sealResult({ files, timingsMs: timings, ui }, fernet), fernet);
+    expect(opened.files.map((f) => f.type)).toEqual(['output', 'temp']);
+    expect(opened.ui).toEqual(ui);
+  });
+
+  it('a temp file ComfyUI names from its cache (wiped with the last job) is left out, not a failure', async () => {
+    rig = await startRig();
+    const cached = {
+      '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+      '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'out' } },
+      '3': { class_type: 'PreviewImage', inputs: { images: ['1', 0] } },
+    };
+    const first = await runTimed(rig, { workflow: cached, images: [], options: { temp_outputs: true, ui: true } });
+    if (first.outcome.kind !== 'success') throw new Error(first.outcome.kind);
+    expect(openResult(first.outcome.output, rig.fernet).files.map((f) => f.type)).toEqual(['output', 'temp']);
+    const again = await runTimed(rig, { workflow: cached, images: [], options: { temp_outputs: true, ui: true } });
+    if (again.outcome.kind !== 'success') throw new Error(again.outcome.kind);
+    const result = openResult(again.outcome.output, rig.fernet);
+    expect(result.files.map((f) => f.type)).toEqual(['output']);
+    expect(result.ui?.['3']).toEqual({ images: [] });
   });
 
   it('without them: no temp file, no type, no ui — the result as before', async () => {
