@@ -22,6 +22,7 @@ const COMMANDS: Record<string, Entry> = {
   check: { summary: 'check a workflow against the node definitions', load: () => import('../client/cli/check.js') },
   convert: { summary: 'print a workflow (UI, PNG, WebP or API) in API format', load: () => import('../client/cli/convert.js') },
   cancel: { summary: 'cancel a job on your endpoint', load: () => import('../client/cli/cancel.js') },
+  deploy: { summary: 'create or update your RunPod endpoint (REST API v2)', load: () => import('../client/cli/deploy.js') },
   worker: { summary: 'the RunPod worker (--local: a local endpoint API)', load: () => import('../handler/cli.js'), handlesSignals: true },
   models: { summary: 'sync MODELS from Hugging Face or URLs (start.sh runs it)', load: () => import('../handler/models/cli.js'), handlesSignals: true },
   doctor: { summary: 'check the setup (inside the image, or your machine)', load: () => import('./doctor.js') },

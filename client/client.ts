@@ -237,7 +237,7 @@ export class ComfySealClient {
   async #blobRequest(request: SubmitRequest, store: BlobStore, fernet: Fernet): Promise<{ body: { input: Record<string, unknown> }; keys: string[] }> {
     const keys = newBlobKeys(store.prefix);
     const ttl = this.#options.blobTtlS;
-    const [put, get] = await Promise.all([store.presign(keys.result, 'PUT', ttl), store.presign(keys.result, 'GET', ttl)]);
+    const [put, get] = await Promise.all([store.presign(keys.result, 'PUT', ttl, { ifNoneMatch: true }), store.presign(keys.result, 'GET', ttl)]);
     const bundle: Bundle = { workflow: request.workflow, images: request.images ?? [], options: request.options ?? {}, reply: { put, get, always: false } };
     const inline = bundleJson(bundle);
     if (Fernet.tokenLength(inline.byteLength) + RUN_BODY_OVERHEAD <= MAX_RUN_BYTES) {

@@ -51,5 +51,5 @@ export type { EmbeddedImageFormat } from './workflow/embedded.js';
 export { checkWorkflow, formatProblem, type Problem, type ProblemType } from './workflow/check.js';
 export type { InputSpec, ObjectInfo, NodeDefinition } from './workflow/definitions.js';
 export { S3BlobStore, parseBlobUrl } from './blob/s3.js';
-export { DEFAULT_BLOB_TTL_S, type BlobStore } from './blob/store.js';
+export { DEFAULT_BLOB_TTL_S, type BlobStore, type PresignOptions } from './blob/store.js';
 export { fetchBlob, putBlob, type FetchBlobOptions } from './blob/transfer.js';

@@ -103,6 +103,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
 
   // A sealed job gets a sealed answer once its token has opened; only a token that cannot be opened gets plaintext.
   const sealedInput = typeof (job.input as { encrypted_input?: unknown } | null)?.encrypted_input === 'string';
+  // Blob transfers stop on cancel and at the deadline: the worker's own limit until the bundle may lower it.
+  let bound = jobSignal(started + config.jobTimeoutS * 1000, clock, ctx.signal);
   try {
     let t = clock.now();
     if (sealedInput) replyKey = deps.fernet;
@@ -111,6 +113,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       allowPlaintext: config.allowPlaintext,
       ttlSeconds: config.tokenTtlS,
       blob: config.blob,
+      signal: bound.signal,
       ...(config.limits ? { limits: config.limits } : {}),
     });
     inputs = opened.bundle.images;
@@ -119,7 +122,10 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const maxResultBytes = reply ? config.blob.maxBytes : config.maxResultBytes;
     replyKey = opened.fernet;
     // A question, not a workflow: nothing is staged or run, so there is nothing to wipe.
-    if (opened.bundle.query) return await runQuery(job.id, opened.bundle.query, deps, replyKey, ctx.signal);
+    if (opened.bundle.query) {
+      bound.clear();
+      return await runQuery(job.id, opened.bundle.query, deps, replyKey, ctx.signal);
+    }
     const key = replyKey;
     const options = opened.bundle.options;
     // The latest preview rides on every running update after it: RunPod's /status (and the local endpoint's) shows only
@@ -144,6 +150,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       : null;
     const limitS = Math.min(config.jobTimeoutS, options.timeout_s ?? Infinity);
     const deadline = started + limitS * 1000;
+    bound.clear();
+    bound = jobSignal(deadline, clock, ctx.signal);
     t = mark('open', t);
 
     const jobTag = randomBytes(6).toString('hex');
@@ -191,8 +199,9 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     const result = { files, timingsMs: timings, jobId: job.id, olderImages: opened.olderShape, ...(ui ? { ui } : {}) };
     let output: unknown;
     try {
-      // With a reply, a result too large to go inline is sealed while it is PUT; the files stay until then.
-      if (key && reply) output = await deliverResult(result, key, reply, config.maxResultBytes, config.blob);
+      // With a reply, a result too large to go inline is sealed while it is PUT; the files stay until then (and are
+      // sealed inline instead if the PUT fails for good and they fit: deliverResult).
+      if (key && reply) output = await deliverResult(result, key, reply, config.maxResultBytes, config.blob, bound.signal);
       else if (key) output = sealResultBytes(result, key, maxResultBytes);
       else {
         const bytes = new ResultJson(result).byteLength;
@@ -209,6 +218,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     if (ctx.signal?.aborted) outcome = { kind: 'cancelled' };
     else outcome = { kind: 'failure', error: sealError(error, replyKey, job.id), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
   }
+  bound.clear();
   for (const image of inputs) release(image.data); // a job that failed before staging holds them still
   throttle?.close();
 
@@ -239,6 +249,25 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   else if (outcome.kind === 'failure') log.log('warn', 'job.failed', { job_id: job.id, code: outcome.code, ms });
   else log.log('info', 'job.cancelled', { job_id: job.id, ms });
   return outcome;
+}
+
+/**
+ * The signal the job's blob transfers take: aborted when the job is cancelled (with the cancel's reason), and at
+ * `deadline` (clock time) with the same TIMEOUT the run gives.
+ */
+function jobSignal(deadline: number, clock: Clock, cancel: AbortSignal | undefined): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new SealError('TIMEOUT', 'the job ran past its time limit')), Math.max(0, deadline - clock.now()));
+  const onCancel = () => controller.abort(cancel!.reason);
+  if (cancel?.aborted) onCancel();
+  else cancel?.addEventListener('abort', onCancel, { once: true });
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
+    },
+  };
 }
 
 /**

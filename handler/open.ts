@@ -16,6 +16,8 @@ export interface OpenOptions {
   limits?: Partial<Limits>;
   /** How a request blob is fetched (§9). */
   blob?: BlobOptions;
+  /** The job's signal: a request blob's fetch stops on cancel and at the deadline. */
+  signal?: AbortSignal;
 }
 
 export interface OpenedJob {
@@ -41,7 +43,7 @@ export async function openJobInput(input: unknown, options: OpenOptions): Promis
     if (opened.pointer) {
       // The token stood for a larger one in the user's storage: fetched, checked, opened (its bytes given back once decrypted).
       const blob = options.blob ?? DEFAULT_BLOB_OPTIONS;
-      const token = await getBlob(opened.pointer, blob);
+      const token = await getBlob(opened.pointer, blob, options.signal ? { signal: options.signal } : {});
       bundle = openBundle(token, options.fernet, { ...open, consumeToken: true, limits: { ...options.limits, maxBundleBytes: blob.maxBytes } });
     }
     return { bundle: bundle!, fernet: options.fernet, olderShape: Boolean(bundle!.imagesAsObject) || 'is_encrypted' in fields };

@@ -2,6 +2,7 @@
  * Canonical url-safe base64 with padding, as Fernet writes it, for texts of tens of MB: validated without a regex
  * pass, decoded a piece at a time into one scratch buffer, encoded piece by piece straight into the final text.
  */
+import { isAscii } from 'node:buffer';
 import { SealError } from './errors.js';
 import { allocReleasable, release } from './releasable.js';
 
@@ -26,12 +27,13 @@ function endsWithPad(text: Base64Text): number {
 }
 
 /**
- * The decoded length of a canonical text, or -1 when the text is not exactly that. '+', '/' and misplaced '=' are
- * found with indexOf; any other character outside the alphabet makes Node's decoder (which skips it) come up short,
- * which the decoders check.
+ * The decoded length of a canonical text, or -1 when the text is not exactly that. A character outside ASCII is
+ * refused first: Node's decoder reads only the low byte of each character of a string, so `'\u012d'` would pass as
+ * `'-'` (one native pass: ~30 ms for 178 MB). Then '+', '/' and misplaced '=' are found with indexOf; any other
+ * character outside the alphabet makes Node's decoder (which skips it) come up short, which the decoders check.
  */
 export function canonicalLength(text: Base64Text): number {
-  if (text.length % 4 !== 0) return -1;
+  if (text.length % 4 !== 0 || !isAsciiText(text)) return -1;
   const pad = endsWithPad(text);
   const firstPad = text.indexOf('=');
   if (firstPad !== -1 && firstPad !== text.length - pad) return -1;
@@ -42,6 +44,11 @@ export function canonicalLength(text: Base64Text): number {
     if ((pad === 2 && (value & 0x0f) !== 0) || (pad === 1 && (value & 0x03) !== 0)) return -1;
   }
   return (text.length / 4) * 3 - pad;
+}
+
+/** Whether every character (or byte) is ASCII; a string's UTF-8 is as long as it only then. */
+function isAsciiText(text: Base64Text): boolean {
+  return typeof text === 'string' ? Buffer.byteLength(text, 'utf8') === text.length : isAscii(text);
 }
 
 /** Decodes canonical url-safe base64 with padding; null when the text is not exactly that. */

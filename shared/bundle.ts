@@ -6,7 +6,7 @@ import { isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
 import { SealError } from './errors.js';
 import { base64DecodedLength } from './base64url.js';
 import { JsonDataText, JsonWithData, readJsonWithData } from './json-data.js';
-import { decodeUtf8, parseJsonLimited } from './json.js';
+import { checkDepth, decodeUtf8, parseJson } from './json.js';
 import type { Fernet } from './fernet.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { allocReleasable, release } from './releasable.js';
@@ -81,7 +81,9 @@ export const UI_FORMAT_MESSAGE =
 export function parseBundle(bytes: Uint8Array, limitsIn: Partial<Limits> = {}): Bundle {
   const limits = resolveLimits(limitsIn);
   checkBundleSize(bytes.length, limits);
-  return validateBundle(parseJsonLimited(decodeUtf8(bytes, 'bundle'), limits.maxJsonDepth, 'bundle'), limits, false);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  checkDepth(buf, limits.maxJsonDepth, 'bundle'); // on the bytes: before they are decoded or parsed
+  return validateBundle(parseJson(decodeUtf8(buf, 'bundle'), 'bundle'), limits, false);
 }
 
 function checkBundleSize(bytes: number, limits: Limits): void {

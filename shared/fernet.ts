@@ -201,7 +201,7 @@ export class Fernet {
    */
   #open(token: Base64Text, options: DecryptOptions): { message: Buffer; issued: number } {
     if (typeof token !== 'string' && !Buffer.isBuffer(token)) throw decryptFailed('a Fernet token must be a string');
-    const text = typeof token !== 'string' || isTrimmed(token) ? token : token.trim();
+    const text = typeof token === 'string' ? trimmed(token) : token;
     const total = canonicalLength(text);
     if (total < 0) throw decryptFailed('token is not canonical url-safe base64');
     if (total < MIN_RAW || (total - HEADER - MAC) % BLOCK !== 0) throw decryptFailed('token has an invalid length');
@@ -293,9 +293,18 @@ function copyRange(piece: Buffer, offset: number, target: Buffer, from: number, 
   if (end > start) piece.copy(target, start - from, start - offset, end - offset);
 }
 
-function isTrimmed(text: string): boolean {
-  if (text.length === 0) return true;
-  const first = text.charCodeAt(0);
-  const last = text.charCodeAt(text.length - 1);
-  return first > 32 && last > 32;
+/**
+ * Outer ASCII whitespace cut. Not String.prototype.trim: that cuts Unicode spaces too (U+00A0, U+FEFF, ...), and a
+ * token's text is ASCII only, so those must reach the ASCII check and be refused.
+ */
+function trimmed(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isAsciiSpace(text.charCodeAt(start))) start++;
+  while (end > start && isAsciiSpace(text.charCodeAt(end - 1))) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+function isAsciiSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
 }

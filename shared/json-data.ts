@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { base64DecodedLength, decodeInPlace } from './base64url.js';
 import { SealError } from './errors.js';
 import type { Fernet } from './fernet.js';
-import { parseJsonLimited } from './json.js';
+import { checkDepth, closingQuote, parseJson } from './json.js';
 
 /** Bytes of data per base64 piece: a multiple of 3 (no padding inside), small enough to stay young garbage. */
 const BASE64_PIECE = 48 << 10;
@@ -107,6 +107,7 @@ export interface ReadJsonOptions {
  * text can hold (a random part per call); the small rest goes to JSON.parse.
  */
 export function readJsonWithData(bytes: Buffer, options: ReadJsonOptions): unknown {
+  checkDepth(bytes, options.maxDepth, options.what); // before anything is copied or parsed, whatever the size
   if (!isUtf8(bytes)) throw new SealError('BAD_INPUT', `${options.what} is not valid UTF-8`);
   const mark = `\u0000${randomBytes(8).toString('hex')}:`;
   const lifted: Buffer[] = [];
@@ -122,23 +123,10 @@ export function readJsonWithData(bytes: Buffer, options: ReadJsonOptions): unkno
     }
     open = bytes.indexOf(QUOTE, close + 1);
   }
-  if (lifted.length === 0) return parseJsonLimited(bytes.toString('utf8'), options.maxDepth, options.what);
+  if (lifted.length === 0) return parseJson(bytes.toString('utf8'), options.what);
   rest.push(bytes.subarray(copied));
-  const value = parseJsonLimited(Buffer.concat(rest).toString('utf8'), options.maxDepth, options.what);
+  const value = parseJson(Buffer.concat(rest).toString('utf8'), options.what);
   return placeLifted(value, mark, lifted, options);
-}
-
-/** The quote that ends the string opened at `open` (one not escaped by an odd run of backslashes); -1 if none. */
-function closingQuote(bytes: Buffer, open: number): number {
-  let at = bytes.indexOf(QUOTE, open + 1);
-  while (at !== -1 && escaped(bytes, at)) at = bytes.indexOf(QUOTE, at + 1);
-  return at;
-}
-
-function escaped(bytes: Buffer, at: number): boolean {
-  let run = 0;
-  while (bytes[at - 1 - run] === BACKSLASH) run++;
-  return run % 2 === 1;
 }
 
 /** Whether the string that ends at `close` is an object key (a colon follows): keys are always read as strings. */

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Fernet } from '../shared/index.js';
 import { sealErrorOf } from './helpers/errors.js';
 
-const specDir = fileURLToPath(new URL('../../shared/fixtures/fernet-spec/', import.meta.url));
+const specDir = fileURLToPath(new URL('./fixtures/fernet-spec/', import.meta.url));
 const load = <T>(name: string): T[] => JSON.parse(readFileSync(`${specDir}${name}`, 'utf8')) as T[];
 const seconds = (rfc3339: string) => Math.floor(Date.parse(rfc3339) / 1000);
 
@@ -110,6 +110,30 @@ describe('Fernet', () => {
       expect(e.code).toBe('DECRYPT_FAILED');
       expect(e.message).not.toContain(CANARY);
     }
+  });
+
+  it('refuses any character outside ASCII anywhere in a token, as a string or as bytes (no low-byte twins)', () => {
+    const token = f.encrypt(CANARY);
+    // Node's base64 decoder keeps only the low byte of each character of a string: U+012D would read as '-'.
+    const twins = [...token].map((c, i) => token.slice(0, i) + String.fromCharCode(0x100 | c.charCodeAt(0)) + token.slice(i + 1));
+    const accepted: number[] = [];
+    twins.forEach((twin, i) => {
+      for (const spelling of [twin, Buffer.from(twin, 'utf8')]) {
+        const e = failure(() => f.decrypt(spelling));
+        if (e.code !== 'DECRYPT_FAILED') accepted.push(i);
+      }
+      const e = failure(() => f.decrypt(Buffer.from(twin, 'utf8'), { inPlace: true }));
+      if (e.code !== 'DECRYPT_FAILED') accepted.push(i);
+    });
+    expect(accepted).toEqual([]);
+    // Unicode spaces are not trimmed as ASCII whitespace is: they are characters outside ASCII.
+    for (const bad of [`\n\u00a0${token}`, `${token}\u3000\n`, `\ufeff${token}`, `\t${token}\u2028`, `${'\u00a0'.repeat(4)}${token}`]) {
+      expect(failure(() => f.decrypt(bad)).code).toBe('DECRYPT_FAILED');
+    }
+    expect(f.decrypt(`\t\r\n ${token}\v\f`).toString()).toBe(CANARY);
+    // A key is held to the same rule.
+    const key = Fernet.generateKey();
+    expect(failure(() => new Fernet(key.slice(0, 5) + String.fromCharCode(0x100 | key.charCodeAt(5)) + key.slice(6))).code).toBe('BAD_INPUT');
   });
 
   it('refuses a bad version byte and a wrong key, never echoing plaintext', () => {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeInPlace } from '../shared/base64url.js';
-import { decodeImageData, openBundle, sealBundle } from '../shared/bundle.js';
+import { decodeImageData, openBundle, parseBundle, sealBundle } from '../shared/bundle.js';
 import { openOutput, openResultBlob, sealResult, sealResultBytes } from '../shared/envelope.js';
 import { Fernet } from '../shared/fernet.js';
 import { JsonDataText, readJsonWithData, type ReadJsonOptions } from '../shared/json-data.js';
+import { parseJsonLimited } from '../shared/json.js';
 import { allocReleasable, release } from '../shared/releasable.js';
 import { sealErrorOf } from './helpers/errors.js';
 
@@ -63,6 +64,45 @@ describe('readJsonWithData', () => {
     const bad = Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
     expect(sealErrorOf(() => readJsonWithData(bad, { what: 'bundle', maxDepth: 64, dataPaths: [] })).message).toBe('bundle is not valid UTF-8');
     expect(sealErrorOf(() => read(`${'['.repeat(70)}"${'a'.repeat(BIG)}"${']'.repeat(70)}`)).message).toBe('bundle is nested deeper than 64 levels');
+  });
+});
+
+describe('nesting is refused while reading, before anything is parsed', () => {
+  const nested = (depth: number, inner = '0') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+  const readers: Array<[string, (text: string) => unknown]> = [
+    ['readJsonWithData', (text) => read(text)],
+    ['parseJsonLimited', (text) => parseJsonLimited(text, 64, 'bundle')],
+    ['parseBundle', (text) => parseBundle(Buffer.from(text))],
+    ['openBundle (a blob, decrypted over itself)', (text) => openBundle(Buffer.from(fernet.encrypt(text), 'latin1'), fernet, { consumeToken: true })],
+  ];
+
+  it.each(readers)('%s: 64 levels pass the scan, 65 do not; brackets inside strings (escaped quotes too) do not count', (_name, reader) => {
+    const tooDeep = (text: string) => {
+      try {
+        reader(text);
+        return false;
+      } catch (error) {
+        return (error as Error).message === 'bundle is nested deeper than 64 levels';
+      }
+    };
+    expect(tooDeep(nested(64))).toBe(false); // (then refused as a bundle, which an array is not)
+    expect(tooDeep(nested(65))).toBe(true);
+    expect(tooDeep(`{"a":${nested(62, '{}')}}`)).toBe(false);
+    expect(tooDeep(`{"a":${nested(63, '{"b":1}')}}`)).toBe(true);
+    expect(tooDeep(`{"workflow":"${'['.repeat(100)}","x":"\\\\","y":"\\"${'{'.repeat(100)}"}`)).toBe(false);
+    expect(tooDeep(`{"workflow":"\\\\",${'['.repeat(100)}`)).toBe(true); // an even run of backslashes ends the string
+  });
+
+  it.each(readers)('%s: 10 MB of "[" (open or closed) is refused without JSON.parse', (_name, reader) => {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      for (const text of ['['.repeat(10_000_000), nested(5_000_000)]) {
+        expect(sealErrorOf(() => reader(text))).toMatchObject({ code: 'BAD_INPUT', message: 'bundle is nested deeper than 64 levels' });
+      }
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
   });
 });
 

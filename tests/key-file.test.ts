@@ -51,6 +51,11 @@ describe('--key-file', () => {
     expect(JSON.parse(run.stdout.toString())).toMatchObject({ code: 'CONFIG', message: expect.stringContaining('is empty') });
     const nodes = await runCli(['nodes', '--key-file', empty], { env: endpoint });
     expect([nodes.code, nodes.stderr]).toEqual([2, expect.stringContaining('is empty')]);
+    const deploy = await runCli(['deploy', '--image', 'x/y:1', '--dry-run', '--key-file', empty]);
+    expect([deploy.code, deploy.stderr]).toEqual([2, expect.stringContaining('is empty')]);
+    const deployed = await runCli(['deploy', '--image', 'x/y:1', '--dry-run', '--key-file', file('key5', `${key}\n`)], { env: { ENCRYPTION_KEY: '' } });
+    expect(deployed.code).toBe(0);
+    expect(deployed.stdout.toString()).toContain('POST /account/secrets');
     const worker = await runCli(['worker', '--local', '--key-file', empty]);
     expect([worker.code, worker.stderr]).toEqual([2, expect.stringContaining('is empty')]);
     const doctor = await runCli(['doctor', '--client', '--json', '--key-file', file('key3', `${key}\n`)]);
@@ -61,7 +66,7 @@ describe('--key-file', () => {
   });
 
   it('every command that takes --key lists --key-file and says the environment or a file is safer', async () => {
-    for (const command of ['seal', 'open', 'run', 'nodes', 'doctor', 'worker']) {
+    for (const command of ['seal', 'open', 'run', 'nodes', 'doctor', 'worker', 'deploy']) {
       const help = (await runCli([command, '--help'])).stdout.toString();
       expect(help, command).toContain('--key-file FILE');
       expect(help, command).toMatch(/prefer the variable or --key-file|\$ENCRYPTION_KEY or a\s+file is safer than --key/);

@@ -4,7 +4,7 @@
  * when a store is first used: an app that never uses blobs never loads it.
  */
 import { ComfySealError } from '../errors.js';
-import type { BlobStore } from './store.js';
+import type { BlobStore, PresignOptions } from './store.js';
 
 type S3Module = typeof import('@aws-sdk/client-s3');
 type Presigner = typeof import('@aws-sdk/s3-request-presigner');
@@ -63,9 +63,14 @@ export class S3BlobStore implements BlobStore {
     await client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.length, ContentType: 'application/octet-stream' }));
   }
 
-  async presign(key: string, method: 'GET' | 'PUT', ttlS: number): Promise<string> {
+  async presign(key: string, method: 'GET' | 'PUT', ttlS: number, options: PresignOptions = {}): Promise<string> {
     const { s3, presigner, client } = await this.#sdk();
-    const command = method === 'GET' ? new s3.GetObjectCommand({ Bucket: this.bucket, Key: key }) : new s3.PutObjectCommand({ Bucket: this.bucket, Key: key });
+    // If-None-Match stays a header (only x-amz-* ones are moved into the query) and is signed: S3, R2 and MinIO then
+    // answer 412 instead of replacing the object.
+    const command =
+      method === 'GET'
+        ? new s3.GetObjectCommand({ Bucket: this.bucket, Key: key })
+        : new s3.PutObjectCommand({ Bucket: this.bucket, Key: key, ...(options.ifNoneMatch ? { IfNoneMatch: '*' } : {}) });
     return presigner.getSignedUrl(client, command, { expiresIn: Math.max(1, Math.min(604_800, Math.round(ttlS))) });
   }
 

@@ -5,10 +5,19 @@
  */
 import { randomBytes } from 'node:crypto';
 
+export interface PresignOptions {
+  /**
+   * A PUT URL signed for `If-None-Match: *` (the uploader must send that header), where the store supports it: the
+   * store then refuses to replace an object already there. The reply URL gets it, so a replayed request cannot
+   * overwrite a result already delivered (contract §11). A store without conditional writes may ignore it.
+   */
+  ifNoneMatch?: boolean;
+}
+
 export interface BlobStore {
   put(key: string, bytes: Buffer): Promise<void>;
   /** A URL that lets anyone holding it GET or PUT that key, for `ttlS` seconds. */
-  presign(key: string, method: 'GET' | 'PUT', ttlS: number): Promise<string>;
+  presign(key: string, method: 'GET' | 'PUT', ttlS: number, options?: PresignOptions): Promise<string>;
   delete(key: string): Promise<void>;
   /** The key a URL of this store names (so a resumed client can delete what a result pointer names); null if none. */
   keyOf?(url: string): string | null;

@@ -11,6 +11,10 @@ import { putBlob, type BlobOptions } from './transfer.js';
 /**
  * The output for a result with a reply: the sealed result itself when it fits `maxInlineBytes` (and `always` is off),
  * else the pointer to the blob it was stored as. OUTPUT_TOO_LARGE, before any work, past the blob limit too.
+ * When the PUT fails for good (storage down, URL expired, or an object there already: 412), a result that fits inline
+ * goes inline instead, sealed as it would have been without a reply: nothing is lost, and the failed URL is in no
+ * output. Only a result that fits nowhere fails (STORAGE_FAILED). A PUT the job's signal stopped (cancel, deadline)
+ * ends the job as everything else the job does.
  */
 export async function deliverResult(
   result: Result,
@@ -18,16 +22,23 @@ export async function deliverResult(
   reply: BlobReply,
   maxInlineBytes: number,
   options: BlobOptions,
+  signal?: AbortSignal,
 ): Promise<SealedOutput | { encrypted_output: string }> {
   const json = new ResultJson(result);
   const length = Fernet.tokenLength(json.byteLength);
-  if (!reply.always && length <= maxInlineBytes) return new SealedOutput(json.sealBytes(fernet));
+  const fitsInline = length <= maxInlineBytes;
+  if (!reply.always && fitsInline) return new SealedOutput(json.sealBytes(fernet));
   if (length > options.maxBytes) throw resultTooLarge(length, options.maxBytes);
   const body = new SealingBody(json, fernet);
   try {
-    await putBlob(reply.put, body, options, 'result blob');
+    // If-None-Match: a replayed request (same reply URL) must not replace the result its first run delivered.
+    await putBlob(reply.put, body, options, { what: 'result blob', ifNoneMatch: true, ...(signal ? { signal } : {}) });
     return sealBlobPointer({ url: reply.get, sha256: body.sha256, size: body.length }, fernet);
+  } catch (error) {
+    if (!fitsInline || signal?.aborted) throw error;
   } finally {
     body.release();
   }
+  // The PUT failed for good and the result fits inline: it goes inline, the only other way it can reach the client.
+  return new SealedOutput(json.sealBytes(fernet));
 }

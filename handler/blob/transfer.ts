@@ -36,6 +36,21 @@ export const DEFAULT_BLOB_OPTIONS: BlobOptions = {
 
 type What = 'request blob' | 'result blob';
 
+/** What a transfer belongs to. */
+export interface TransferContext {
+  what?: What;
+  /**
+   * The job's signal: aborted on cancel, and at the job's deadline with a TIMEOUT SealError as its reason. It stops
+   * the try under way and every retry and wait after it (contract §11: blob transfers belong to the job).
+   */
+  signal?: AbortSignal;
+  /**
+   * PUT only: send `If-None-Match: *`, so a store that honours it refuses to replace an object already there (412):
+   * a replayed request must not overwrite a result already delivered (§11). The reply URL is presigned for it.
+   */
+  ifNoneMatch?: boolean;
+}
+
 /** A failure worth another try; anything else is thrown at once. */
 class Transient extends Error {
   constructor(readonly failure: SealError) {
@@ -44,11 +59,13 @@ class Transient extends Error {
 }
 
 /** GETs the blob a pointer names into a releasable buffer of its stated size, and checks size and sha256. */
-export async function getBlob(pointer: BlobPointer, options: BlobOptions, what: What = 'request blob'): Promise<Buffer> {
+export async function getBlob(pointer: BlobPointer, options: BlobOptions, context: TransferContext = {}): Promise<Buffer> {
+  const what = context.what ?? 'request blob';
+  const job = { ...context, what };
   const url = blobUrl(pointer.url, what);
   if (pointer.size > options.maxBytes) throw tooLarge(what, pointer.size, options.maxBytes);
-  return withRetries(options, async () => {
-    const res = await send(url, 'GET', options, what, pointer.size);
+  return withRetries(options, job, async () => {
+    const res = await send(url, 'GET', options, job, pointer.size);
     const declared = Number(res.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared !== pointer.size) {
       res.body.destroy();
@@ -66,6 +83,7 @@ export async function getBlob(pointer: BlobPointer, options: BlobOptions, what: 
     } catch (error) {
       blob.release();
       if (error instanceof AbortError) throw error;
+      if (job.signal?.aborted) throw new AbortError(stopped(job.signal, what));
       const code = failureCode(error);
       const details = { received: blob.received, expected: pointer.size, error: code };
       if (code === 'UND_ERR_BODY_TIMEOUT' || code === 'TimeoutError') {
@@ -85,27 +103,54 @@ export async function getBlob(pointer: BlobPointer, options: BlobOptions, what: 
  * PUTs a sealed token (its bytes, or a body sealed as it is sent) to a presigned URL; resolves once storage has
  * answered 2xx. A retry sends the body again from its first byte.
  */
-export async function putBlob(urlText: string, body: Buffer | BlobBody, options: BlobOptions, what: What = 'result blob'): Promise<void> {
+export async function putBlob(urlText: string, body: Buffer | BlobBody, options: BlobOptions, context: TransferContext = {}): Promise<void> {
+  const what = context.what ?? 'result blob';
+  const job = { ...context, what };
   const url = blobUrl(urlText, what);
   const source = Buffer.isBuffer(body) ? bufferBody(body) : body;
   if (source.length > options.maxBytes) throw tooLarge(what, source.length, options.maxBytes);
-  await withRetries(options, async () => {
-    const res = await send(url, 'PUT', options, what, source.length, source);
-    await res.body.dump().catch(() => undefined);
-  });
+  const put = (ifNoneMatch: boolean) =>
+    withRetries(options, job, async () => {
+      const res = await send(url, 'PUT', options, { ...job, ifNoneMatch }, source.length, source);
+      await res.body.dump().catch(() => undefined);
+    });
+  try {
+    await put(job.ifNoneMatch === true);
+  } catch (error) {
+    // A store without conditional writes may answer 501 (S3 did before 2024). Unless the URL was signed for the header
+    // (then the store claimed it), the PUT is made once more without it: such a store cannot be asked not to replace.
+    if (!job.ifNoneMatch || !(error instanceof SealError) || error.details.status !== 501 || signsIfNoneMatch(url)) throw error;
+    await put(false);
+  }
+}
+
+/** Whether a presigned URL (AWS SigV4, or GCS V4) lists If-None-Match among its signed headers. */
+function signsIfNoneMatch(url: URL): boolean {
+  const signed = url.searchParams.get('X-Amz-SignedHeaders') ?? url.searchParams.get('X-Goog-SignedHeaders') ?? '';
+  return signed.toLowerCase().split(';').includes('if-none-match');
 }
 
 function tooLarge(what: What, bytes: number, limit: number): SealError {
   return storageFailed(`the ${what} is over the ${Math.floor(limit / 1e6)} MB limit (COMFY_SEAL_MAX_BLOB_MB)`, { bytes, limit_bytes: limit });
 }
 
-async function withRetries<T>(options: BlobOptions, attempt: () => Promise<T>): Promise<T> {
+async function withRetries<T>(options: BlobOptions, context: TransferContext & { what: What }, attempt: () => Promise<T>): Promise<T> {
+  const { signal, what } = context;
   try {
-    return await pRetry(attempt, { retries: options.retries, minTimeout: options.retryMinMs, maxTimeout: 8_000, randomize: true });
+    if (signal?.aborted) throw stopped(signal, what);
+    return await pRetry(attempt, { retries: options.retries, minTimeout: options.retryMinMs, maxTimeout: 8_000, randomize: true, ...(signal ? { signal } : {}) });
   } catch (error) {
+    // Stopped by the job (during a try, or while waiting for the next): that is the reason, whatever the try met.
+    if (signal?.aborted) throw stopped(signal, what);
     if (error instanceof Transient) throw withTries(error.failure, options.retries + 1);
     throw SealError.from(error);
   }
+}
+
+/** Why a transfer stopped when its job's signal did: the deadline's TIMEOUT, or the cancel. */
+function stopped(signal: AbortSignal, what: What): SealError {
+  if (signal.reason instanceof SealError) return signal.reason;
+  return storageFailed(`the ${what} transfer stopped: the job was cancelled`);
 }
 
 function withTries(error: SealError, tries: number): SealError {
@@ -117,7 +162,8 @@ function withTries(error: SealError, tries: number): SealError {
  * One request to storage, through a connection whose address was checked. Resolves with a 2xx response; a 5xx or
  * a connection failure is Transient, a 4xx is final.
  */
-async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, what: What, size: number, body?: BlobBody): Promise<Dispatcher.ResponseData> {
+async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, context: TransferContext & { what: What }, size: number, body?: BlobBody): Promise<Dispatcher.ResponseData> {
+  const { what } = context;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   // net.connect skips the lookup for an IP literal: check it here.
   if (isIP(host) && !options.allowPrivate && isPrivateAddress(host)) throw new AbortError(privateRefused(what, url));
@@ -129,23 +175,31 @@ async function send(url: URL, method: 'GET' | 'PUT', options: BlobOptions, what:
     pipelining: 0,
   });
   // The whole request's time limit; cleared once the body is done with, so it never fires on a finished request.
+  // The job's signal stops it too: at once, whatever this request's own limit.
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(Object.assign(new Error('blob request timed out'), { name: 'TimeoutError' })), options.timeoutMs + Math.ceil(size / 1000));
+  const onJobStop = () => controller.abort(context.signal!.reason);
+  context.signal?.addEventListener('abort', onJobStop, { once: true });
   const done = () => {
     clearTimeout(timer);
-    void agent.close();
+    context.signal?.removeEventListener('abort', onJobStop);
+    // Destroyed, not closed: a request the job gave up on must not hold its connection until storage answers.
+    void (controller.signal.aborted ? agent.destroy() : agent.close());
   };
+  const headers: Record<string, string> = body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.length) } : {};
+  if (body && context.ifNoneMatch) headers['if-none-match'] = '*';
   let res: Dispatcher.ResponseData;
   try {
     res = await request(url, {
       method,
       dispatcher: agent,
       signal: controller.signal,
-      headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.length) } : {},
+      headers,
       ...(body ? { body: Readable.from(body.pieces(), { objectMode: false }) } : {}),
     });
   } catch (error) {
     done();
+    if (context.signal?.aborted) throw new AbortError(stopped(context.signal, what));
     throw connectionFailure(error, what, url, method);
   }
   // The agent goes once the body has been read (or given up). A body given up on may still emit an error (aborted):
@@ -175,11 +229,18 @@ async function readSome(body: Dispatcher.ResponseData['body']): Promise<string> 
 function refusal(status: number, text: string, what: What, method: 'GET' | 'PUT', url: URL): Error {
   const details = { status, host: url.host, method };
   const verb = method === 'GET' ? 'fetched' : 'stored';
+  if (status === 501) return new AbortError(storageFailed(`the ${what} could not be ${verb}: storage does not implement the request (501)`, details));
   if (status >= 500 || status === 429) return new Transient(storageFailed(`the ${what} could not be ${verb}: storage answered ${status}`, details));
   if (status === 403 && /expired/i.test(text)) return new AbortError(storageFailed(`the ${what} URL has expired (403); URLs live COMFY_SEAL_BLOB_TTL_S on the client`, details));
   if (status === 401 || status === 403) return new AbortError(storageFailed(`storage refused the ${what} URL (${status}): expired, or not signed for this`, details));
   if (status === 404) return new AbortError(storageFailed(`no ${what} at its URL (404): deleted, or never stored`, details));
+  if (status === 412 && method === 'PUT') return new AbortError(alreadyStored(what, details));
   return new AbortError(storageFailed(`the ${what} could not be ${verb}: storage answered ${status}`, details));
+}
+
+/** 412 to a PUT with If-None-Match: an object is there already (a replayed request's result), and stays. */
+function alreadyStored(what: What, details: Record<string, unknown>): SealError {
+  return storageFailed(`a ${what} is stored at its URL already (412): not replaced; a request run twice (a replayed /run body?) shares its reply URL`, details);
 }
 
 function connectionFailure(error: unknown, what: What, url: URL, method: 'GET' | 'PUT'): Error {

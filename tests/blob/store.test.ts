@@ -44,6 +44,21 @@ describe('the S3 blob store against s3rver', () => {
     await expect(fetchBlob({ url: back, sha256: sha(data), size: 1000 }, { retries: 0 })).rejects.toMatchObject({ code: 'STORAGE_FAILED', message: expect.stringContaining('404') });
   });
 
+  it('presigns a reply PUT for If-None-Match: * (a signed header, not a query parameter), which the worker sends', async () => {
+    const store = new S3BlobStore(`s3://${s3.bucket}/once`, s3.env);
+    const keys = newBlobKeys(store.prefix);
+    const signed = (url: string) => new URL(url).searchParams.get('X-Amz-SignedHeaders')!.split(';');
+    const once = await store.presign(keys.result, 'PUT', 60, { ifNoneMatch: true });
+    expect(signed(once)).toContain('if-none-match');
+    expect(new URL(once).searchParams.has('if-none-match')).toBe(false);
+    expect(signed(await store.presign(keys.request, 'PUT', 60))).not.toContain('if-none-match');
+    // The worker's reply PUT sends the header (s3rver stores it; it does not enforce the condition).
+    const data = randomBytes(1000);
+    await putBlob(once, data, { ...DEFAULT_BLOB_OPTIONS, allowPrivate: true }, { ifNoneMatch: true });
+    expect(s3.objects().get(keys.result)!.equals(data)).toBe(true);
+    await store.delete(keys.result);
+  });
+
   it('refuses a blob URL that is not s3://BUCKET[/PREFIX]', () => {
     expect(parseBlobUrl('s3://my-bucket')).toEqual({ bucket: 'my-bucket', prefix: '' });
     for (const bad of ['https://my-bucket/x', 's3://', 's3://UPPER/x', 'my-bucket']) expect(() => parseBlobUrl(bad)).toThrow(/s3:\/\/BUCKET/);

@@ -68,6 +68,23 @@ describe('worker blob transfers (§9)', () => {
     expect(server.hits.get('/ok/a')).toBe(before); // refused before any request
   });
 
+  it('a conditional PUT (If-None-Match: *) is refused with 412 where an object is, and not retried', async () => {
+    await putBlob(`${server.url}/ok/cond`, data, options, { ifNoneMatch: true });
+    const e = await failure(putBlob(`${server.url}/ok/cond`, randomBytes(10), options, { ifNoneMatch: true }));
+    expect(e.message).toMatch(/^a result blob is stored at its URL already \(412\): not replaced/);
+    expect(server.hits.get('/ok/cond')).toBe(2);
+    expect(server.objects.get('cond')!.equals(data)).toBe(true);
+  });
+
+  it('a store that does not implement the condition (501) gets the PUT without it, unless the URL signs the header', async () => {
+    await putBlob(`${server.url}/no-cond/nc`, data, options, { ifNoneMatch: true });
+    expect(server.objects.get('nc')!.equals(data)).toBe(true);
+    expect(server.hits.get('/no-cond/nc')).toBe(2); // 501 is final: one try with the header, one without
+    const signed = `${server.url}/no-cond/nc2?X-Amz-SignedHeaders=host%3Bif-none-match&X-Amz-Signature=secret`;
+    expect((await failure(putBlob(signed, data, options, { ifNoneMatch: true }))).message).toMatch(/does not implement the request \(501\)/);
+    expect(server.objects.has('nc2')).toBe(false);
+  });
+
   it('refuses loopback without COMFY_SEAL_BLOB_ALLOW_PRIVATE, and anything but http(s)', async () => {
     const strict = { ...options, allowPrivate: false };
     expect((await failure(getBlob(pointer('/ok/a'), strict))).message).toMatch(/loopback or private address; set COMFY_SEAL_BLOB_ALLOW_PRIVATE=1/);
@@ -100,9 +117,27 @@ describe('worker blob transfers (§9)', () => {
   });
 
   it('classifies addresses', () => {
-    for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '0.0.0.0', '100.64.0.1', '::1', '::', 'fe80::1', 'fd00::1', 'fc12::3', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', 'nonsense']) {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '0.0.0.0', '100.64.0.1', '::1', '::', 'fe80::1', 'fe80::1%eth0', 'fd00::1', 'fc12::3', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '::7f00:1', '::127.0.0.1', 'nonsense']) {
       expect([a, isPrivateAddress(a)]).toEqual([a, true]);
     }
-    for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+    for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8', '2001:4860:4860::8888']) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+  });
+
+  it('judges NAT64 and 6to4 addresses by the IPv4 address they carry; refuses local-use NAT64 and Teredo whole', () => {
+    // NAT64 (64:ff9b::/96): the last 32 bits; 6to4 (2002::/16): bits 16-47.
+    for (const a of ['64:ff9b::7f00:1', '64:ff9b::127.0.0.1', '64:ff9b::a00:5', '64:ff9b::a9fe:a9fe', '64:FF9B::C0A8:101', '2002:7f00:1::1', '2002:a00:5::', '2002:a9fe:a9fe:1::2', '2002:c0a8:101::1']) {
+      expect([a, isPrivateAddress(a)]).toEqual([a, true]);
+    }
+    for (const a of ['64:ff9b::808:808', '64:ff9b::8.8.8.8', '2002:808:808::1', '2002:5db8:d822::1']) expect([a, isPrivateAddress(a)]).toEqual([a, false]);
+    // Local-use NAT64 puts the IPv4 address where its operator chose; Teredo obfuscates the client's.
+    for (const a of ['64:ff9b:1::808:808', '64:ff9b:1:ab::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001::1']) expect([a, isPrivateAddress(a)]).toEqual([a, true]);
+  });
+
+  it('refuses a NAT64 or 6to4 address that a name resolves to, when it carries a private IPv4 address', async () => {
+    for (const address of ['64:ff9b::a9fe:a9fe', '2002:a00:1::1']) {
+      const resolve = ((_h: string, _o: unknown, cb: (e: null, a: Array<{ address: string; family: number }>) => void) => cb(null, [{ address, family: 6 }])) as never;
+      const refused = await new Promise<unknown>((r) => checkedLookup({ allowPrivate: false, resolve })('x', { all: true }, (e) => r(e)));
+      expect([address, (refused as { code?: string } | null)?.code]).toEqual([address, 'EBLOBPRIVATE']);
+    }
   });
 });

@@ -3,14 +3,13 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkImageFile, checkLoadersFilled, loaderLines, preflightWarnings, savingNodes } from '../../client/cli/preflight.js';
-import { prepareWorkflow } from '../../client/prepare/index.js';
+import { checkImageFile } from '../../client/cli/preflight.js';
 import { collectOutputs } from '../../handler/collect.js';
 import { systemClock } from '../../handler/clock.js';
 import { imageFormatOf, isAnimatedWebp } from '../../shared/media.js';
 import { animatedWebp } from '../../simulator/media.js';
 import { pngOf } from '../helpers/pipeline.js';
-import { errorOf, fixture, png } from './prepare-helpers.js';
+import { png } from './prepare-helpers.js';
 
 describe('magic bytes', () => {
   it('knows the formats LoadImage opens, and nothing else', () => {
@@ -43,30 +42,5 @@ describe('magic bytes', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
-});
-
-describe('preflight', () => {
-  const wan = fixture('16-wan-flf2v-named-ids.json');
-
-  it('refuses loaders left unfilled, naming them all; filled ones pass', () => {
-    const e = errorOf(() => checkLoadersFilled(prepareWorkflow(wan).workflow, []));
-    expect(e.message).toMatch(/^the workflow loads files you did not give: start_image \(LoadImage\), end_image \(LoadImage\); give --img FILE/);
-    const prepared = prepareWorkflow(wan, { images: [png('first.png'), png('last.png')] });
-    expect(() => checkLoadersFilled(prepared.workflow, prepared.images)).not.toThrow();
-  });
-
-  it('prints one line per filled loader', () => {
-    const { report } = prepareWorkflow(wan, { images: [png('first.png'), png('first.png', 'other bytes')] });
-    expect(loaderLines(report)).toEqual(['  start_image (LoadImage) <- first.png', '  end_image (LoadImage) <- first.png (sent as first-2.png)']);
-  });
-
-  it('warns only when nothing saves a file (previews and VideoHelperSuite save_output false do not)', () => {
-    expect(savingNodes(wan)).toEqual(['save']);
-    expect(preflightWarnings(wan)).toEqual([]);
-    const previewOnly = fixture('06-sd3-cliptextencodesd3-preview-only.json');
-    expect(preflightWarnings(previewOnly)).toEqual([expect.stringContaining('no node that saves a file')]);
-    const tempOnly = { ...wan, save: { ...wan.save!, inputs: { ...wan.save!.inputs, save_output: false } } };
-    expect(savingNodes(tempOnly)).toEqual([]);
   });
 });

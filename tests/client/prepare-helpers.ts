@@ -1,14 +1,5 @@
-/** Shared by the prepare*.test.ts files: fixtures read in place, error capture, and a diff of inputs. */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+/** Shared by the prepare*.test.ts files: node builders, error capture, and a diff of inputs. */
 import type { Workflow } from '../../shared/schema.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/workflows/', import.meta.url));
-
-/** A real API-format workflow from /work/shared/fixtures/workflows, read where it is (never copied into the repo). */
-export function fixture(name: string): Workflow {
-  return JSON.parse(readFileSync(`${FIXTURES}${name}`, 'utf8')) as Workflow;
-}
 
 export { sealErrorOf as errorOf } from '../helpers/errors.js';
 

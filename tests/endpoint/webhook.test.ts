@@ -144,6 +144,12 @@ describe('sealed webhooks through the local endpoint', () => {
     const flipped = `${token.slice(0, 40)}${token[40] === 'A' ? 'B' : 'A'}${token.slice(41)}`;
     expect(reason({ ...bodyA, output: { encrypted_output: flipped } })).toBe('FORGED');
     expect(reason(bodyA, Fernet.generateKey())).toBe('FORGED');
+    // A character outside ASCII is refused wherever it is, even one whose low byte spells the same token.
+    for (const at of [0, 40, token.length >> 1, token.length - 3]) {
+      const twin = `${token.slice(0, at)}${String.fromCharCode(0x100 | token.charCodeAt(at))}${token.slice(at + 1)}`;
+      expect(reason({ ...bodyA, output: { encrypted_output: twin } })).toBe('FORGED');
+      expect(reason(Buffer.from(JSON.stringify({ ...bodyA, output: { encrypted_output: twin } })))).toBe('FORGED');
+    }
     expect(reason({ id: a, status: 'FAILED', error: JSON.stringify({ code: 'EXECUTION_FAILED', message: 'trust me' }) })).toBe('UNSEALED');
     expect(reason({ id: a, status: 'COMPLETED', output: { status: 'success', outputs: [] } })).toBe('UNSEALED');
     expect(reason('{"id":')).toBe('MALFORMED');

@@ -1,5 +1,5 @@
 /**
- * A ComfyUI that says exactly what the real v0.27.1 server said in one recorded scenario (../shared/fixtures/
+ * A ComfyUI that says exactly what the real v0.27.1 server said in one recorded scenario (tests/fixtures/
  * comfyui-v0.27.1/transcripts): POST /prompt answers as recorded and then plays the recorded WebSocket messages, in order,
  * to the connected client; GET /history answers with the recorded entry. For driving the worker's ComfyUI driver with
  * the real server's messages, over real sockets.
@@ -13,7 +13,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-export const TRANSCRIPTS = fileURLToPath(new URL('../../../shared/fixtures/comfyui-v0.27.1/transcripts/', import.meta.url));
+export const TRANSCRIPTS = fileURLToPath(new URL('../fixtures/comfyui-v0.27.1/transcripts/', import.meta.url));
 
 interface Exchange {
   method: string;

@@ -1,18 +1,17 @@
 /**
- * /object_info held to the real v0.27.1 dump (../shared/fixtures/comfyui-v0.27.1/object_info.json): for every node the
+ * /object_info held to the real v0.27.1 dump (tests/fixtures/comfyui-v0.27.1/object_info.json): for every node the
  * simulator implements that the dump has, the required/optional/hidden input names and types, input_order and the
  * outputs (types, names, lists, output_node) must be the real ones, so validation and UI conversion see ComfyUI's graph;
  * and every combo must list what the real one lists (that ComfyUI had no models, so its model lists are empty too).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { NODES } from '../../simulator/index.js';
 import { objectInfo } from '../../simulator/nodes/registry.js';
+import { realObjectInfo } from '../helpers/recorded.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
-const REAL: Record<string, Any> = JSON.parse(readFileSync(fileURLToPath(new URL('../../../shared/fixtures/comfyui-v0.27.1/object_info.json', import.meta.url)), 'utf8'));
+const REAL = realObjectInfo() as Record<string, Any>;
 
 /** An input's type as a signature sees it: a combo is COMBO whichever way it is spelled (a list, or "COMBO" + options). */
 const typeOf = (spec: Any) => (Array.isArray(spec[0]) || spec[0] === 'COMBO' ? 'COMBO' : spec[0]);

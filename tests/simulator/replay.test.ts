@@ -1,5 +1,5 @@
 /**
- * The simulator held to the real ComfyUI v0.27.1 recordings (../shared/fixtures/comfyui-v0.27.1/transcripts): each
+ * The simulator held to the real ComfyUI v0.27.1 recordings (tests/fixtures/comfyui-v0.27.1/transcripts): each
  * scenario's HTTP requests are replayed in order against one simulator per recording session (the cache and the prompt
  * numbers carry over between scenarios, as they did on the real server), and the WebSocket messages are compared with
  * the recorded ones: types, node order, the states in progress_state, and the set of fields present. Values that differ
@@ -14,7 +14,7 @@ import { startSimulator, type Simulator } from '../../simulator/index.js';
 import { pngOf } from '../helpers/pipeline.js';
 import { Listener, type Recorded } from './listener.js';
 
-const DIR = fileURLToPath(new URL('../../../shared/fixtures/comfyui-v0.27.1/transcripts/', import.meta.url));
+const DIR = fileURLToPath(new URL('../fixtures/comfyui-v0.27.1/transcripts/', import.meta.url));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 const transcript = (name: string): Any => JSON.parse(readFileSync(path.join(DIR, name), 'utf8'));

@@ -2,13 +2,13 @@
  * checkWorkflow against the real ComfyUI v0.27.1 definitions, one case per ComfyUI error type. The dump's model lists
  * are empty (no models were installed); a copy with a checkpoint and LoRA list stands in for an endpoint that has some.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkWorkflow, formatProblem, nearestNames } from '../../client/workflow/check.js';
 import type { ObjectInfo } from '../../client/workflow/definitions.js';
 import type { Workflow } from '../../shared/schema.js';
+import { realObjectInfo } from '../helpers/recorded.js';
 
-const DUMP = JSON.parse(readFileSync('/work/shared/fixtures/comfyui-v0.27.1/object_info.json', 'utf8')) as ObjectInfo;
+const DUMP = realObjectInfo();
 const INSTALLED = structuredClone(DUMP);
 INSTALLED.CheckpointLoaderSimple!.input!.required!.ckpt_name![0] = ['v1-5-pruned-emaonly.safetensors', 'sd_xl_base_1.0.safetensors', 'dreamshaper_8.safetensors'];
 INSTALLED.LoraLoader!.input!.required!.lora_name![0] = ['detail_tweaker.safetensors', 'add_detail.safetensors'];

@@ -3,12 +3,11 @@
  * widgets, muted and bypassed instances), bypass chains, reroute chains, PrimitiveNode values, array values, dangling
  * links, cycles. Built from the frontend's rules (graphToPrompt + ExecutableNodeDTO), with the v0.27.1 definitions.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { convertUiWorkflow } from '../../client/workflow/convert.js';
-import type { ObjectInfo } from '../../client/workflow/definitions.js';
+import { realObjectInfo } from '../helpers/recorded.js';
 
-const DUMP = JSON.parse(readFileSync('/work/shared/fixtures/comfyui-v0.27.1/object_info.json', 'utf8')) as ObjectInfo;
+const DUMP = realObjectInfo();
 
 interface In { name: string; type: string; link?: number | null; widget?: boolean }
 interface NodeSpec { id: number; type: string; inputs?: In[]; outputs?: string[]; wv?: unknown; mode?: number; title?: string }

@@ -4,12 +4,11 @@
  * instance's widgets_values in inner-node order (converted widgets last), its inputs and outputs mapped to the inner
  * slots no inner link uses. Definitions: ComfyUI v0.27.1.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { convertUiWorkflow } from '../../client/workflow/convert.js';
-import type { ObjectInfo } from '../../client/workflow/definitions.js';
+import { realObjectInfo } from '../helpers/recorded.js';
 
-const DUMP = JSON.parse(readFileSync('/work/shared/fixtures/comfyui-v0.27.1/object_info.json', 'utf8')) as ObjectInfo;
+const DUMP = realObjectInfo();
 
 type Slot = [name: string, type: string, link?: number | null, widget?: boolean];
 

@@ -1,5 +1,5 @@
 /**
- * UI → API conversion on the nine real pairs of /work/shared/fixtures/ui-workflows: each converted graph must equal
+ * UI → API conversion on the nine real pairs of ../shared/fixtures/ui-workflows: each converted graph must equal
  * the pair's own Export (API), node for node and input for input, once the edits listed below are applied to the export.
  * Each edit is something the README records (an API file edited after export, a frontend quirk, a custom widget's own
  * serializer) or a title that comes from a display name ComfyUI has renamed since the export.
@@ -12,15 +12,17 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { convertUiWorkflow } from '../../client/workflow/convert.js';
-import type { ObjectInfo } from '../../client/workflow/definitions.js';
-import type { Workflow } from '../../shared/schema.js';
+import { convertUiWorkflow } from '../../../client/workflow/convert.js';
+import type { ObjectInfo } from '../../../client/workflow/definitions.js';
+import type { Workflow } from '../../../shared/schema.js';
+import { realObjectInfo } from '../../helpers/recorded.js';
+import { UI_WORKFLOWS } from '../../helpers/reference.js';
 
-const PAIRS = '/work/shared/fixtures/ui-workflows';
-const DUMP = JSON.parse(readFileSync('/work/shared/fixtures/comfyui-v0.27.1/object_info.json', 'utf8')) as ObjectInfo;
+const PAIRS = UI_WORKFLOWS;
+const DUMP = realObjectInfo();
 
 function load(pair: string): { ui: unknown; api: Workflow; defs: ObjectInfo } {
-  const extra = new URL(`../fixtures/ui-defs/${pair}.json`, import.meta.url);
+  const extra = new URL(`../../fixtures/ui-defs/${pair}.json`, import.meta.url);
   return {
     ui: JSON.parse(readFileSync(`${PAIRS}/${pair}/ui.json`, 'utf8')),
     api: JSON.parse(readFileSync(`${PAIRS}/${pair}/api.json`, 'utf8')) as Workflow,

@@ -6,15 +6,17 @@
 import { crc32, deflateSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { prepareWorkflow } from '../../client/prepare/index.js';
-import { readEmbedded } from '../../client/workflow/embedded.js';
-import { describeSource, loadWorkflow } from '../../client/workflow/load.js';
-import type { ObjectInfo } from '../../client/workflow/definitions.js';
+import { prepareWorkflow } from '../../../client/prepare/index.js';
+import { readEmbedded } from '../../../client/workflow/embedded.js';
+import { describeSource, loadWorkflow } from '../../../client/workflow/load.js';
+import type { ObjectInfo } from '../../../client/workflow/definitions.js';
+import { realObjectInfo } from '../../helpers/recorded.js';
+import { sharedPath } from '../../helpers/reference.js';
 
-const PAIR = '/work/shared/fixtures/ui-workflows/02-flux-fp8-txt2img';
+const PAIR = sharedPath('fixtures', 'ui-workflows', '02-flux-fp8-txt2img');
 const UI = readFileSync(`${PAIR}/ui.json`, 'utf8');
 const API = readFileSync(`${PAIR}/api.json`, 'utf8');
-const DUMP = JSON.parse(readFileSync('/work/shared/fixtures/comfyui-v0.27.1/object_info.json', 'utf8')) as ObjectInfo;
+const DUMP = realObjectInfo();
 
 function pngChunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(8);

@@ -1,12 +1,12 @@
 /**
- * prepareWorkflow on the 16 real-world workflows of /work/shared/fixtures/workflows. The truth of each row was read off
+ * prepareWorkflow on the 16 real-world workflows of ../shared/fixtures/workflows. The truth of each row was read off
  * the fixture's wiring by hand (sampler/guider → conditioning nodes → encoder), not from its titles.
  */
 import { readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { prepareWorkflow } from '../../client/prepare/index.js';
-import { changedInputs, deepFreeze, errorOf, fixture, png } from './prepare-helpers.js';
+import { prepareWorkflow } from '../../../client/prepare/index.js';
+import { changedInputs, deepFreeze, errorOf, png } from '../../client/prepare-helpers.js';
+import { publicWorkflow, WORKFLOWS } from '../../helpers/reference.js';
 
 interface Truth {
   /** Inputs that get the prompt, or the error it must raise. */
@@ -63,12 +63,11 @@ const NEGATIVE = 'lowres, watermark';
 
 describe('prepareWorkflow on the 16 real-world workflows', () => {
   it('has a truth row for every fixture', () => {
-    const dir = fileURLToPath(new URL('../../../shared/fixtures/workflows/', import.meta.url));
-    expect(Object.keys(TRUTH)).toEqual(readdirSync(dir).filter((f) => f.endsWith('.json')).sort());
+    expect(Object.keys(TRUTH)).toEqual(readdirSync(WORKFLOWS).filter((f) => f.endsWith('.json')).sort());
   });
 
   describe.each(Object.entries(TRUTH))('%s', (file, truth) => {
-    const wf = deepFreeze(fixture(file));
+    const wf = deepFreeze(publicWorkflow(file));
 
     it('puts the prompt into exactly the positive text fields, and nothing else', () => {
       if (truth.prompt instanceof RegExp) {
@@ -121,26 +120,26 @@ describe('prepareWorkflow on the 16 real-world workflows', () => {
   });
 
   it('lets --prompt-node choose in the ambiguous one', () => {
-    const wf = fixture('14-flux2-klein-edit-nested-ids.json');
+    const wf = publicWorkflow('14-flux2-klein-edit-nested-ids.json');
     const { workflow, report } = prepareWorkflow(wf, { prompt: PROMPT, promptNode: '92:74' });
     expect(changedInputs(wf, workflow)).toEqual(['92:74.text']);
     expect(report.prompt).toEqual([{ node_id: '92:74', class_type: 'CLIPTextEncode', fields: ['text'] }]);
   });
 
   it('reports text set at its source for the linked prompt', () => {
-    const { report } = prepareWorkflow(fixture('13-flux2-klein-subgraph-primitive-text.json'), { prompt: PROMPT, negative: NEGATIVE });
+    const { report } = prepareWorkflow(publicWorkflow('13-flux2-klein-subgraph-primitive-text.json'), { prompt: PROMPT, negative: NEGATIVE });
     expect(report.prompt).toEqual([{ node_id: '75:74', class_type: 'CLIPTextEncode', fields: ['text'], sources: [{ field: 'text', node_id: '76', input: 'value' }] }]);
     expect(report.negative).toEqual([{ node_id: '75:67', class_type: 'CLIPTextEncode', fields: ['text'] }]);
   });
 
   it('reports base and refiner in the SDXL graph', () => {
-    const { report } = prepareWorkflow(fixture('03-sdxl-base-refiner-zeroout.json'), { prompt: PROMPT, negative: NEGATIVE });
+    const { report } = prepareWorkflow(publicWorkflow('03-sdxl-base-refiner-zeroout.json'), { prompt: PROMPT, negative: NEGATIVE });
     expect(report.prompt.map((c) => c.node_id).sort()).toEqual(['17', '6']);
     expect(report.negative).toEqual([{ node_id: '20', class_type: 'CLIPTextEncode', fields: ['text'] }]);
   });
 
   it('replaces a loader value with a subfolder and type suffix (fixture 08: "clipspace/... [input]")', () => {
-    const wf = fixture('08-inpaint-loadimage-loadimagemask.json');
+    const wf = publicWorkflow('08-inpaint-loadimage-loadimagemask.json');
     const { workflow, report } = prepareWorkflow(wf, { images: [png('photo.png'), png('mask.webp')] });
     expect([workflow['11']!.inputs.image, workflow['54']!.inputs.image, workflow['54']!.inputs.channel]).toEqual(['photo.png', 'mask.webp', 'red']);
     expect(report.images).toEqual([
@@ -150,7 +149,7 @@ describe('prepareWorkflow on the 16 real-world workflows', () => {
   });
 
   it('does everything at once on a frozen fixture without writing to it', () => {
-    const wf = deepFreeze(fixture('16-wan-flf2v-named-ids.json'));
+    const wf = deepFreeze(publicWorkflow('16-wan-flf2v-named-ids.json'));
     const before = JSON.stringify(wf);
     const { workflow } = prepareWorkflow(wf, {
       prompt: PROMPT,

@@ -1,11 +1,13 @@
 /** prepareWorkflow on UI-format input: prompts, seeds and images land exactly as on the API export of the same graph. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { prepareWorkflow } from '../../client/prepare/index.js';
-import type { ObjectInfo } from '../../client/workflow/definitions.js';
+import { prepareWorkflow } from '../../../client/prepare/index.js';
+import type { ObjectInfo } from '../../../client/workflow/definitions.js';
+import { realObjectInfo } from '../../helpers/recorded.js';
+import { sharedPath } from '../../helpers/reference.js';
 
-const DUMP = JSON.parse(readFileSync('/work/shared/fixtures/comfyui-v0.27.1/object_info.json', 'utf8')) as ObjectInfo;
-const PAIR = '/work/shared/fixtures/ui-workflows/02-flux-fp8-txt2img';
+const DUMP = realObjectInfo();
+const PAIR = sharedPath('fixtures', 'ui-workflows', '02-flux-fp8-txt2img');
 const read = (f: string) => JSON.parse(readFileSync(`${PAIR}/${f}`, 'utf8'));
 
 describe('prepareWorkflow on a UI workflow', () => {
