@@ -149,6 +149,26 @@ afterEach(async () => {
   rig = replay = undefined;
 });
 
+describe("the worker's socket", () => {
+  it('announces supports_preview_metadata first on every connection, so previews come as type 4 (naming their prompt)', async () => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    const firsts: string[] = [];
+    wss.on('connection', (ws) => {
+      ws.once('message', (data) => {
+        firsts.push(data.toString());
+        if (firsts.length === 1) ws.terminate(); // and again after a reconnect
+      });
+    });
+    await new Promise((r) => wss.once('listening', r));
+    const socket = new ComfySocket({ url: `http://127.0.0.1:${(wss.address() as { port: number }).port}`, clientId: 'c1' });
+    closers.push(() => socket.close(), () => wss.close());
+    const deadline = Date.now() + 5_000;
+    while (firsts.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(firsts.map((f) => JSON.parse(f))).toEqual(Array(2).fill({ type: 'feature_flags', data: { supports_preview_metadata: true } }));
+  });
+});
+
 describe('preview frames of the real ComfyUI v0.27.1 (recorded headers and sizes)', () => {
   async function framesOf(name: string) {
     const t = loadTranscript(name);
