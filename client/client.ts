@@ -9,17 +9,18 @@ import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import runpodSdk from 'runpod-sdk';
 import { blobPointerJson } from '../shared/blob.js';
 import { bundleJson, serializeBundle, type Bundle, type BundleImage } from '../shared/bundle.js';
-import { openError, openOutput, openProgress, openResultBlob, type Result } from '../shared/envelope.js';
+import { openFailure, openOutput, openProgress, openResultBlob, type Result } from '../shared/envelope.js';
 import { release } from '../shared/releasable.js';
 import { SealingBody } from '../shared/sealing-body.js';
-import { fetchBlob, putBlob } from './blob/transfer.js';
-import { DEFAULT_BLOB_TTL_S, newBlobKeys, requestKeyOf, type BlobStore } from './blob/store.js';
+import { blobSizeProblem, DEFAULT_MAX_BLOB_BYTES, fetchBlob, putBlob } from './blob/transfer.js';
+import { DEFAULT_BLOB_TTL_S, newBlobKeys, ownBlobKeys, type BlobStore } from './blob/store.js';
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
 import { openQueryAnswer } from '../shared/query.js';
 import { PreviewTracker, type LivePreview } from './preview.js';
 import type { BundleOptions, BundleQuery, Progress, QueryResult, Workflow } from '../shared/schema.js';
 import { webhookUrlProblem } from '../shared/webhook.js';
+import { checkWebhook, type WebhookEvent } from './webhook.js';
 import type { ObjectInfo } from './workflow/definitions.js';
 import {
   AbortError,
@@ -31,6 +32,7 @@ import {
   RunpodApiError,
   RunpodConnectionError,
   WaitTimeoutError,
+  WrongJobError,
   type ConfigSetting,
 } from './errors.js';
 
@@ -74,6 +76,8 @@ export interface ComfySealClientOptions {
   blobStore?: BlobStore;
   /** How long presigned URLs live, seconds. @default COMFY_SEAL_BLOB_TTL_S, then 86400 */
   blobTtlS?: number;
+  /** The largest result blob fetched; a pointer stating more is refused. @default COMFY_SEAL_MAX_BLOB_MB, then 2048 MB */
+  maxBlobBytes?: number;
 }
 
 export interface RetryEvent {
@@ -180,12 +184,15 @@ export class ComfySealClient {
   readonly #fernet: Fernet | null;
   readonly #endpoint: Endpoint;
   readonly #options: Required<
-    Pick<ComfySealClientOptions, 'maxRetries' | 'connectRetryMs' | 'retryMinMs' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext' | 'blobTtlS'>
+    Pick<ComfySealClientOptions, 'maxRetries' | 'connectRetryMs' | 'retryMinMs' | 'requestTimeoutMs' | 'pollMinMs' | 'pollMaxMs' | 'plaintext' | 'blobTtlS' | 'maxBlobBytes'>
   > &
     Pick<ComfySealClientOptions, 'onRetry'>;
   readonly #store: BlobStore | undefined;
-  /** Blob keys per job, deleted by releaseBlobs once the result is safe. */
-  readonly #blobs = new Map<string, Set<string>>();
+  /**
+   * Per job: the result's GET URL this client issued (the only URL a result pointer may name) and the keys it created,
+   * deleted by releaseBlobs once the result is safe. Nothing else is ever fetched or deleted (§11).
+   */
+  readonly #blobs = new Map<string, JobBlobs>();
 
   /** Throws ConfigError listing every missing setting at once. */
   constructor(options: ComfySealClientOptions = {}) {
@@ -211,6 +218,7 @@ export class ComfySealClient {
       pollMaxMs: options.pollMaxMs ?? 3_000,
       plaintext,
       blobTtlS: options.blobTtlS ?? blobTtl(env.COMFY_SEAL_BLOB_TTL_S),
+      maxBlobBytes: options.maxBlobBytes ?? maxBlobBytes(env.COMFY_SEAL_MAX_BLOB_MB),
       ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     };
     this.#store = options.blobStore;
@@ -234,7 +242,7 @@ export class ComfySealClient {
    * bundle stored as a blob and a sealed pointer sent instead (then the result always comes as a blob, so that a
    * result pointer names both keys: see newBlobKeys).
    */
-  async #blobRequest(request: SubmitRequest, store: BlobStore, fernet: Fernet): Promise<{ body: { input: Record<string, unknown> }; keys: string[] }> {
+  async #blobRequest(request: SubmitRequest, store: BlobStore, fernet: Fernet): Promise<{ body: { input: Record<string, unknown> }; blobs: JobBlobs }> {
     const keys = newBlobKeys(store.prefix);
     const ttl = this.#options.blobTtlS;
     const [put, get] = await Promise.all([store.presign(keys.result, 'PUT', ttl, { ifNoneMatch: true }), store.presign(keys.result, 'GET', ttl)]);
@@ -244,7 +252,7 @@ export class ComfySealClient {
       const token = inline.sealBytes(fernet);
       const text = token.toString('latin1');
       release(token);
-      return { body: { input: { encrypted_input: text } }, keys: [keys.result] };
+      return { body: { input: { encrypted_input: text } }, blobs: { get, keys: [keys.result] } };
     }
     bundle.reply!.always = true;
     // Sealed while it is PUT, through a presigned URL as the worker's are: the upload starts with the first MB.
@@ -253,7 +261,7 @@ export class ComfySealClient {
       const [putUrl, url] = await Promise.all([store.presign(keys.request, 'PUT', ttl), store.presign(keys.request, 'GET', ttl)]);
       await putBlob(putUrl, body);
       const pointer = fernet.encrypt(blobPointerJson({ url, sha256: body.sha256, size: body.length }));
-      return { body: { input: { encrypted_input: pointer } }, keys: [keys.request, keys.result] };
+      return { body: { input: { encrypted_input: pointer } }, blobs: { get, keys: [keys.request, keys.result] } };
     } finally {
       body.release();
     }
@@ -264,7 +272,7 @@ export class ComfySealClient {
     const blob = this.#store && this.#fernet && !this.#options.plaintext ? await this.#blobRequest(request, this.#store, this.#fernet) : undefined;
     const body = blob ? { ...blob.body, ...(request.webhook !== undefined ? { webhook: checkedWebhook(request.webhook) } : {}) } : this.buildRequest(request);
     const id = await this.#send(body, requestOverhead(request));
-    if (blob) this.#blobs.set(id, new Set(blob.keys));
+    if (blob) this.#blobs.set(id, blob.blobs);
     return id;
   }
 
@@ -277,20 +285,52 @@ export class ComfySealClient {
     return answer.id;
   }
 
-  /** A completed job's output → Result; a result pointer is fetched, checked against it and opened (§9). */
-  async #openCompleted(jobId: string, output: unknown): Promise<Result> {
+  /**
+   * A completed job's output → Result, refused (BAD_ANSWER, nothing fetched or deleted) unless it names `jobId` (§11).
+   * A result pointer is fetched only from the URL this client issued for the job, checked against it, and opened (§9).
+   */
+  async #openCompleted(jobId: string, output: unknown, signal: AbortSignal | undefined): Promise<Result> {
     const opened = openOutput(output, this.#fernet);
-    if (!opened.pointer) return opened.result;
-    // A resumed client knows the job's blobs from the pointer alone.
-    const key = this.#store?.keyOf?.(opened.pointer.url);
-    if (key) {
-      const keys = this.#blobs.get(jobId) ?? new Set<string>();
-      keys.add(key);
-      const requestKey = requestKeyOf(key);
-      if (requestKey) keys.add(requestKey);
-      this.#blobs.set(jobId, keys);
+    if (!opened.pointer) {
+      checkJob(jobId, opened.result.jobId, 'result');
+      return opened.result;
     }
-    return openResultBlob(await fetchBlob(opened.pointer), this.#fernet!); // decrypted over itself: the files are views of it
+    checkJob(jobId, opened.jobId, 'result pointer');
+    const tooLarge = blobSizeProblem(opened.pointer.size, this.#options.maxBlobBytes);
+    if (tooLarge) throw new ComfySealError('BAD_ANSWER', `${tooLarge}: raise the limit if the endpoint's own is higher`);
+    const issued = this.#blobs.get(jobId);
+    if (issued && !issued.derived && opened.pointer.url !== issued.get) {
+      throw new ComfySealError('BAD_ANSWER', `the result pointer of job ${jobId} names a URL this client did not issue for the job; nothing was fetched or deleted`);
+    }
+    const blobs = issued && !issued.derived ? issued : await this.#resumedBlobs(jobId, opened.pointer.url);
+    let token: Buffer;
+    try {
+      token = await fetchBlob({ ...opened.pointer, url: blobs.get }, { maxBytes: this.#options.maxBlobBytes, ...(signal ? { signal } : {}) });
+    } catch (error) {
+      if (signal?.aborted) throw new AbortError(jobId, true);
+      throw error;
+    }
+    const result = openResultBlob(token, this.#fernet!); // decrypted over itself: the files are views of it
+    checkJob(jobId, result.jobId, 'result');
+    this.#blobs.set(jobId, blobs); // only now: a resumed client deletes nothing for an answer it refused
+    return result;
+  }
+
+  /**
+   * A resumed client (which remembers nothing of the job) trusts a pointer only to a key of the shape it creates
+   * (`<prefix>/<32 hex>.out` under its own store's prefix), and fetches that key through a URL it presigns itself: so
+   * whatever host or key a pointer names, only the client's own objects are read or deleted.
+   */
+  async #resumedBlobs(jobId: string, url: string): Promise<JobBlobs> {
+    const store = this.#store;
+    if (!store) {
+      throw new ComfySealError('CONFIG', `the result of job ${jobId} is in a blob; the client fetches blobs only from its own store: resume with the one the job was sent with (--blob-url s3://BUCKET/PREFIX, or the blobStore option)`);
+    }
+    const key = store.keyOf?.(url) ?? null;
+    const keys = key === null ? null : ownBlobKeys(key, store.prefix ?? '');
+    if (!keys) throw new ComfySealError('BAD_ANSWER', `the result pointer of job ${jobId} names an object this client did not create (not <prefix>/<32 hex>.out in its blob store); nothing was fetched or deleted`);
+    const get = await store.presign(keys.result, 'GET', this.#options.blobTtlS).catch((error: unknown) => Promise.reject(storeFailed('presign the result blob URL', error)));
+    return { get, keys: [keys.request, keys.result], derived: true };
   }
 
   /**
@@ -298,12 +338,12 @@ export class ComfySealClient {
    * Resolves with how many keys were deleted.
    */
   async releaseBlobs(jobId: string): Promise<number> {
-    const keys = this.#blobs.get(jobId);
+    const keys = this.#blobs.get(jobId)?.keys;
     if (!keys || !this.#store) return 0;
     const store = this.#store;
-    await Promise.all([...keys].map((k) => store.delete(k).catch((error: unknown) => Promise.reject(storeFailed('delete a blob', error)))));
+    await Promise.all(keys.map((k) => store.delete(k).catch((error: unknown) => Promise.reject(storeFailed('delete a blob', error)))));
     this.#blobs.delete(jobId);
-    return keys.size;
+    return keys.length;
   }
 
   async status(jobId: string): Promise<StatusBody> {
@@ -312,7 +352,7 @@ export class ComfySealClient {
 
   /** Waits for the job to end; the opened result, or JobFailedError with the opened details. */
   wait(jobId: string, options: WaitOptions = {}): Promise<Result> {
-    return this.#waitFor(jobId, options, (output) => this.#openCompleted(jobId, output));
+    return this.#waitFor(jobId, options, (output) => this.#openCompleted(jobId, output, options.signal));
   }
 
   /** Asks the endpoint a question (contract §10: `object_info`, `ping`), sealed both ways, and waits for the answer. */
@@ -320,7 +360,11 @@ export class ComfySealClient {
     const text = serializeBundle({ workflow: {}, images: [], options: {}, query });
     const input = this.#options.plaintext || !this.#fernet ? (JSON.parse(text) as Record<string, unknown>) : { encrypted_input: this.#fernet.encrypt(text) };
     const jobId = await this.#send({ input });
-    return this.#waitFor(jobId, options, (output) => openQueryAnswer(output, this.#fernet));
+    return this.#waitFor(jobId, options, (output) => {
+      const answer = openQueryAnswer(output, this.#fernet);
+      checkJob(jobId, answer.job_id, 'answer');
+      return answer;
+    });
   }
 
   /** The endpoint's node definitions (its ComfyUI's GET /object_info), for converting and checking workflows. */
@@ -348,14 +392,16 @@ export class ComfySealClient {
         case 'COMPLETED':
           return await open(s.output);
         case 'FAILED': {
-          const failure = openError(s.error, this.#fernet);
-          throw new JobFailedError(jobId, failure.code, failure.message, failure.details);
+          // A sealed failure must name the job too; a plaintext one proves nothing either way and only ends the wait.
+          const { error, sealed, jobId: named } = openFailure(s.error, this.#fernet);
+          if (sealed) checkJob(jobId, named, 'failure');
+          throw new JobFailedError(jobId, error.code, error.message, error.details);
         }
         case 'CANCELLED':
         case 'TIMED_OUT':
           throw new JobFailedError(jobId, s.status, s.status === 'CANCELLED' ? 'the job was cancelled' : "the job ran past the endpoint's execution timeout");
         default: {
-          const progress = s.status === 'IN_PROGRESS' ? safeProgress(s.output, this.#fernet) : null;
+          const progress = s.status === 'IN_PROGRESS' ? safeProgress(jobId, s.output, this.#fernet) : null;
           const preview = previews.next(progress);
           options.onProgress?.({
             jobId,
@@ -390,6 +436,18 @@ export class ComfySealClient {
     }
     if (!options.keepBlobs) await this.releaseBlobs(jobId);
     return { jobId, result };
+  }
+
+  /**
+   * A webhook body → the opened result or failure of the job it names, as `openWebhook` opens it; a result that went to
+   * a blob is fetched as `wait` fetches one (only from this client's own store). WebhookRejectedError for a body that
+   * proves nothing; BAD_ANSWER for a pointer this client would not fetch.
+   */
+  async openWebhook(body: unknown): Promise<WebhookEvent> {
+    if (!this.#fernet) throw new ConfigError([CONFIG_SETTINGS.key]);
+    const event = checkWebhook(body, this.#fernet);
+    if (!('pointer' in event)) return event;
+    return { jobId: event.jobId, status: 'COMPLETED', result: await this.#openCompleted(event.jobId, event.output, undefined) };
   }
 
   /** Re-attaches to a job submitted earlier (e.g. before a crash) and waits for its result. */
@@ -454,8 +512,27 @@ function requestOverhead(request: SubmitRequest): number {
   return (Buffer.byteLength(JSON.stringify({ workflow: request.workflow, options: request.options ?? {} })) * 4) / 3;
 }
 
+/** What the client issued for a job's blobs; `derived`: worked out by a resumed client from a result pointer. */
+interface JobBlobs {
+  get: string;
+  keys: string[];
+  derived?: boolean;
+}
+
+/** An opened answer that names another job than `jobId`, or none: WrongJobError (BAD_ANSWER, §11). */
+function checkJob(jobId: string, named: string | undefined, what: string): void {
+  if (named !== jobId) throw new WrongJobError(jobId, named, what);
+}
+
 /** `{"input":{"encrypted_input":""}}` around the token. */
 const RUN_BODY_OVERHEAD = 32;
+
+function maxBlobBytes(text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_MAX_BLOB_BYTES;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new ComfySealError('CONFIG', 'COMFY_SEAL_MAX_BLOB_MB must be a positive number of MB');
+  return Math.floor(n * 1_000_000);
+}
 
 function blobTtl(text: string | undefined): number {
   if (text === undefined || text === '') return DEFAULT_BLOB_TTL_S;
@@ -471,9 +548,11 @@ function storeFailed(what: string, error: unknown): SealError {
   return new SealError('STORAGE_FAILED', `could not ${what} (${name}${status ? `, ${status}` : ''}): check the bucket, AWS_* credentials and AWS_ENDPOINT_URL_S3`, {}, { cause: error });
 }
 
-function safeProgress(output: unknown, fernet: Fernet | null): Progress | null {
+/** A progress update we can read and that names the job (§11); any other is not shown. */
+function safeProgress(jobId: string, output: unknown, fernet: Fernet | null): Progress | null {
   try {
-    return openProgress(output, fernet);
+    const progress = openProgress(output, fernet);
+    return progress?.job_id === jobId ? progress : null;
   } catch (error) {
     if (error instanceof SealError) return null; // a progress we cannot read is not worth failing the wait for
     throw error;

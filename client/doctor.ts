@@ -11,7 +11,7 @@ import { fetchBlob, putBlob } from './blob/transfer.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
 import { ComfySealClient, DEFAULT_API_URL, describeApi } from './client.js';
-import { ComfySealError, ConfigError, JobFailedError, RunpodApiError, WaitTimeoutError } from './errors.js';
+import { ComfySealError, ConfigError, JobFailedError, RunpodApiError, WaitTimeoutError, WrongJobError } from './errors.js';
 
 export interface ClientDoctorOptions {
   env: NodeJS.ProcessEnv;
@@ -58,6 +58,8 @@ export async function sealedPing({ client, timeoutMs }: SealedPingOptions): Prom
     return { kind: 'answered', ping: await client.ping({ timeoutMs }) };
   } catch (error) {
     if (error instanceof JobFailedError) return { kind: 'failed', code: error.jobCode };
+    // An answer for another job is a replay (§11); one that names none, or lacks the ping, comes from an older image.
+    if (error instanceof WrongJobError && error.namedJobId !== undefined) return { kind: 'failed', code: 'WRONG_JOB' };
     if (error instanceof ComfySealError && error.code === 'BAD_ANSWER') return { kind: 'failed', code: 'NO_PING' };
     if (error instanceof WaitTimeoutError) {
       await client.cancel(error.jobId).catch(() => undefined);
@@ -83,6 +85,9 @@ export function pingResults(outcome: PingOutcome): CheckResult[] {
     case 'failed':
       if (outcome.code === 'DECRYPT_FAILED') {
         return [{ name: 'sealed ping', verdict: 'fail', detail: "the endpoint could not open a sealed job: its ENCRYPTION_KEY differs from yours", fix: 'set the same ENCRYPTION_KEY on the endpoint (its template variables) and here' }];
+      }
+      if (outcome.code === 'WRONG_JOB') {
+        return [{ name: 'sealed ping', verdict: 'fail', detail: "the endpoint answered the ping with another job's sealed answer: someone with your RunPod API key, or on RunPod's side, is replaying answers", fix: 'rotate the RunPod API key (RunPod console: Settings > API Keys) and check who can reach the endpoint' }];
       }
       if (outcome.code === 'BAD_INPUT' || outcome.code === 'NO_PING') {
         return [{ name: 'sealed ping', verdict: 'warn', detail: "the endpoint opened the sealed job (same key) but does not answer pings: an older image", fix: 'update the endpoint to a newer comfy-seal image' }];

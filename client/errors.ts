@@ -16,7 +16,9 @@ import type { ErrorCode, ErrorDetails } from '../shared/errors.js';
  * - UNSAFE_NAME / OUTPUT_EXISTS / OUTPUT_FAILED: writing result files (a name that is not a plain file name; 9,999
  *   files of one name; the file system refused).
  * - BAD_INPUT: an argument is unusable (a webhook URL that is not http(s)).
- * - BAD_ANSWER: the endpoint answered a query (`nodes()`, `ping()`) without what it asks for (an older worker).
+ * - BAD_ANSWER: an answer the client refuses, writing nothing (§11): a result, failure, query answer or blob pointer
+ *   that does not name the job asked about (`WrongJobError`), a result blob pointer to a URL this client did not issue
+ *   for the job or over its `maxBlobBytes`, a query answered without its data (an older worker).
  * - WEBHOOK_REJECTED: `openWebhook` refused a body (`WebhookRejectedError.reason`).
  */
 export const CLIENT_ERROR_CODES = [
@@ -135,11 +137,38 @@ export class WaitTimeoutError extends ComfySealError {
   }
 }
 
-/** The caller's AbortSignal stopped `wait` (named like the platform's AbortError); the job goes on. */
+/**
+ * The caller's AbortSignal stopped `wait` (named like the platform's AbortError). Either the job goes on, or
+ * (`resultReady`) it is done and its result, stopped while it was being fetched, can be fetched again with `resume`.
+ */
 export class AbortError extends ComfySealError {
   override name = 'AbortError';
-  constructor(readonly jobId: string) {
-    super('ABORTED', `stopped waiting for job ${jobId}; it is still running`);
+  constructor(
+    readonly jobId: string,
+    readonly resultReady = false,
+  ) {
+    super('ABORTED', resultReady ? `stopped fetching the result of job ${jobId}; the job is done, and its result can be fetched again` : `stopped waiting for job ${jobId}; it is still running`);
+  }
+}
+
+/**
+ * A sealed answer that does not name the job it was asked about (§11): the key proves who sealed it, not which job it
+ * belongs to, so a result, failure or query answer of another job (or of none) is refused and nothing is written.
+ */
+export class WrongJobError extends ComfySealError {
+  override name = 'WrongJobError';
+  constructor(
+    readonly jobId: string,
+    /** The job the answer names; undefined when it names none. */
+    readonly namedJobId: string | undefined,
+    what: string,
+  ) {
+    super(
+      'BAD_ANSWER',
+      namedJobId === undefined
+        ? `the ${what} for job ${jobId} names no job, so nothing proves it is this job's; nothing was written (an endpoint image older than this client: update it)`
+        : `the ${what} for job ${jobId} belongs to another job; nothing was written (someone with your RunPod API key, or on RunPod's side, answered for it: rotate the API key)`,
+    );
   }
 }
 

@@ -28,6 +28,7 @@ export {
   OutputWriteError,
   JobFailedError,
   WebhookRejectedError,
+  WrongJobError,
   type ClientErrorCode,
   type ConfigSetting,
 } from './errors.js';

@@ -13,11 +13,12 @@ import type { JobDeps, JobOutcome } from './job.js';
 /** How long a ping waits for ComfyUI. */
 export const PING_TIMEOUT_MS = 5_000;
 
-async function answer(query: BundleQuery, deps: JobDeps, key: Fernet | null, signal?: AbortSignal): Promise<QueryResult> {
+/** The answer names the job that asked (§11), as a result does. */
+async function answer(jobId: string, query: BundleQuery, deps: JobDeps, key: Fernet | null, signal?: AbortSignal): Promise<QueryResult> {
   if (query === 'object_info' && !key) {
     throw new SealError('PLAINTEXT_REFUSED', 'node definitions name the installed models, so they are answered only to a sealed query');
   }
-  if (query === 'object_info') return { status: 'success', outputs: [], object_info: await deps.http.objectInfo(signal) };
+  if (query === 'object_info') return { status: 'success', job_id: jobId, outputs: [], object_info: await deps.http.objectInfo(signal) };
   const timer = new AbortController();
   const version = await Promise.race([
     deps.http.probe(),
@@ -27,14 +28,14 @@ async function answer(query: BundleQuery, deps: JobDeps, key: Fernet | null, sig
     ),
   ]);
   timer.abort();
-  return { status: 'success', outputs: [], ping: { comfy: version === null ? { ok: false } : { ok: true, version } } };
+  return { status: 'success', job_id: jobId, outputs: [], ping: { comfy: version === null ? { ok: false } : { ok: true, version } } };
 }
 
 /** One query job, start to end; failures become a sealed failure like any job's. */
 export async function runQuery(jobId: string, query: BundleQuery, deps: JobDeps, key: Fernet | null, signal?: AbortSignal): Promise<JobOutcome> {
   const started = deps.clock.now();
   try {
-    const output = sealQueryAnswer(await answer(query, deps, key, signal), key, deps.config.maxResultBytes);
+    const output = sealQueryAnswer(await answer(jobId, query, deps, key, signal), key, deps.config.maxResultBytes);
     const ms = deps.clock.now() - started;
     deps.log.log('info', 'job.done', { job_id: jobId, ms });
     return { kind: 'success', output, timingsMs: { total: Math.round(ms * 10) / 10 } };
@@ -42,6 +43,6 @@ export async function runQuery(jobId: string, query: BundleQuery, deps: JobDeps,
     const error = SealError.from(caught);
     if (signal?.aborted) return { kind: 'cancelled' };
     deps.log.log('warn', 'job.failed', { job_id: jobId, code: error.code, ms: deps.clock.now() - started });
-    return { kind: 'failure', error: sealError(error, key), code: error.code, unhealthy: false };
+    return { kind: 'failure', error: sealError(error, key, jobId), code: error.code, unhealthy: false };
   }
 }

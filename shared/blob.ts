@@ -21,8 +21,12 @@ export function inlineAdvice(limitBytes: number, copies = 1): string {
   return `about ${inlineImageMb(limitBytes, copies)} MB of images fit inline; a blob store (--blob-url s3://BUCKET/PREFIX) lifts the limit`;
 }
 
-/** `{"blob": {url, sha256, size}}`: the plaintext of a token that stands for a larger token stored at `url` (§9). */
+/**
+ * `{"blob": {url, sha256, size}}`: the plaintext of a token that stands for a larger token stored at `url` (§9). A
+ * result pointer also names its job (`job_id`, §11), as the result itself does.
+ */
 export const blobPointerSchema = z.strictObject({
+  job_id: z.string().optional(),
   blob: z.strictObject({
     url: blobUrlSchema,
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
@@ -41,9 +45,9 @@ export function parseBlobPointer(value: unknown, what: string): BlobPointer {
   return parseWith(blobPointerSchema, value, what).blob;
 }
 
-/** The pointer's plaintext JSON. */
-export function blobPointerJson(pointer: BlobPointer): string {
-  return JSON.stringify({ blob: { url: pointer.url, sha256: pointer.sha256, size: pointer.size } });
+/** The pointer's plaintext JSON; a result pointer names the job it belongs to. */
+export function blobPointerJson(pointer: BlobPointer, jobId?: string): string {
+  return JSON.stringify({ ...(jobId !== undefined ? { job_id: jobId } : {}), blob: { url: pointer.url, sha256: pointer.sha256, size: pointer.size } });
 }
 
 /** What a blob PUT sends: its length up front, then its bytes; each `pieces()` starts from the first byte (a retry). */

@@ -2,7 +2,7 @@
  * What goes back to RunPod (contract §3–4): the sealed result, the failure string, the sealed progress — and their
  * openers, used by the client, by `comfy-seal open` and by tests.
  */
-import { blobPointerJson, inlineAdvice, isBlobPointer, parseBlobPointer, type BlobPointer } from './blob.js';
+import { blobPointerJson, blobPointerSchema, inlineAdvice, isBlobPointer, type BlobPointer } from './blob.js';
 import { SealError, isErrorCode, type ErrorCode, type ErrorDetails } from './errors.js';
 import { decodeUtf8, parseJsonLimited } from './json.js';
 import { Fernet } from './fernet.js';
@@ -188,13 +188,22 @@ export function resultTooLarge(bytes: number, limit: number): SealError {
   return new SealError('OUTPUT_TOO_LARGE', `the result is over ${Math.floor(limit / 1e6)} MB once sealed: ${inlineAdvice(limit)}`, { bytes, limit_bytes: limit });
 }
 
-/** RunPod `output` (sealed, or plaintext for a plaintext job) → the result, or the pointer to the blob holding it (§9). */
-export function openOutput(output: unknown, fernet: Fernet | null): { result: Result; pointer?: undefined } | { pointer: BlobPointer; result?: undefined } {
+/**
+ * RunPod `output` (sealed, or plaintext for a plaintext job) → the result, or the pointer to the blob holding it (§9)
+ * with the job it names (§11).
+ */
+export function openOutput(
+  output: unknown,
+  fernet: Fernet | null,
+): { result: Result; pointer?: undefined; jobId?: undefined } | { pointer: BlobPointer; jobId?: string; result?: undefined } {
   let payload: unknown = output;
   if (isObject(output) && typeof output.encrypted_output === 'string') {
     if (!fernet) throw new SealError('BAD_INPUT', 'the result is sealed; a key is needed to open it');
     payload = openResultJson(output.encrypted_output, fernet);
-    if (isBlobPointer(payload)) return { pointer: parseBlobPointer(payload, 'result pointer') };
+    if (isBlobPointer(payload)) {
+      const pointer = parseWith(blobPointerSchema, payload, 'result pointer');
+      return { pointer: pointer.blob, ...(pointer.job_id !== undefined ? { jobId: pointer.job_id } : {}) };
+    }
   }
   return { result: resultOf(payload) };
 }
@@ -214,9 +223,9 @@ export function openResultBlob(token: Buffer, fernet: Fernet): Result {
   return resultOf(openResultJson(token, fernet));
 }
 
-/** The sealed `{blob}` pointer that stands for a result stored at `pointer.url`. */
-export function sealBlobPointer(pointer: BlobPointer, fernet: Fernet): { encrypted_output: string } {
-  return { encrypted_output: fernet.encrypt(blobPointerJson(pointer)) };
+/** The sealed `{blob}` pointer that stands for a result stored at `pointer.url`, naming the job it belongs to (§11). */
+export function sealBlobPointer(pointer: BlobPointer, fernet: Fernet, jobId?: string): { encrypted_output: string } {
+  return { encrypted_output: fernet.encrypt(blobPointerJson(pointer, jobId)) };
 }
 
 function resultOf(payload: unknown): Result {

@@ -89,6 +89,8 @@ export const queryBundleSchema = z.object({
 /** A query's answer: a result with no outputs, plus the answer's own field. */
 export const queryResultSchema = z.looseObject({
   status: z.literal('success'),
+  /** The job that asked (§11): the client refuses an answer naming another job, or none. */
+  job_id: z.string().optional(),
   outputs: z.array(z.unknown()),
   object_info: z.record(z.string(), z.unknown()).optional(),
   ping: z.looseObject({ comfy: z.looseObject({ ok: z.boolean(), version: z.string().optional() }) }).optional(),
@@ -183,7 +185,7 @@ export const errorPayloadSchema = z.looseObject({
 });
 
 /** Schema keys that may appear in a plaintext message; anything else in a path (node ids, image names) is the user's. */
-const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'previews', 'every_ms', 'max_px', 'temp_outputs', 'ui', 'query', 'reply', 'put', 'get', 'always', 'blob', 'url', 'sha256', 'size']);
+const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'previews', 'every_ms', 'max_px', 'temp_outputs', 'ui', 'query', 'reply', 'put', 'get', 'always', 'blob', 'url', 'sha256', 'size', 'job_id']);
 
 function safePath(path: readonly PropertyKey[]): string {
   let out = '';

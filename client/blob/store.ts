@@ -28,16 +28,27 @@ export interface BlobStore {
 /** How long presigned URLs live by default: COMFY_SEAL_BLOB_TTL_S. */
 export const DEFAULT_BLOB_TTL_S = 86_400;
 
+/** `prefix/` as keys are written under it ('' for none). */
+function keyBase(prefix: string): string {
+  const trimmed = prefix.replace(/\/+$/, '');
+  return trimmed ? `${trimmed}/` : '';
+}
+
 /**
  * A fresh pair of keys for one job: `<prefix>/<random hex>.in` (the request, when it goes as a blob) and `.out` (the
  * result). One random part for both, so a result pointer is enough to find the request blob again after a crash.
  */
 export function newBlobKeys(prefix = ''): { request: string; result: string } {
-  const base = `${prefix ? `${prefix.replace(/\/+$/, '')}/` : ''}${randomBytes(16).toString('hex')}`;
+  const base = `${keyBase(prefix)}${randomBytes(16).toString('hex')}`;
   return { request: `${base}.in`, result: `${base}.out` };
 }
 
-/** The request key that goes with a result key (see newBlobKeys); null when the key is not one of ours. */
-export function requestKeyOf(resultKey: string): string | null {
-  return /(?:^|\/)[0-9a-f]{32}\.out$/.test(resultKey) ? `${resultKey.slice(0, -4)}.in` : null;
+/**
+ * The pair a result key belongs to, only when the key has exactly the shape newBlobKeys gives under `prefix`
+ * (`<prefix>/<32 hex>.out`): a resumed client fetches and deletes nothing else (§11). Null otherwise.
+ */
+export function ownBlobKeys(resultKey: string, prefix = ''): { request: string; result: string } | null {
+  const base = keyBase(prefix);
+  if (!resultKey.startsWith(base) || !/^[0-9a-f]{32}\.out$/.test(resultKey.slice(base.length))) return null;
+  return { request: `${resultKey.slice(0, -4)}.in`, result: resultKey };
 }

@@ -2,7 +2,7 @@
 import { UsageError, type CommandIo } from '../../shared/cli.js';
 import { KEY_OPTIONS, keyFromFlags, keyHelp, type KeyFlags } from '../../shared/key-flags.js';
 import { ComfySealClient, type ComfySealClientOptions } from '../client.js';
-import { ConfigError } from '../errors.js';
+import { ComfySealError, ConfigError } from '../errors.js';
 
 export const ENDPOINT_OPTIONS = {
   endpoint: { type: 'string' },
@@ -38,6 +38,8 @@ export function clientFor(values: EndpointValues, io: CommandIo, extra: Partial<
     });
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.cliMessage, 'CONFIG');
+    // A setting with an unusable value (COMFY_SEAL_BLOB_TTL_S, COMFY_SEAL_MAX_BLOB_MB): a usage error too, not a bug.
+    if (error instanceof ComfySealError && error.code === 'CONFIG') throw new UsageError(error.message, 'CONFIG');
     throw error;
   }
 }

@@ -13,7 +13,7 @@ import type { Result } from '../../shared/envelope.js';
 import type { JobProgress, RetryEvent } from '../client.js';
 import { S3BlobStore } from '../blob/s3.js';
 import { embedWorkflow } from '../embed-workflow.js';
-import { ComfySealError, JobFailedError, RunpodApiError } from '../errors.js';
+import { AbortError, ComfySealError, JobFailedError, RunpodApiError } from '../errors.js';
 import { outDirProblem, writeResultFiles, type WrittenFile } from '../output.js';
 import { prepareWorkflow } from '../prepare/index.js';
 import { describeSource } from '../workflow/load.js';
@@ -292,6 +292,11 @@ function failureOf(error: unknown, aborted: boolean, jobId: string | undefined, 
   const resume = jobId && `comfy-seal run --resume-id ${jobId} --out ${JSON.stringify(values.out ?? '.')}${endpointArgs(values)}${blob}`;
   const cancel = jobId && cancelCommand(jobId, values);
   const job = jobId ? { job_id: jobId } : {};
+  if (aborted && jobId && error instanceof AbortError && error.resultReady) {
+    // Stopped while the result blob was being fetched: nothing to cancel, the result waits (30 min on RunPod).
+    const message = `stopped fetching the result; job ${jobId} is done, and its result can be fetched again`;
+    return { status: 'STOPPED', code: 'ABORTED', message, ...job, resume: resume!, line: message };
+  }
   if (aborted && jobId) {
     const message = `stopped waiting; job ${jobId} is still running`;
     return { status: 'STOPPED', code: 'ABORTED', message, ...job, resume: resume!, cancel: cancel!, line: message };
@@ -309,8 +314,9 @@ function failureOf(error: unknown, aborted: boolean, jobId: string | undefined, 
     return { status: 'FAILED', code: error.code, message, ...job, line: `${error.code}: ${message}` };
   }
   if (error instanceof ComfySealError || error instanceof SealError) {
-    // A SealError here is the result or failure failing to open: resuming would fail the same way.
-    const again = jobId && !(error instanceof SealError);
+    // A SealError here is the result or failure failing to open, BAD_ANSWER an answer refused (§11), CONFIG a setting
+    // the resume needs as well: resuming would fail the same way.
+    const again = jobId && !(error instanceof SealError) && error.code !== 'BAD_ANSWER' && error.code !== 'CONFIG';
     const hint = error.code === 'OUTPUT_FAILED' ? 'the result is still on the endpoint (for 30 min after the job ended); fix the folder, then fetch it again' : undefined;
     const failure = { status: 'FAILED' as const, code: error.code, message: error.message, ...job, line: `${error.code}: ${error.message}` };
     return { ...failure, ...(hint ? { hint } : {}), ...(again ? { resume: resume! } : {}) };

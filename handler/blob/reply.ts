@@ -33,7 +33,7 @@ export async function deliverResult(
   try {
     // If-None-Match: a replayed request (same reply URL) must not replace the result its first run delivered.
     await putBlob(reply.put, body, options, { what: 'result blob', ifNoneMatch: true, ...(signal ? { signal } : {}) });
-    return sealBlobPointer({ url: reply.get, sha256: body.sha256, size: body.length }, fernet);
+    return sealBlobPointer({ url: reply.get, sha256: body.sha256, size: body.length }, fernet, result.jobId);
   } catch (error) {
     if (!fitsInline || signal?.aborted) throw error;
   } finally {

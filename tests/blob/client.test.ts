@@ -62,10 +62,10 @@ describe('ComfySealClient with a blob store', () => {
         const bundle = openBundle(storage.objects.get(blobKey)!, fernet);
         expect(Buffer.from(bundle.images[0]!.data).equals(image)).toBe(true);
         expect(bundle.reply!.always).toBe(true); // a blob request always gets a blob result (resume finds both keys)
-        const sealed = sealResultBytes({ files, timingsMs: {} }, fernet);
+        const sealed = sealResultBytes({ files, timingsMs: {}, jobId: 'j1' }, fernet);
         const bytes = Buffer.from(sealed.bytes);
         storage.objects.set(new URL(bundle.reply!.put).pathname.split('/')[2]!, bytes);
-        const output = sealBlobPointer({ url: bundle.reply!.get, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length }, fernet);
+        const output = sealBlobPointer({ url: bundle.reply!.get, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length }, fernet, 'j1');
         return HttpResponse.json({ id: 'j1', status: 'COMPLETED', output });
       }),
     );
@@ -79,11 +79,11 @@ describe('ComfySealClient with a blob store', () => {
 
   it('keeps blobs with keepBlobs, and a resumed client derives both keys from the result pointer alone', async () => {
     const store = memoryStore();
-    const token = Buffer.from(sealResultBytes({ files: [], timingsMs: {} }, fernet).bytes);
+    const token = Buffer.from(sealResultBytes({ files: [], timingsMs: {}, jobId: 'old' }, fernet).bytes);
     const hex = 'ab'.repeat(16);
     storage.objects.set(`${hex}.out`, token);
     storage.objects.set(`${hex}.in`, Buffer.from('request'));
-    const output = sealBlobPointer({ url: `${storage.url}/ok/${hex}.out`, sha256: createHash('sha256').update(token).digest('hex'), size: token.length }, fernet);
+    const output = sealBlobPointer({ url: `${storage.url}/ok/${hex}.out`, sha256: createHash('sha256').update(token).digest('hex'), size: token.length }, fernet, 'old');
     server.use(http.get(`${API}/${EP}/status/old`, () => HttpResponse.json({ id: 'old', status: 'COMPLETED', output })));
     const c = client(store);
     expect((await c.resume('old')).files).toEqual([]);
@@ -100,7 +100,7 @@ describe('ComfySealClient with a blob store', () => {
         input = ((await request.json()) as { input: typeof input }).input;
         return HttpResponse.json({ id: 'j2', status: 'IN_QUEUE' });
       }),
-      http.get(`${API}/${EP}/status/j2`, () => HttpResponse.json({ id: 'j2', status: 'FAILED', error: sealError(new SealError('STORAGE_FAILED', 'the result blob URL has expired (403)'), fernet) })),
+      http.get(`${API}/${EP}/status/j2`, () => HttpResponse.json({ id: 'j2', status: 'FAILED', error: sealError(new SealError('STORAGE_FAILED', 'the result blob URL has expired (403)'), fernet, 'j2') })),
     );
     const error = await client(store).run({ workflow }).catch((e) => e);
     expect(error).toBeInstanceOf(JobFailedError);

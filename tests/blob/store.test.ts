@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchBlob } from '../../client/blob/transfer.js';
 import { parseBlobUrl, S3BlobStore } from '../../client/blob/s3.js';
-import { newBlobKeys, requestKeyOf, type BlobStore } from '../../client/blob/store.js';
+import { newBlobKeys, ownBlobKeys, type BlobStore } from '../../client/blob/store.js';
 import { blobStoreCheck, clientChecks } from '../../client/doctor.js';
 import { Fernet } from '../../shared/fernet.js';
 import { DEFAULT_BLOB_OPTIONS, getBlob, putBlob } from '../../handler/blob/transfer.js';
@@ -22,8 +22,12 @@ describe('the S3 blob store against s3rver', () => {
     expect(store.prefix).toBe('pre/fix');
     const keys = newBlobKeys(store.prefix);
     expect(keys.request).toMatch(/^pre\/fix\/[0-9a-f]{32}\.in$/);
-    expect(requestKeyOf(keys.result)).toBe(keys.request);
-    expect(requestKeyOf('pre/fix/other.out')).toBeNull();
+    expect(ownBlobKeys(keys.result, store.prefix)).toEqual(keys);
+    // Only the shape this client creates, under its own prefix (§11): nothing else is fetched or deleted on resume.
+    for (const other of ['pre/fix/other.out', keys.request, `elsewhere/${keys.result.slice(8)}`, `pre/fix/x/${keys.result.slice(8)}`, keys.result.slice(8), 'precious/tax-2025.pdf']) {
+      expect([other, ownBlobKeys(other, store.prefix)]).toEqual([other, null]);
+    }
+    expect(ownBlobKeys(keys.result.slice(8))).toEqual({ request: keys.request.slice(8), result: keys.result.slice(8) });
 
     const data = randomBytes(3_000_000);
     await store.put(keys.request, data);

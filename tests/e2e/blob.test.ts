@@ -4,13 +4,17 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../client/blob/s3.js';
+import { ComfySealClient } from '../../client/client.js';
+import { openWebhook } from '../../client/webhook.js';
 import { canonicalLength } from '../../shared/base64url.js';
-import { Fernet, openError, sealBundle } from '../../shared/index.js';
+import { Fernet, openError, openOutput, openResultBlob, sealBundle } from '../../shared/index.js';
 import { startSimulator, type Simulator } from '../../simulator/index.js';
 import { startBlobServer, type BlobServer } from '../helpers/blob-server.js';
 import { killRunOnceSubmitted, runCli } from '../helpers/cli.js';
@@ -57,10 +61,10 @@ function writeImage(name: string, data: Buffer): string {
 }
 
 /** POSTs a RunPod input to the local endpoint and waits for the job's end. */
-async function runInput(input: unknown): Promise<{ status: string; output?: unknown; error?: string }> {
+async function runInput(input: unknown): Promise<{ id: string; status: string; output?: unknown; error?: string }> {
   const { id } = (await (await fetch(`${worker.url}/e2e/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) })).json()) as { id: string };
   for (;;) {
-    const s = (await (await fetch(`${worker.url}/e2e/status/${id}`)).json()) as { status: string; output?: unknown; error?: string };
+    const s = (await (await fetch(`${worker.url}/e2e/status/${id}`)).json()) as { id: string; status: string; output?: unknown; error?: string };
     if (!['IN_QUEUE', 'IN_PROGRESS'].includes(s.status)) return s;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -200,6 +204,46 @@ describe('blobs end to end', () => {
       expect([where, failure.code, failure.message]).toEqual([where, 'STORAGE_FAILED', expect.stringMatching(reason)]);
     }
     expect(worker.output()).not.toContain(CANARY);
+  });
+
+  it('the sealed result pointer, and the result in the blob, name the job (§11)', async () => {
+    const workflow = { '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } }, '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'p' } } };
+    const reply = { put: `${stand.url}/ok/named.out`, get: `${stand.url}/ok/named.out`, always: true };
+    const s = await runInput({ encrypted_input: sealBundle({ workflow, images: [], options: {}, reply }, fernet) });
+    expect(s.status).toBe('COMPLETED');
+    const opened = openOutput(s.output, fernet);
+    expect(opened).toMatchObject({ jobId: s.id, pointer: { url: reply.get } });
+    expect(openResultBlob(Buffer.from(stand.objects.get('named.out')!), fernet).jobId).toBe(s.id);
+  });
+
+  it("a webhook of a job whose result went to a blob opens with the client, which fetches it from its own store (§11)", async () => {
+    let delivered: (body: string) => void;
+    const body = new Promise<string>((resolve) => (delivered = resolve));
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.writeHead(200).end();
+        delivered(Buffer.concat(chunks).toString());
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const image = noisePng(2); // its copy is over the worker's 1 MB inline limit: the result goes to the reply blob
+      const options = { apiUrl: worker.url, endpointId: 'e2e', key, pollMinMs: 20, env: {} };
+      const sender = new ComfySealClient({ ...options, blobStore: new S3BlobStore(blobUrl(), s3.env) });
+      const jobId = await sender.submit({ workflow: JSON.parse(readFileSync(copyWorkflow(['w.png']), 'utf8')), images: [{ name: 'w.png', data: image }], webhook: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` });
+      const text = await body;
+      expect(() => openWebhook(text, key)).toThrow(expect.objectContaining({ code: 'BAD_INPUT', message: expect.stringContaining('ComfySealClient.openWebhook') }));
+      // A receiver that did not send the job (a fresh client, as a webhook server would be) with the same store.
+      const receiving = new ComfySealClient({ ...options, blobStore: new S3BlobStore(blobUrl(), s3.env) });
+      const event = await receiving.openWebhook(text);
+      expect(event.status === 'COMPLETED' && PNG.sync.read(event.result.files[0]!.data).data.equals(PNG.sync.read(image).data)).toBe(true);
+      expect(await receiving.releaseBlobs(jobId)).toBe(2);
+      expect(s3.objects().size).toBe(0);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 
   it('a tampered blob whose sha256 matches its pointer (a forged pointer) → DECRYPT_FAILED', async () => {

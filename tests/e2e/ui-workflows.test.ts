@@ -10,7 +10,7 @@ import { ComfySealClient } from '../../client/client.js';
 import { ComfyHttp } from '../../handler/comfy/http.js';
 import { runQuery } from '../../handler/query.js';
 import { DEFAULT_JOB_CONFIG, type JobDeps } from '../../handler/job.js';
-import { Fernet } from '../../shared/index.js';
+import { Fernet, openFailure, SealError } from '../../shared/index.js';
 import { openQueryAnswer } from '../../shared/query.js';
 import type { Simulator } from '../../simulator/index.js';
 import { runCli } from '../helpers/cli.js';
@@ -52,7 +52,7 @@ describe('node definitions, sealed', () => {
     const text = await (await fetch(`${worker.url}/ui/status/${id}`)).text();
     expect(text).toContain('encrypted_output');
     expect(text).not.toContain('KSampler');
-    expect(openQueryAnswer(JSON.parse(text).output, fernet).outputs).toEqual([]);
+    expect(openQueryAnswer(JSON.parse(text).output, fernet)).toMatchObject({ outputs: [], job_id: id }); // the job that asked (§11)
     expect(worker.output()).not.toContain('KSampler');
   });
 
@@ -74,7 +74,11 @@ describe('node definitions, sealed', () => {
     const http = new ComfyHttp({ url: sim.url });
     const deps = { http, clock: { now: () => 0, sleep: () => new Promise(() => undefined) }, log: { log: () => undefined }, fernet: null, config: DEFAULT_JOB_CONFIG } as unknown as JobDeps;
     expect(await runQuery('j0', 'object_info', deps, null)).toMatchObject({ kind: 'failure', code: 'PLAINTEXT_REFUSED' });
-    expect(await runQuery('j0', 'ping', deps, null)).toMatchObject({ kind: 'success', output: { ping: { comfy: { ok: true } } } });
+    expect(await runQuery('j0', 'ping', deps, null)).toMatchObject({ kind: 'success', output: { job_id: 'j0', ping: { comfy: { ok: true } } } });
+    // A sealed query's failure names the job that asked too (§11).
+    const fernet = new Fernet(key);
+    const refused = await runQuery('j2', 'object_info', { ...deps, http: { objectInfo: () => Promise.reject(new SealError('COMFY_UNAVAILABLE', 'ComfyUI is gone')) } } as unknown as JobDeps, fernet);
+    expect(refused.kind === 'failure' && openFailure(refused.error, fernet)).toMatchObject({ sealed: true, jobId: 'j2', error: { code: 'COMFY_UNAVAILABLE' } });
     await http.close();
   });
 
@@ -87,7 +91,7 @@ describe('node definitions, sealed', () => {
     const clock = { now: () => 0, sleep: () => Promise.resolve() }; // the 5 s limit, passed at once
     const deps = { http, clock, log: { log: () => undefined }, fernet: null, config: { ...DEFAULT_JOB_CONFIG, dirs: { input: '/nonexistent', output: '/nonexistent', temp: '/nonexistent' } } } as unknown as JobDeps;
     const outcome = await runQuery('j1', 'ping', deps, null);
-    expect(outcome).toEqual({ kind: 'success', output: { status: 'success', outputs: [], ping: { comfy: { ok: false } } }, timingsMs: expect.any(Object) });
+    expect(outcome).toEqual({ kind: 'success', output: { status: 'success', job_id: 'j1', outputs: [], ping: { comfy: { ok: false } } }, timingsMs: expect.any(Object) });
     await http.close();
     silent.closeAllConnections();
     await new Promise((resolve) => silent.close(resolve));

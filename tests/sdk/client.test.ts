@@ -33,8 +33,8 @@ describe('ComfySealClient against RunPod REST (msw)', () => {
       http.get(`${API}/${EP}/status/job-1`, () => {
         polls++;
         if (polls === 1) return HttpResponse.json({ id: 'job-1', status: 'IN_QUEUE', delayTime: 120 });
-        if (polls === 2) return HttpResponse.json({ id: 'job-1', status: 'IN_PROGRESS', output: sealProgress({ state: 'running', percent: 40, elapsed_ms: 5 }, fernet) });
-        return HttpResponse.json({ id: 'job-1', status: 'COMPLETED', delayTime: 120, executionTime: 900, output: sealResult({ files, timingsMs: { total: 9 } }, fernet) });
+        if (polls === 2) return HttpResponse.json({ id: 'job-1', status: 'IN_PROGRESS', output: sealProgress({ state: 'running', percent: 40, elapsed_ms: 5, job_id: 'job-1' }, fernet) });
+        return HttpResponse.json({ id: 'job-1', status: 'COMPLETED', delayTime: 120, executionTime: 900, output: sealResult({ files, timingsMs: { total: 9 }, jobId: 'job-1' }, fernet) });
       }),
     );
     const events: unknown[] = [];
@@ -52,7 +52,7 @@ describe('ComfySealClient against RunPod REST (msw)', () => {
   it('opens a FAILED job into JobFailedError with the sealed details', async () => {
     server.use(
       http.get(`${API}/${EP}/status/job-f`, () =>
-        HttpResponse.json({ id: 'job-f', status: 'FAILED', error: sealError(new SealError('WORKFLOW_INVALID', 'ComfyUI refused the workflow', { node_errors: { '3': 'x' } }), fernet) }),
+        HttpResponse.json({ id: 'job-f', status: 'FAILED', error: sealError(new SealError('WORKFLOW_INVALID', 'ComfyUI refused the workflow', { node_errors: { '3': 'x' } }), fernet, 'job-f') }),
       ),
     );
     const error = await client().wait('job-f').catch((e) => e);

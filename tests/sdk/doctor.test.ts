@@ -37,7 +37,7 @@ const sealed = (value: unknown) => ({ encrypted_output: fernet.encrypt(JSON.stri
 
 describe('doctor --client: the sealed ping', () => {
   it('seals {"query":"ping"}; a result sealed with the same key proves the key and says ComfyUI answers', async () => {
-    const seen = endpoint(() => ({ status: 'COMPLETED', output: sealed({ status: 'success', outputs: [], ping: { comfy: { ok: true, version: '0.27.1' } } }) }));
+    const seen = endpoint(() => ({ status: 'COMPLETED', output: sealed({ status: 'success', job_id: 'ping-1', outputs: [], ping: { comfy: { ok: true, version: '0.27.1' } } }) }));
     const results = await checks();
     expect(seen).toEqual([{ query: 'ping', options: {} }]);
     expect(results.map((r) => `${r.name}:${r.verdict}`)).toEqual(['key:ok', 'api key:ok', 'endpoint:ok', 'sealed ping:ok', 'comfyui:ok']);
@@ -45,7 +45,7 @@ describe('doctor --client: the sealed ping', () => {
   });
 
   it("says when the endpoint's ComfyUI does not answer", async () => {
-    endpoint(() => ({ status: 'COMPLETED', output: sealed({ status: 'success', outputs: [], ping: { comfy: { ok: false } } }) }));
+    endpoint(() => ({ status: 'COMPLETED', output: sealed({ status: 'success', job_id: 'ping-1', outputs: [], ping: { comfy: { ok: false } } }) }));
     const comfy = (await checks()).find((r) => r.name === 'comfyui')!;
     expect(comfy).toMatchObject({ verdict: 'fail', fix: expect.stringContaining('doctor --worker') });
   });
@@ -54,6 +54,15 @@ describe('doctor --client: the sealed ping', () => {
     endpoint(() => ({ status: 'FAILED', error: JSON.stringify({ code: 'DECRYPT_FAILED', message: 'the token does not open with this key' }) }));
     const ping = (await checks()).find((r) => r.name === 'sealed ping')!;
     expect(ping).toMatchObject({ verdict: 'fail', detail: expect.stringContaining('ENCRYPTION_KEY differs'), fix: expect.stringContaining('same ENCRYPTION_KEY') });
+  });
+
+  it("fails when the answer is another job's (a replay: §11), and calls an answer naming no job an older image", async () => {
+    const ping = { status: 'success', outputs: [], ping: { comfy: { ok: true, version: '0.27.1' } } };
+    endpoint(() => ({ status: 'COMPLETED', output: sealed({ ...ping, job_id: 'ping-0' }) }));
+    const replayed = (await checks()).filter((r) => r.name === 'sealed ping' || r.name === 'comfyui');
+    expect(replayed).toEqual([{ name: 'sealed ping', verdict: 'fail', detail: expect.stringContaining("another job's sealed answer"), fix: expect.stringContaining('rotate the RunPod API key') }]);
+    endpoint(() => ({ status: 'COMPLETED', output: sealed(ping) }));
+    expect((await checks()).find((r) => r.name === 'sealed ping')).toMatchObject({ verdict: 'warn', detail: expect.stringContaining('older image') });
   });
 
   it('fails when the answer is sealed with a key the user does not hold', async () => {
