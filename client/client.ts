@@ -17,6 +17,7 @@ import { DEFAULT_BLOB_TTL_S, newBlobKeys, ownBlobKeys, type BlobStore } from './
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
 import { openQueryAnswer } from '../shared/query.js';
+import { PreviewTracker, type LivePreview } from './preview.js';
 import type { BundleOptions, BundleQuery, Progress, QueryResult, Workflow } from '../shared/schema.js';
 import { webhookUrlProblem } from '../shared/webhook.js';
 import { checkWebhook, type WebhookEvent } from './webhook.js';
@@ -104,6 +105,8 @@ export interface JobProgress {
   /** Time spent in RunPod's queue so far (RunPod's delayTime), when known. */
   queueMs?: number;
   elapsedMs: number;
+  /** A new live preview (§13; submit with `options: { previews: true }`), each one handed out once. */
+  preview?: LivePreview;
 }
 
 export interface WaitOptions {
@@ -383,6 +386,7 @@ export class ComfySealClient {
 
   async #waitFor<T>(jobId: string, options: WaitOptions, open: (output: unknown) => T | Promise<T>): Promise<T> {
     const started = Date.now();
+    const previews = new PreviewTracker();
     let delay = this.#options.pollMinMs;
     // Polls outpace the worker's progress: an unchanged status is not reported again (#20: the same step twice).
     let reported: string | undefined;
@@ -404,9 +408,11 @@ export class ComfySealClient {
         default: {
           const progress = s.status === 'IN_PROGRESS' ? safeProgress(jobId, s.output, this.#fernet) : null;
           const event = { jobId, status: s.status ?? 'UNKNOWN', progress, ...(typeof s.delayTime === 'number' ? { queueMs: s.delayTime } : {}) };
-          // The worker's own elapsed_ms changes with every post it makes, even when nothing else did.
-          const seen = JSON.stringify([event.status, event.queueMs, progress && { ...progress, elapsed_ms: undefined }]);
-          if (seen !== reported) options.onProgress?.({ ...event, elapsedMs: Date.now() - started });
+          // The worker's own elapsed_ms changes with every post it makes, even when nothing else did; a preview rides
+          // on every update after it, so only a new one (the tracker's answer) counts.
+          const preview = previews.next(progress);
+          const seen = JSON.stringify([event.status, event.queueMs, progress && { ...progress, elapsed_ms: undefined, preview: undefined }]);
+          if (seen !== reported || preview) options.onProgress?.({ ...event, elapsedMs: Date.now() - started, ...(preview ? { preview } : {}) });
           reported = seen;
         }
       }

@@ -9,6 +9,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 export const TRANSCRIPTS = fileURLToPath(new URL('../fixtures/comfyui-v0.27.1/transcripts/', import.meta.url));
@@ -20,7 +22,46 @@ interface Exchange {
   status: number;
   response_json?: unknown;
 }
-type WsMessage = { kind: 'text'; json: { type: string; data: Record<string, unknown> } } | { kind: 'binary'; event_type_be_u32?: number };
+type WsMessage =
+  | { kind: 'text'; json: { type: string; data: Record<string, unknown> } }
+  | {
+      kind: 'binary';
+      event_type_be_u32?: number;
+      second_word_be_u32?: number;
+      decoded?: { metadata?: Record<string, unknown>; image_size?: [number, number] };
+    };
+
+const images = new Map<string, Buffer>();
+/** An image of the recorded size (the recording kept the frame's header, not its bytes): JPEG, or PNG for format 2. */
+function recordedImage(format: number, size: [number, number] = [8, 8]): Buffer {
+  const key = `${format}:${size.join('x')}`;
+  let image = images.get(key);
+  if (!image) {
+    const [width, height] = size;
+    const data = Buffer.alloc(width * height * 4, 0x80);
+    if (format === 2) {
+      const png = new PNG({ width, height });
+      data.copy(png.data);
+      image = PNG.sync.write(png);
+    } else image = Buffer.from(jpeg.encode({ width, height, data }, 80).data);
+    images.set(key, image);
+  }
+  return image;
+}
+
+/** A recorded binary frame rebuilt: the same type, format or metadata, an image of the recorded size. */
+function binaryFrame(m: Extract<WsMessage, { kind: 'binary' }>): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt32BE(m.event_type_be_u32 ?? 1, 0);
+  const meta = m.decoded?.metadata;
+  if (m.event_type_be_u32 === 4 && meta) {
+    const json = Buffer.from(JSON.stringify(meta));
+    header.writeUInt32BE(json.length, 4);
+    return Buffer.concat([header, json, recordedImage(meta.image_type === 'image/png' ? 2 : 1, m.decoded?.image_size)]);
+  }
+  header.writeUInt32BE(m.second_word_be_u32 ?? 1, 4);
+  return Buffer.concat([header, recordedImage(m.second_word_be_u32 ?? 1, m.decoded?.image_size)]);
+}
 
 export interface Transcript {
   prompt_id: string;
@@ -55,7 +96,7 @@ export async function startReplay(t: Transcript, options: { messageGapMs?: numbe
       await new Promise((r) => setTimeout(r, options.messageGapMs ?? 1));
       for (const ws of sockets) {
         if (m.kind === 'text') ws.send(JSON.stringify(m.json));
-        else ws.send(Buffer.from([0, 0, 0, m.event_type_be_u32 ?? 1, 0, 0, 0, 1, 0xff, 0xd8, 0xff, 0xd9]));
+        else ws.send(binaryFrame(m));
       }
     }
   };
