@@ -324,7 +324,8 @@ describe('temp_outputs and ui (contract §14)', () => {
   });
 
   it('a temp file ComfyUI names from its cache (wiped with the last job) is left out, not a failure', async () => {
-    rig = await startRig();
+    // Only with the cache kept (COMFY_SEAL_KEEP_CACHE=1) can ComfyUI answer from it: by default it is cleared (§12).
+    rig = await startRig({ job: { clearCache: false } });
     const cached = {
       '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
       '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'out' } },
