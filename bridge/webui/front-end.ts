@@ -116,9 +116,9 @@ export async function serveStatic(frontEnd: FrontEnd, pathname: string, res: Ser
     return false;
   }
   const headers: Record<string, string | number> = { 'content-type': contentType(file), 'content-length': size };
-  // ComfyUI: index.html is never cached (a new version must load); .js/.css are revalidated.
-  if (pathname === '/') Object.assign(headers, { 'cache-control': 'no-cache', pragma: 'no-cache', expires: '0' });
-  else if (/\.(js|css)$/.test(file)) headers['cache-control'] = 'no-cache';
+  // As v0.27.1 sends them: the page and its scripts are never cached, so a new web UI loads at once.
+  if (pathname === '/') headers['cache-control'] = 'no-store, must-revalidate';
+  else if (/\.(js|css)$/.test(file)) headers['cache-control'] = 'no-store';
   res.writeHead(200, headers);
   createReadStream(file)
           .on('error', () => res.destroy()) // gone since the stat: cut, never a short 200 passed off as whole

@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { HttpError } from './http.js';
-import { checkUserName, DEFAULT_USER, isContained, resolveUnder } from './user-paths.js';
+import { checkUserName, DEFAULT_USER, isContained, resolveUnder, unquoteAgain } from './user-paths.js';
 
 export class UserDir {
   readonly root: string;
@@ -21,7 +21,7 @@ export class UserDir {
   /** A user-given name → its absolute path inside the folder, or a 403 saying why not (ComfyUI answers 403 too). */
   async resolve(name: string): Promise<string> {
     await this.ready();
-    const check = checkUserName(name);
+    const check = checkUserName(unquoteAgain(name));
     if (!check.ok) throw new HttpError(403, `Invalid path: ${check.reason}. Names are relative to the user folder.`);
     const target = resolveUnder(this.root, check.relative);
     if (!(await isContained(this.root, target))) {

@@ -11,22 +11,25 @@ export const DEFAULT_USER = 'default';
 
 export type NameCheck = { ok: true; relative: string } | { ok: false; reason: string };
 
-/**
- * A URL path segment decoded as ComfyUI does: once by the router, and once more when the result still holds a `%`
- * (the web UI encodes `workflows/a.json` as `workflows%2Fa.json`; some callers encode twice). Undefined if malformed.
- */
+/** A URL path segment decoded as the router decodes `{name}` placeholders; undefined if malformed. */
 export function decodeSegment(raw: string): string | undefined {
-  let once: string;
   try {
-    once = decodeURIComponent(raw);
+    return decodeURIComponent(raw);
   } catch {
     return undefined;
   }
-  if (!once.includes('%')) return once;
+}
+
+/**
+ * ComfyUI decodes a user file name once more when it still holds a `%` (some callers encode twice), so the check must
+ * see that decoded form; a `%` that starts no escape stays as it is.
+ */
+export function unquoteAgain(name: string): string {
+  if (!name.includes('%')) return name;
   try {
-    return decodeURIComponent(once);
+    return decodeURIComponent(name);
   } catch {
-    return once; // a literal % in a name
+    return name;
   }
 }
 
