@@ -52,6 +52,12 @@ export async function findFrontEnd(options: FindFrontEndOptions = {}): Promise<F
   return root ? { root, source: 'package' } : null;
 }
 
+/** The start-up line about the web UI (the bridge prints it after the address). */
+export function frontEndLine(frontEnd: FrontEnd | null): string {
+  if (!frontEnd) return `web UI: none, serving ComfyUI's API only. To get the web UI: ${GET_THE_WEB_UI}.`;
+  return `web UI: ${frontEnd.root} (${frontEnd.source === 'flag' ? '--front-end-root' : 'comfyui_frontend_package, found through python3'})`;
+}
+
 async function webRoot(dir: string): Promise<string | null> {
   try {
     const root = await realpath(dir);

@@ -12,7 +12,7 @@ import { settingsRoutes } from './settings.js';
 import { UserDir } from './user-dir.js';
 import { userdataRoutes } from './userdata.js';
 
-export { findFrontEnd, GET_THE_WEB_UI, type FrontEnd, type FindFrontEndOptions } from './front-end.js';
+export { findFrontEnd, frontEndLine, GET_THE_WEB_UI, type FrontEnd, type FindFrontEndOptions } from './front-end.js';
 export type { FileDirs, ModelSource } from './catalogs.js';
 
 export interface WebUiOptions {
@@ -26,6 +26,9 @@ export interface WebUiOptions {
   /** Largest settings or userdata body accepted (ComfyUI's --max-upload-size default: 100 MiB). */
   maxBodyBytes?: number;
 }
+
+/** File system errors that come from the name asked for, not from the disk: the caller's to fix (ComfyUI: 400). */
+const NAME_ERRORS = new Set(['ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'EEXIST']);
 
 export const WEBUI_DEFAULTS = { maxBodyBytes: 100 * 1024 * 1024 } as const;
 
@@ -68,6 +71,7 @@ export function createWebUiRoutes(options: WebUiOptions): WebUiHandler {
         return true;
       }
       if (error instanceof HttpError) sendText(res, error.status, error.text);
+      else if (NAME_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) sendText(res, 400, 'That name cannot be a file here (a part of it is a file, or it is too long): choose another name.');
       else sendText(res, 500, 'The bridge could not read or write its user folder: check that it exists and is writable.');
       return true;
     }

@@ -14,7 +14,13 @@ export class UserDir {
 
   /** Made on first use: its existence is what /users reports as `migrated` (settings live on the server). */
   ready(): Promise<void> {
-    this.#ready ??= mkdir(this.root, { recursive: true, mode: 0o700 }).then(() => undefined);
+    this.#ready ??= mkdir(this.root, { recursive: true, mode: 0o700 }).then(
+      () => undefined,
+      (error: unknown) => {
+        this.#ready = undefined; // tried again on the next request (the disk may come back)
+        throw error;
+      },
+    );
     return this.#ready;
   }
 

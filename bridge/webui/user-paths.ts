@@ -64,7 +64,9 @@ export async function isContained(root: string, target: string): Promise<boolean
       const real = await realpath(probe);
       return real === realRoot || real.startsWith(realRoot + path.sep);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+      const code = (error as NodeJS.ErrnoException).code;
+      // A file where a folder would be, a name too long: the write fails on it with its own answer (400).
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') return false;
       // A dangling symlink: where it points could appear later, outside.
       if (await lstat(probe).then(() => true, () => false)) return false;
       const parent = path.dirname(probe);

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { findFrontEnd, type FrontEnd } from '../../bridge/webui/index.js';
+import { findFrontEnd, frontEndLine, type FrontEnd } from '../../bridge/webui/index.js';
 import { UsageError } from '../../shared/cli.js';
 import { fakeModels, rawRequest, startWebUi, UNHANDLED, type WebUiServer } from '../helpers/webui.js';
 
@@ -222,6 +222,17 @@ describe('settings, users and userdata', () => {
     expect(await (await fetch(`${ui.url}/api/userdata?dir=workflows&recurse=true`)).json()).toEqual([]);
   });
 
+  it('answers 400 with a way out for a name that cannot be a file (under a file, a folder, too long)', async () => {
+    await fetch(`${ui.url}/api/userdata/ok.json`, { method: 'POST', body: 'OK' });
+    await mkdir(path.join(ui.userDir, 'default', 'workflows'), { recursive: true });
+    for (const name of ['ok.json%2Fx.json', 'workflows', `${'n'.repeat(300)}.json`]) {
+      const res = await fetch(`${ui.url}/api/userdata/${name}`, { method: 'POST', body: '{}' });
+      expect(res.status, name).toBe(400);
+      expect(await res.text(), name).toMatch(/choose another name|choose a file name/);
+    }
+    expect(await readFile(userFile('ok.json'), 'utf8')).toBe('OK');
+  });
+
   it('refuses a body over the limit with 413 and leaves no file', async () => {
     const small = await startWebUiWithLimit(16);
     try {
@@ -337,6 +348,13 @@ describe('findFrontEnd', () => {
     const site = await fakePackage();
     const found = await findFrontEnd({ env: { ...process.env, PYTHONPATH: site } });
     expect(found).toEqual({ root: path.join(site, 'comfyui_frontend_package', 'static'), source: 'package' });
+  });
+
+  it('says at start-up which web UI is served, or how to get one', async () => {
+    const site = await fakePackage();
+    const found = await findFrontEnd({ env: { ...process.env, PYTHONPATH: site } });
+    expect(frontEndLine(found)).toBe(`web UI: ${path.join(site, 'comfyui_frontend_package', 'static')} (comfyui_frontend_package, found through python3)`);
+    expect(frontEndLine(null)).toMatch(/^web UI: none, serving ComfyUI's API only\. To get the web UI: pip install comfyui-frontend-package .*--front-end-root DIR/);
   });
 
   it('finds none without the package, with a package lacking index.html, or without python', async () => {
