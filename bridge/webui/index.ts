@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { catalogRoutes, internalRoutes, type FileDirs, type ModelSource } from './catalogs.js';
 import { listExtensions, sendNoWebUi, serveStatic, type FrontEnd } from './front-end.js';
 import { HttpError, sendJson, sendText } from './http.js';
+import { isForeignOrigin } from './origin.js';
 import { matchRoute, type Route } from './router.js';
 import { settingsRoutes } from './settings.js';
 import { UserDir } from './user-dir.js';
@@ -14,6 +15,7 @@ import { userdataRoutes } from './userdata.js';
 
 export { findFrontEnd, frontEndLine, GET_THE_WEB_UI, type FrontEnd, type FindFrontEndOptions } from './front-end.js';
 export type { FileDirs, ModelSource } from './catalogs.js';
+export { isForeignOrigin } from './origin.js';
 
 export interface WebUiOptions {
   /** --user-directory (default `<base>/user`); the one user's files are in its `default/`. */
@@ -52,6 +54,10 @@ export function createWebUiRoutes(options: WebUiOptions): WebUiHandler {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://bridge');
     try {
+      if (isForeignOrigin(req.headers.host, req.headers.origin)) {
+        sendText(res, 403, 'Refused: this request came from another web site (its Origin is not this address).');
+        return true;
+      }
       const apiPath = pathname.startsWith('/api/') ? pathname.slice(4) : pathname;
       const match = matchRoute(api, method, apiPath) ?? (pathname.startsWith('/api/') ? undefined : matchRoute(internal, method, pathname));
       if (match) {

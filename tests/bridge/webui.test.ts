@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { findFrontEnd, frontEndLine, type FrontEnd } from '../../bridge/webui/index.js';
+import { findFrontEnd, frontEndLine, isForeignOrigin, type FrontEnd } from '../../bridge/webui/index.js';
 import { UsageError } from '../../shared/cli.js';
 import { fakeModels, rawRequest, startWebUi, UNHANDLED, type WebUiServer } from '../helpers/webui.js';
 
@@ -233,6 +233,20 @@ describe('settings, users and userdata', () => {
     expect(await readFile(userFile('ok.json'), 'utf8')).toBe('OK');
   });
 
+  it("refuses what another web site's page sends (Origin not this address), as ComfyUI does", async () => {
+    const host = new URL(ui.url).host;
+    const evil = await rawRequest(ui.url, 'POST', '/api/settings/Comfy.Locale', { host, origin: 'http://evil.example', 'content-type': 'text/plain' }, '"xx"');
+    expect(evil.status).toBe(403);
+    expect(evil.body.toString()).toMatch(/another web site/);
+    const rebinding = await rawRequest(ui.url, 'POST', '/api/userdata/workflows%2Fa.json', { host, origin: 'http://127.0.0.1:1' }, '{}');
+    expect(rebinding.status).toBe(403);
+    expect(await (await fetch(`${ui.url}/api/settings`)).json()).toEqual({});
+    const same = await rawRequest(ui.url, 'POST', '/api/settings/Comfy.Locale', { host, origin: `http://${host}` }, '"fr"');
+    expect(same.status).toBe(200);
+    const localhost = await rawRequest(ui.url, 'GET', '/api/settings', { host: `localhost:${new URL(ui.url).port}`, origin: `http://localhost:${new URL(ui.url).port}` });
+    expect(JSON.parse(localhost.body.toString())).toEqual({ 'Comfy.Locale': 'fr' });
+  });
+
   it('refuses a body over the limit with 413 and leaves no file', async () => {
     const small = await startWebUiWithLimit(16);
     try {
@@ -431,5 +445,24 @@ describe('catalogs and internal routes', () => {
     ] as const) {
       expect((await rawRequest(ui.url, method, p)).headers[UNHANDLED], `${method} ${p}`).toBe('1');
     }
+  });
+});
+
+describe('isForeignOrigin (server.py origin_only_middleware)', () => {
+  it.each([
+    ['127.0.0.1:8188', 'http://127.0.0.1:8188', false],
+    ['127.0.0.1:8188', 'http://evil.example', true],
+    ['127.0.0.1:8188', 'http://127.0.0.1:9000', true],
+    ['127.0.0.1:8188', 'http://127.0.0.1', false], // no port in Origin: host names compared
+    ['127.0.0.1', 'http://127.0.0.1:9000', false], // no port in Host: host names compared
+    ['127.0.0.1:8188', 'http://localhost:8188', true],
+    ['localhost:8188', 'http://evil.example:8188', true],
+    ['[::1]:8188', 'http://evil.example', true],
+    ['192.168.1.5:8188', 'http://evil.example', false], // not loopback: ComfyUI leaves it to --listen's warning
+    ['127.0.0.1:8188', 'null', false],
+    [undefined, 'http://evil.example', false],
+    ['127.0.0.1:8188', undefined, false],
+  ] as const)('Host %s, Origin %s → %s', (host, origin, refused) => {
+    expect(isForeignOrigin(host, origin)).toBe(refused);
   });
 });

@@ -45,16 +45,22 @@ export async function startWebUi(frontEnd: FrontEnd | null, models: ModelSource)
 }
 
 /** A request with its path sent exactly as written (fetch would resolve `..` before sending). */
-export function rawRequest(url: string, method: string, rawPath: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+export function rawRequest(
+  url: string,
+  method: string,
+  rawPath: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ hostname, port, method, path: rawPath }, (res) => {
+    const req = request({ hostname, port, method, path: rawPath, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
