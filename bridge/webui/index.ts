@@ -29,7 +29,10 @@ export interface WebUiOptions {
   maxBodyBytes?: number;
 }
 
-/** File system errors that come from the name asked for, not from the disk: the caller's to fix (ComfyUI: 400). */
+/**
+ * File system errors that come from the name asked for, not from the disk: the caller's to fix (ComfyUI: 400).
+ * EEXIST is mkdir's answer when a file stands where a folder of the name would be.
+ */
 const NAME_ERRORS = new Set(['ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'EEXIST']);
 
 export const WEBUI_DEFAULTS = { maxBodyBytes: 100 * 1024 * 1024 } as const;

@@ -4,13 +4,17 @@
  * them (hidden names skipped, so temp files never show), without following symlinks.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Files we create hold the user's own work: readable by the user only. */
 const FILE_MODE = 0o600;
 
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Writes `file` whole or not at all. With `replace: false` an existing file is kept and false returned: the temp file
+ * is hard-linked to the name, which fails if the name is taken (no window between a check and the write).
+ */
+export async function writeFileAtomic(file: string, data: Uint8Array | string, { replace = true } = {}): Promise<boolean> {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', FILE_MODE);
@@ -21,12 +25,30 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
     } finally {
       await handle.close();
     }
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
+    if (replace) await rename(temp, file);
+    else if (!(await linkNew(temp, file))) return false;
+  } finally {
+    await rm(temp, { force: true }); // gone already after a rename
   }
   await syncDir(dir);
+  return true;
+}
+
+/** Moves `from` to the name `to` unless that name is taken (then false, nothing moved). */
+export async function moveNoReplace(from: string, to: string): Promise<boolean> {
+  if (!(await linkNew(from, to))) return false;
+  await rm(from);
+  return true;
+}
+
+async function linkNew(existing: string, name: string): Promise<boolean> {
+  try {
+    await link(existing, name);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
 }
 
 /** A rename is durable once its directory is synced. */

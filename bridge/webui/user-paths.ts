@@ -59,7 +59,7 @@ export function resolveUnder(root: string, relative: string): string {
 export async function isContained(root: string, target: string): Promise<boolean> {
   const realRoot = await realpath(root);
   let probe = target;
-  for (;;) {
+  for (let looks = 0; looks < 64; looks++) {
     try {
       const real = await realpath(probe);
       return real === realRoot || real.startsWith(realRoot + path.sep);
@@ -67,11 +67,14 @@ export async function isContained(root: string, target: string): Promise<boolean
       const code = (error as NodeJS.ErrnoException).code;
       // A file where a folder would be, a name too long: the write fails on it with its own answer (400).
       if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ENAMETOOLONG') return false;
+      const there = await lstat(probe).catch(() => undefined);
       // A dangling symlink: where it points could appear later, outside.
-      if (await lstat(probe).then(() => true, () => false)) return false;
+      if (there?.isSymbolicLink()) return false;
+      if (there) continue; // made meanwhile (another request): look again
       const parent = path.dirname(probe);
       if (parent === probe) return false;
       probe = parent;
     }
   }
+  return false;
 }

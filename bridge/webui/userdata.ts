@@ -7,7 +7,7 @@ import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HttpError, readBody, sendJson, sendText } from './http.js';
 import type { Route, RouteContext } from './router.js';
-import { fileInfo, kindOf, listFiles, syncDir, writeFileAtomic } from './user-files.js';
+import { fileInfo, kindOf, listFiles, moveNoReplace, syncDir, writeFileAtomic } from './user-files.js';
 import type { UserDir } from './user-dir.js';
 
 /** Types a browser could run as a page or script from a user file: sent as bytes instead (stored XSS). */
@@ -95,11 +95,12 @@ export function userdataRoutes(user: UserDir, bodyLimit: number): Route[] {
       path: '/userdata/{file}',
       handle: async (ctx) => {
         const file = await user.resolve(ctx.params.file!);
-        if (!flag(ctx.url, 'overwrite', 'true') && (await kindOf(file)) !== 'missing') return sendText(ctx.res, 409, 'File already exists');
+        const replace = flag(ctx.url, 'overwrite', 'true');
+        if (!replace && (await kindOf(file)) !== 'missing') return sendText(ctx.res, 409, 'File already exists');
         const body = await readBody(ctx.req, bodyLimit);
         await user.makeParent(file);
         if ((await kindOf(file)) === 'directory') return sendText(ctx.res, 400, 'That name is a folder: choose a file name.');
-        await writeFileAtomic(file, body);
+        if (!(await writeFileAtomic(file, body, { replace }))) return sendText(ctx.res, 409, 'File already exists');
         await answerWritten(ctx, file);
       },
     },
@@ -120,10 +121,12 @@ export function userdataRoutes(user: UserDir, bodyLimit: number): Route[] {
         const source = await existing(ctx.params.file!);
         const dest = await user.resolve(ctx.params.dest!);
         const there = await kindOf(dest);
-        if (!flag(ctx.url, 'overwrite', 'true') && there !== 'missing') return sendText(ctx.res, 409, 'File already exists');
+        const replace = flag(ctx.url, 'overwrite', 'true');
+        if (!replace && there !== 'missing') return sendText(ctx.res, 409, 'File already exists');
         if (there === 'directory') return sendText(ctx.res, 400, 'The destination is a folder: give the new file name.');
         await user.makeParent(dest);
-        await rename(source, dest);
+        if (replace) await rename(source, dest);
+        else if (!(await moveNoReplace(source, dest))) return sendText(ctx.res, 409, 'File already exists');
         await syncDir(path.dirname(dest));
         if (path.dirname(dest) !== path.dirname(source)) await syncDir(path.dirname(source));
         await answerWritten(ctx, dest);

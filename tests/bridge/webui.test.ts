@@ -157,6 +157,23 @@ describe('settings, users and userdata', () => {
     ]);
   });
 
+  it('lets exactly one of many saves with overwrite=false take a new name (no window between check and write)', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => fetch(`${ui.url}/api/userdata/workflows%2Frace.json?overwrite=false`, { method: 'POST', body: `{"n":${i}}` })),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, ...Array<number>(11).fill(409)]);
+    const winner = answers.findIndex((a) => a.status === 200);
+    expect(await readFile(userFile('workflows/race.json'), 'utf8')).toBe(`{"n":${winner}}`);
+    expect(await readdir(path.join(ui.userDir, 'default', 'workflows'))).toEqual(['race.json']); // no temp left
+    const moves = await Promise.all(
+      ['a', 'b', 'c'].map(async (n) => {
+        await fetch(`${ui.url}/api/userdata/${n}.json`, { method: 'POST', body: n });
+        return fetch(`${ui.url}/api/userdata/${n}.json/move/moved.json?overwrite=false`, { method: 'POST' });
+      }),
+    );
+    expect(moves.map((m) => m.status).sort()).toEqual([200, 409, 409]);
+  });
+
   it('serves user.css inline as CSS (the UI loads it as a stylesheet), other files as downloads', async () => {
     await fetch(`${ui.url}/api/userdata/user.css`, { method: 'POST', body: 'body{color:red}' });
     const css = await fetch(`${ui.url}/api/userdata/user.css`);
