@@ -13,7 +13,10 @@ import type { UserDir } from './user-dir.js';
 /** Types a browser could run as a page or script from a user file: sent as bytes instead (stored XSS). */
 const CONTENT_TYPES: Record<string, string> = { '.json': 'application/json', '.css': 'text/css', '.txt': 'text/plain', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
 
-const flag = (url: URL, name: string, fallback: string): boolean => (url.searchParams.get(name) ?? fallback).toLowerCase() === 'true';
+/** `?recurse=true`, `?full_info=True`...: on only when true, in any case. */
+const flag = (url: URL, name: string): boolean => (url.searchParams.get(name) ?? '').toLowerCase() === 'true';
+/** `?overwrite`: on unless exactly `false` (the web UI may send `overwrite=undefined`, which ComfyUI takes as on). */
+const overwrites = (url: URL): boolean => url.searchParams.get('overwrite') !== 'false';
 
 export function userdataRoutes(user: UserDir, bodyLimit: number): Route[] {
   /** The named file, which must exist as a regular file (404 otherwise, as ComfyUI answers). */
@@ -26,7 +29,7 @@ export function userdataRoutes(user: UserDir, bodyLimit: number): Route[] {
   };
 
   const answerWritten = async ({ res, url }: RouteContext, file: string): Promise<void> => {
-    sendJson(res, 200, flag(url, 'full_info', 'false') ? await fileInfo(file, user.root) : user.relative(file));
+    sendJson(res, 200, flag(url, 'full_info') ? await fileInfo(file, user.root) : user.relative(file));
   };
 
   return [
@@ -52,11 +55,11 @@ export function userdataRoutes(user: UserDir, bodyLimit: number): Route[] {
         const folder = await user.resolve(dir);
         const kind = await kindOf(folder);
         if (kind === 'missing') return sendText(res, 404, 'Directory not found');
-        const names = kind === 'directory' ? await listFiles(folder, flag(url, 'recurse', '')) : [];
-        if (flag(url, 'full_info', '')) {
+        const names = kind === 'directory' ? await listFiles(folder, flag(url, 'recurse')) : [];
+        if (flag(url, 'full_info')) {
           return sendJson(res, 200, await Promise.all(names.map((n) => fileInfo(path.join(folder, ...n.split('/')), folder))));
         }
-        sendJson(res, 200, flag(url, 'split', '') ? names.map((n) => [n, ...n.split('/')]) : names);
+        sendJson(res, 200, flag(url, 'split') ? names.map((n) => [n, ...n.split('/')]) : names);
       },
     },
     {
@@ -95,7 +98,7 @@ export function userdataRoutes(user: UserDir, bodyLimit: number): Route[] {
       path: '/userdata/{file}',
       handle: async (ctx) => {
         const file = await user.resolve(ctx.params.file!);
-        const replace = flag(ctx.url, 'overwrite', 'true');
+        const replace = overwrites(ctx.url);
         if (!replace && (await kindOf(file)) !== 'missing') return sendText(ctx.res, 409, 'File already exists');
         const body = await readBody(ctx.req, bodyLimit);
         await user.makeParent(file);
@@ -121,7 +124,7 @@ export function userdataRoutes(user: UserDir, bodyLimit: number): Route[] {
         const source = await existing(ctx.params.file!);
         const dest = await user.resolve(ctx.params.dest!);
         const there = await kindOf(dest);
-        const replace = flag(ctx.url, 'overwrite', 'true');
+        const replace = overwrites(ctx.url);
         if (!replace && there !== 'missing') return sendText(ctx.res, 409, 'File already exists');
         if (there === 'directory') return sendText(ctx.res, 400, 'The destination is a folder: give the new file name.');
         await user.makeParent(dest);

@@ -174,6 +174,17 @@ describe('settings, users and userdata', () => {
     expect(moves.map((m) => m.status).sort()).toEqual([200, 409, 409]);
   });
 
+  it("reads the flags as ComfyUI does: overwrite on unless exactly 'false' (the UI sends overwrite=undefined), full_info=True on", async () => {
+    await fetch(`${ui.url}/api/userdata/a.json`, { method: 'POST', body: 'A' });
+    await fetch(`${ui.url}/api/userdata/b.json`, { method: 'POST', body: 'B' });
+    const moved = await fetch(`${ui.url}/api/userdata/a.json/move/b.json?overwrite=undefined`, { method: 'POST' });
+    expect(moved.status).toBe(200);
+    expect(await readFile(userFile('b.json'), 'utf8')).toBe('A');
+    const saved = await fetch(`${ui.url}/api/userdata/b.json?overwrite=False&full_info=True`, { method: 'POST', body: 'C' });
+    expect(((await saved.json()) as { path: string }).path).toBe('b.json');
+    expect(await readFile(userFile('b.json'), 'utf8')).toBe('C');
+  });
+
   it('serves user.css inline as CSS (the UI loads it as a stylesheet), other files as downloads', async () => {
     await fetch(`${ui.url}/api/userdata/user.css`, { method: 'POST', body: 'body{color:red}' });
     const css = await fetch(`${ui.url}/api/userdata/user.css`);
