@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { sendJson } from './http.js';
+import { sendJson, sendText } from './http.js';
 import type { Route } from './router.js';
 
 /** The endpoint's models, as the bridge knows them (from its /object_info), by ComfyUI's folder names. */
@@ -56,9 +56,15 @@ export function catalogRoutes(models: ModelSource): Route[] {
   ];
 }
 
-/** /internal/* (served at /internal only, as ComfyUI's sub-app is). */
+/**
+ * /internal/* (served at /internal only, as ComfyUI's sub-app is). The logs the web UI's terminal panel shows are
+ * ComfyUI's own console: the bridge has none to show (and keeps nothing of a prompt), so they are empty.
+ */
 export function internalRoutes(models: ModelSource, dirs: FileDirs): Route[] {
   return [
+    { method: 'GET', path: '/internal/logs', handle: async ({ res }) => sendJson(res, 200, '') },
+    { method: 'GET', path: '/internal/logs/raw', handle: async ({ res }) => sendJson(res, 200, { entries: [], size: { cols: 80, rows: 24 } }) },
+    { method: 'PATCH', path: '/internal/logs/subscribe', handle: async ({ res }) => sendText(res, 200) },
     {
       method: 'GET',
       path: '/internal/folder_paths',

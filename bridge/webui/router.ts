@@ -14,7 +14,7 @@ export interface RouteContext {
 }
 
 export interface Route {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE' | 'PATCH';
   /** e.g. `/userdata/{file}/move/{dest}` */
   path: string;
   handle(ctx: RouteContext): Promise<void>;

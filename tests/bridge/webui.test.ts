@@ -463,6 +463,13 @@ describe('catalogs and internal routes', () => {
     expect((await rawRequest(ui.url, 'GET', '/api/internal/files/input')).headers[UNHANDLED]).toBe('1');
   });
 
+  it("answers the terminal panel's log routes with no logs (the bridge keeps none)", async () => {
+    expect(await (await fetch(`${ui.url}/internal/logs`)).json()).toBe('');
+    expect(await (await fetch(`${ui.url}/internal/logs/raw`)).json()).toEqual({ entries: [], size: { cols: 80, rows: 24 } });
+    const subscribe = await fetch(`${ui.url}/internal/logs/subscribe`, { method: 'PATCH', body: JSON.stringify({ clientId: 'x', enabled: true }) });
+    expect(subscribe.status).toBe(200);
+  });
+
   it('leaves every other route to the core', async () => {
     for (const [method, p] of [
       ['GET', '/api/jobs'],
