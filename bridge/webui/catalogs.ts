@@ -2,7 +2,7 @@
  * What the web UI asks of the server's own installation, answered as a ComfyUI v0.27.1 without custom nodes, blueprints
  * or local models answers (the models live on the endpoint): no translations beyond the UI's own, no example workflows,
  * no global subgraphs, no node replacements; the model folders by name, holding what the endpoint lists; the
- * bridge's input/output/temp files.
+ * bridge's input/output/temp files; no console logs.
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';

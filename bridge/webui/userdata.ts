@@ -10,7 +10,7 @@ import type { Route, RouteContext } from './router.js';
 import { fileInfo, kindOf, listFiles, moveNoReplace, syncDir, writeFileAtomic } from './user-files.js';
 import type { UserDir } from './user-dir.js';
 
-/** Types a browser could run as a page or script from a user file: sent as bytes instead (stored XSS). */
+/** What a user file is sent as; anything else (html, js, svg: what a browser would run) goes as bytes (stored XSS). */
 const CONTENT_TYPES: Record<string, string> = { '.json': 'application/json', '.css': 'text/css', '.txt': 'text/plain', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
 
 /** `?recurse=true`, `?full_info=True`...: on only when true, in any case. */
