@@ -22,7 +22,7 @@ export interface FrontEnd {
 /** How to get the web UI, shown when there is none. */
 export const GET_THE_WEB_UI = 'pip install comfyui-frontend-package (for the python3 on PATH), or --front-end-root DIR (a built ComfyUI_frontend dist/)';
 
-/** Asks python for the package's static folder; prints nothing of its own on failure. */
+/** Asks python for the package's static folder (ComfyUI's own way to find it); a failure's traceback is kept, never shown. */
 const FIND_PACKAGE = 'import importlib.resources, comfyui_frontend_package as p; print(importlib.resources.files(p) / "static")';
 
 export interface FindFrontEndOptions {
