@@ -1,7 +1,7 @@
 /**
  * The bridge's web UI routes (contract §14, issue #21 item 5) over real sockets: settings, users and userdata from the
  * user dir, names that try to leave it, the web UI's static files, finding the web UI through python3, and the
- * catalogs the UI asks for. The recorded web UI session is replayed in tests/reference/webui-replay.test.ts.
+ * catalogs the UI asks for. The recorded web UI session is replayed in tests/reference/bridge/webui-replay.test.ts (the reference suite).
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

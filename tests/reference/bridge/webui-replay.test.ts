@@ -11,12 +11,12 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFrontEnd } from '../../bridge/webui/index.js';
-import { fakeModels, startWebUi, UNHANDLED, type WebUiServer } from '../helpers/webui.js';
+import { findFrontEnd } from '../../../bridge/webui/index.js';
+import { sharedPath } from '../../helpers/reference.js';
+import { fakeModels, startWebUi, UNHANDLED, type WebUiServer } from '../../helpers/webui.js';
 
-const RECORDING = fileURLToPath(new URL('../../../shared/fixtures/comfyui-frontend-1.45.6/http.jsonl', import.meta.url));
+const RECORDING = sharedPath('fixtures', 'comfyui-frontend-1.45.6', 'http.jsonl');
 
 interface Body {
   kind?: 'text' | 'binary';
