@@ -494,6 +494,7 @@ describe('isForeignOrigin (server.py origin_only_middleware)', () => {
     ['localhost:8188', 'http://evil.example:8188', true],
     ['[::1]:8188', 'http://evil.example', true],
     ['192.168.1.5:8188', 'http://evil.example', false], // not loopback: ComfyUI leaves it to --listen's warning
+    ['127.0.0.1:80', 'http://127.0.0.1:8188', true],
     ['127.0.0.1:8188', 'null', false],
     [undefined, 'http://evil.example', false],
     ['127.0.0.1:8188', undefined, false],
