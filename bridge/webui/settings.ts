@@ -2,7 +2,7 @@
  * /settings (app/app_settings.py): the web UI's settings, one JSON object in `comfy.settings.json` of the user's
  * folder, written with 4-space indent as ComfyUI writes it. Writes are serialized (read-modify-write) and atomic.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { readJsonBody, sendJson, sendText } from './http.js';
 import type { Route } from './router.js';
 import { writeFileAtomic } from './user-files.js';
@@ -22,37 +22,41 @@ export function settingsRoutes(user: UserDir, bodyLimit: number): Route[] {
   /** One change at a time: two settings posted together must both be kept. */
   const change = (edit: (s: Settings) => void): Promise<void> => {
     const run = queue.then(async () => {
-      const settings = await read();
+      const file = await user.resolve(SETTINGS_FILE);
+      const { settings, damaged } = await read();
+      // The damaged file is kept beside (renamed), never overwritten: the user may want back what it held.
+      if (damaged) await rename(file, `${file}.damaged-${Date.now()}`);
       edit(settings);
-      await writeFileAtomic(await user.resolve(SETTINGS_FILE), JSON.stringify(settings, null, 4));
+      await writeFileAtomic(file, JSON.stringify(settings, null, 4));
     });
     queue = run.catch(() => undefined);
     return run;
   };
 
-  /** A missing or unreadable file reads as no settings, as ComfyUI does (it logs the corrupt file and goes on). */
-  const read = async (): Promise<Settings> => {
+  /** A missing file reads as no settings; so does a damaged one, as ComfyUI reads it (which then overwrites it). */
+  const read = async (): Promise<{ settings: Settings; damaged: boolean }> => {
     let text: string;
     try {
       text = await readFile(await user.resolve(SETTINGS_FILE), 'utf8');
     } catch {
-      return {};
+      return { settings: {}, damaged: false };
     }
     try {
       const value = JSON.parse(text) as unknown;
-      return value && typeof value === 'object' && !Array.isArray(value) ? (value as Settings) : {};
+      if (value && typeof value === 'object' && !Array.isArray(value)) return { settings: value as Settings, damaged: false };
     } catch {
-      return {};
+      // damaged: below
     }
+    return { settings: {}, damaged: true };
   };
 
   return [
-    { method: 'GET', path: '/settings', handle: async ({ res }) => sendJson(res, 200, await read()) },
+    { method: 'GET', path: '/settings', handle: async ({ res }) => sendJson(res, 200, (await read()).settings) },
     {
       method: 'GET',
       path: '/settings/{id}',
       handle: async ({ res, params }) => {
-        const settings = await read();
+        const { settings } = await read();
         sendJson(res, 200, Object.hasOwn(settings, params.id!) ? settings[params.id!] : null);
       },
     },

@@ -86,10 +86,15 @@ describe('settings, users and userdata', () => {
     expect(await (await fetch(`${ui.url}/api/settings`)).json()).toEqual({ a: 1 });
   });
 
-  it('reads a damaged settings file as no settings, as ComfyUI does', async () => {
+  it('reads a damaged settings file as no settings, as ComfyUI does, and keeps it beside on the next write', async () => {
     await mkdir(path.join(ui.userDir, 'default'), { recursive: true });
     await writeFile(userFile('comfy.settings.json'), '{ torn');
     expect(await (await fetch(`${ui.url}/api/settings`)).json()).toEqual({});
+    await fetch(`${ui.url}/api/settings/a`, { method: 'POST', body: '1' });
+    expect(await (await fetch(`${ui.url}/api/settings`)).json()).toEqual({ a: 1 });
+    const kept = (await readdir(path.join(ui.userDir, 'default'))).filter((n) => n.startsWith('comfy.settings.json.damaged-'));
+    expect(kept).toHaveLength(1);
+    expect(await readFile(userFile(kept[0]!), 'utf8')).toBe('{ torn');
   });
 
   it('answers /users for the one user, with the folder made', async () => {
