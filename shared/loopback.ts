@@ -1,0 +1,14 @@
+/** Which `Host` header values name this machine, for the servers that answer on loopback (local endpoint, bridge). */
+import { isIPv4 } from 'node:net';
+
+const LOOPBACK_V6 = new Set(['::1', '0:0:0:0:0:0:0:1']);
+
+/** Whether a `Host` header names this machine's loopback: localhost, 127.x.x.x or [::1], with or without a port. */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const v6 = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(host);
+  if (v6) return LOOPBACK_V6.has(v6[1]!.toLowerCase());
+  const name = /^([^:]+)(?::\d{1,5})?$/.exec(host)?.[1]?.toLowerCase();
+  if (name === undefined) return false;
+  return name === 'localhost' || (isIPv4(name) && name.startsWith('127.'));
+}
