@@ -101,14 +101,10 @@ def open_status(status, fernet, job_id, reply_get=None):
         if not isinstance(output, dict) or "encrypted_output" not in output:
             raise BadAnswer("the result is not sealed")
         result = open_token(fernet, output["encrypted_output"], "result")
-        if "blob" in result:
-            # A pointer: it may name its job (older workers' do not); the result it leads to must.
-            if result.get("job_id", job_id) != job_id:
-                raise BadAnswer(f"the result does not name job {job_id}")
-            return fetch_blob(fernet, result, job_id, reply_get)
+        # A result, or a pointer to one in your storage: either must name this job (and so must the result it leads to).
         if result.get("job_id") != job_id:
             raise BadAnswer(f"the result does not name job {job_id}")
-        return result
+        return fetch_blob(fernet, result, job_id, reply_get) if "blob" in result else result
     if state == "FAILED":
         try:
             error = json.loads(status.get("error") or "")
