@@ -9,25 +9,13 @@ import { runWorkerLoop } from '../../handler/runpod/worker.js';
 import { openProgress, openResult, sealBundle, type Progress, type Workflow } from '../../shared/index.js';
 import { getJson } from '../helpers/http.js';
 import { startRig, type Rig } from '../helpers/pipeline.js';
+import { samplingWorkflow } from '../helpers/workflows.js';
 import { API_KEY, POD_ID, startPlatform, type PlatformEmulator } from '../helpers/runpod-platform.js';
 
 const CANARY = 'canary-bridge-91c2-plover';
 
-function workflow(seed: number): Workflow {
-  return {
-    '10': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd15.safetensors' } },
-    '11': { class_type: 'CLIPTextEncode', inputs: { text: `a photo of ${CANARY}`, clip: ['10', 1] } },
-    '12': { class_type: 'CLIPTextEncode', inputs: { text: 'blurry', clip: ['10', 1] } },
-    '13': { class_type: 'EmptyLatentImage', inputs: { width: 16, height: 16, batch_size: 1 } },
-    '14': {
-      class_type: 'KSampler',
-      inputs: { model: ['10', 0], seed, steps: 40, cfg: 7, sampler_name: 'euler', scheduler: 'normal', positive: ['11', 0], negative: ['12', 0], latent_image: ['13', 0], denoise: 1 },
-    },
-    '15': { class_type: 'VAEDecode', inputs: { samples: ['14', 0], vae: ['10', 2] } },
-    '16': { class_type: 'SaveImage', inputs: { images: ['15', 0], filename_prefix: 'gen' } },
-    '17': { class_type: 'PreviewImage', inputs: { images: ['15', 0] } },
-  };
-}
+const workflow = (seed: number): Workflow =>
+  samplingWorkflow(`a photo of ${CANARY}`, { steps: 40, seed, extra: { '17': { class_type: 'PreviewImage', inputs: { images: ['15', 0] } } } });
 
 let rig: Rig | undefined;
 let api: LocalApi | undefined;

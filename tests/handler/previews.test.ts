@@ -11,6 +11,7 @@ import { buildResultPayload, Fernet, openProgress, openResult, resultBytes, seal
 import { encodeJpeg, encodePng, generateFrame, noiseFrame } from '../../simulator/images.js';
 import { pngOf, startRig, type Rig } from '../helpers/pipeline.js';
 import { loadTranscript, recordedPrompt, startReplay, type Replay } from '../helpers/replay.js';
+import { samplingWorkflow } from '../helpers/workflows.js';
 
 const CANARY = 'canary-preview-5b1d-heron';
 
@@ -124,20 +125,7 @@ describe('PreviewThrottle', () => {
   });
 });
 
-function sampling(steps: number, seed = 7): Bundle['workflow'] {
-  return {
-    '10': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd15.safetensors' } },
-    '11': { class_type: 'CLIPTextEncode', inputs: { text: `a photo of ${CANARY}`, clip: ['10', 1] } },
-    '12': { class_type: 'CLIPTextEncode', inputs: { text: 'blurry', clip: ['10', 1] } },
-    '13': { class_type: 'EmptyLatentImage', inputs: { width: 16, height: 16, batch_size: 1 } },
-    '14': {
-      class_type: 'KSampler',
-      inputs: { model: ['10', 0], seed, steps, cfg: 7, sampler_name: 'euler', scheduler: 'normal', positive: ['11', 0], negative: ['12', 0], latent_image: ['13', 0], denoise: 1 },
-    },
-    '15': { class_type: 'VAEDecode', inputs: { samples: ['14', 0], vae: ['10', 2] } },
-    '16': { class_type: 'SaveImage', inputs: { images: ['15', 0], filename_prefix: 'gen' } },
-  };
-}
+const sampling = (steps: number, seed = 7) => samplingWorkflow(`a photo of ${CANARY}`, { steps, seed });
 
 let rig: Rig | undefined;
 let replay: Replay | undefined;
