@@ -16,8 +16,9 @@ OUTPUT_DIR="${COMFY_SEAL_OUTPUT_DIR:-/dev/shm/comfy-seal/output}"
 TEMP_DIR="${COMFY_SEAL_TEMP_DIR:-/dev/shm/comfy-seal/temp}"
 COMFY_LOG="${COMFY_SEAL_COMFY_LOG:-/dev/shm/comfy-seal/comfyui.log}"
 PYTHON="${COMFY_PYTHON:-python3}"
-# ComfyUI's launch command; tests put the simulator here (it takes ComfyUI's flags).
-COMFY_CMD="${COMFY_CMD:-${PYTHON} ${COMFY_DIR}/main.py}"
+# ComfyUI's launch command, through the launcher that keeps its in-memory log empty and adds --disable-assets where the
+# release has it (docker/comfyui-launch.py); tests put the simulator here (it takes ComfyUI's flags).
+COMFY_CMD="${COMFY_CMD:-${PYTHON} /opt/comfy-seal/comfyui-launch.py ${COMFY_DIR}/main.py}"
 COMFY_SEAL="${COMFY_SEAL_BIN:-comfy-seal}"
 READY_TIMEOUT_S="${COMFY_SEAL_READY_TIMEOUT_S:-600}"
 COMFY_USER="${COMFY_SEAL_COMFY_USER:-comfyui}"

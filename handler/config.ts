@@ -34,6 +34,7 @@ export const SETTINGS = {
   readyTimeoutS: { flag: 'ready-timeout', env: 'COMFY_SEAL_READY_TIMEOUT_S', kind: 'seconds', default: 600, help: 'how long to wait for ComfyUI to answer at start' },
   warmupWorkflow: { flag: 'warmup-workflow', env: 'COMFY_SEAL_WARMUP_WORKFLOW', kind: 'string', default: undefined, help: 'API-format workflow run once at start, before the first job (loads the models)' },
   warmupRequired: { flag: 'warmup-required', env: 'COMFY_SEAL_WARMUP_REQUIRED', kind: 'bool', default: false, help: 'a failed warm-up stops the worker (exit 1) instead of being logged' },
+  keepCache: { flag: 'keep-cache', env: 'COMFY_SEAL_KEEP_CACHE', kind: 'bool', default: false, help: "keep ComfyUI's node cache between jobs (faster repeats; the last job's tensors stay in memory until the next)" },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -55,6 +56,7 @@ export interface WorkerConfig {
   readyTimeoutS: number;
   warmupWorkflow: string | undefined;
   warmupRequired: boolean;
+  keepCache: boolean;
 }
 
 /** node:util parseArgs options for every setting (all strings, booleans included, so `--allow-plaintext=0` works). */
@@ -115,6 +117,7 @@ export function jobConfigOf(config: WorkerConfig): JobConfig {
     maxResultBytes: Math.floor(config.maxResultMb * 1_000_000),
     releaseTimeoutMs: config.releaseTimeoutS * 1000,
     scrubFiles: config.comfyLog ? [config.comfyLog] : [],
+    clearCache: !config.keepCache,
     blob: { ...DEFAULT_JOB_CONFIG.blob, maxBytes: Math.floor(config.maxBlobMb * 1_000_000), allowPrivate: config.blobAllowPrivate },
   };
 }

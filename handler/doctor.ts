@@ -52,6 +52,28 @@ function checkComfy(config: WorkerConfig): Check {
   };
 }
 
+/** ComfyUI's in-memory log (contract §12) must keep nothing, or every job's error texts stay in its memory. */
+function checkComfyLog(config: WorkerConfig): Check {
+  return async () => {
+    const http = new ComfyHttp({ url: config.comfyUrl, requestTimeoutMs: 5_000, retries: 0 });
+    const name = 'comfyui log';
+    try {
+      const text = await http.inMemoryLog().catch(() => undefined);
+      if (text === undefined) return { name, verdict: 'fail', detail: `ComfyUI at ${config.comfyUrl} did not answer /internal/logs`, fix: 'start ComfyUI first (see the comfyui check)' };
+      if (text === null) return { name, verdict: 'ok', detail: 'this ComfyUI serves no in-memory log' };
+      if (text === '') return { name, verdict: 'ok', detail: "ComfyUI's in-memory log keeps nothing" };
+      return {
+        name,
+        verdict: 'fail',
+        detail: `ComfyUI's in-memory log keeps what it prints (${text.split('\n').length - 1} lines now): a job's error texts would stay in its memory`,
+        fix: 'start ComfyUI through docker/comfyui-launch.py (start.sh does unless COMFY_CMD replaces it)',
+      };
+    } finally {
+      await http.close();
+    }
+  };
+}
+
 /**
  * ComfyUI must read the worker's input dir: the worker stages a job's files there and ComfyUI's loaders open them by
  * name. A probe file written there is asked back through ComfyUI's /view; a mismatch would fail every img2img job.
@@ -139,6 +161,7 @@ export function workerChecks(options: WorkerDoctorOptions, extra: Array<[string,
   return [
     ['key', checkKey(config)],
     ['comfyui', checkComfy(config)],
+    ['comfyui log', checkComfyLog(config)],
     ['input dir seen', checkComfySeesInput(config)],
     ['input dir', checkDir('input dir', config.inputDir)],
     ['output dir', checkDir('output dir', config.outputDir)],

@@ -10,7 +10,7 @@ import { wipeDirs, type Dirs, type FileSystem } from './storage.js';
 
 /** What is wrong, in code terms: never a path or anything from a job. */
 export interface HealthProblem {
-  problem: 'WIPE_FAILED' | 'COMFY_UNAVAILABLE' | 'COMFY_BUSY';
+  problem: 'WIPE_FAILED' | 'COMFY_UNAVAILABLE' | 'COMFY_BUSY' | 'CACHE_KEPT';
   /** An errno code, or how many prompts ComfyUI still holds. */
   reason?: string;
 }
@@ -26,9 +26,14 @@ export interface HealthCheckDeps {
   clientId: string;
   dirs: Dirs;
   fs: FileSystem;
+  /** Whether jobs clear ComfyUI's cache (not COMFY_SEAL_KEEP_CACHE): then the re-check clears it too. */
+  clearCache: boolean;
 }
 
-/** Healthy when a wipe of the dirs succeeds, ComfyUI answers, and it holds no prompt of ours; else the first problem. */
+/**
+ * Healthy when a wipe of the dirs succeeds, ComfyUI answers, holds no prompt of ours and (unless keep-cache) takes a
+ * /free; else the first problem.
+ */
 export async function checkHealth(deps: HealthCheckDeps): Promise<HealthProblem | null> {
   const wipe = await wipeDirs(deps.dirs, deps.fs);
   if (wipe.failures.length > 0) return { problem: 'WIPE_FAILED', reason: wipe.failures[0]! };
@@ -39,7 +44,9 @@ export async function checkHealth(deps: HealthCheckDeps): Promise<HealthProblem 
   } catch {
     return { problem: 'COMFY_UNAVAILABLE' };
   }
-  return held.length > 0 ? { problem: 'COMFY_BUSY', reason: `${held.length}_prompts` } : null;
+  if (held.length > 0) return { problem: 'COMFY_BUSY', reason: `${held.length}_prompts` };
+  if (deps.clearCache && !(await deps.http.free().then(() => true, () => false))) return { problem: 'CACHE_KEPT' };
+  return null;
 }
 
 /** The failure a job gets while the worker is unhealthy: a plain COMFY_UNAVAILABLE with the problem in code terms. */

@@ -37,6 +37,8 @@ export interface JobConfig {
   releaseTimeoutMs: number;
   /** Files kept open by others (ComfyUI's log) that are zeroed and truncated after every job. */
   scrubFiles: string[];
+  /** POST /free after every job that reached ComfyUI, so its node cache keeps nothing of it (off: COMFY_SEAL_KEEP_CACHE). */
+  clearCache: boolean;
   limits?: Partial<Limits>;
   /** Request and result blobs (§9): size limit, private addresses, time limits, retries. */
   blob: BlobOptions;
@@ -51,6 +53,7 @@ export const DEFAULT_JOB_CONFIG: Omit<JobConfig, 'dirs'> = {
   settleQuietMs: 250,
   releaseTimeoutMs: 300_000,
   scrubFiles: [],
+  clearCache: true,
   blob: DEFAULT_BLOB_OPTIONS,
 };
 
@@ -192,17 +195,20 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   const held = submitted && !finished && !(await waitForRelease(deps, promptId));
   if (held) log.log('error', 'comfy.not_released', { job_id: job.id, ms: config.releaseTimeoutMs });
   if (submitted) await deps.http.deleteHistory([promptId]).catch(() => undefined);
+  // ComfyUI's node cache holds the job's tensors (conditioning, images) until reset (contract §12). A /free that fails
+  // leaves them there: like a failed wipe, this worker must not take another job.
+  const cacheKept = submitted && config.clearCache && !(await clearCache(deps, job.id));
   const wipe = await wipeDirs(config.dirs, fs);
   for (const file of config.scrubFiles) await scrubFile(file, fs, wipe);
   if (wipe.failures.length > 0) log.log('error', 'wipe.incomplete', { job_id: job.id, count: wipe.failures.length, reason: wipe.failures[0] });
   else log.log('debug', 'wipe.done', { job_id: job.id, files: wipe.files, bytes: wipe.bytes });
-  if (held || wipe.failures.length > 0) {
+  if (held || cacheKept || wipe.failures.length > 0) {
     // Files may remain, or ComfyUI may still write some: this worker must not take another job.
     if (outcome.kind === 'failure') outcome.unhealthy = true;
     else {
       if (outcome.kind === 'success' && outcome.output instanceof SealedOutput) outcome.output.release();
-      const reason = held ? 'ComfyUI did not let go of the prompt in time' : 'the worker could not wipe its files';
-      const code = held ? 'COMFY_UNAVAILABLE' : 'INTERNAL';
+      const reason = held ? 'ComfyUI did not let go of the prompt in time' : cacheKept ? 'ComfyUI did not clear its cache' : 'the worker could not wipe its files';
+      const code = held || cacheKept ? 'COMFY_UNAVAILABLE' : 'INTERNAL';
       // A cancelled job posts nothing, but the worker still has to go.
       outcome = outcome.kind === 'cancelled' ? { kind: 'cancelled', unhealthy: true } : { kind: 'failure', error: sealError(new SealError(code, reason), replyKey, job.id), code, unhealthy: true };
     }
@@ -213,6 +219,17 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   else if (outcome.kind === 'failure') log.log('warn', 'job.failed', { job_id: job.id, code: outcome.code, ms });
   else log.log('info', 'job.cancelled', { job_id: job.id, ms });
   return outcome;
+}
+
+/** POST /free; false (logged with the error code) when ComfyUI did not take it. */
+async function clearCache(deps: JobDeps, jobId: string): Promise<boolean> {
+  try {
+    await deps.http.free();
+    return true;
+  } catch (error) {
+    deps.log.log('error', 'comfy.cache_kept', { job_id: jobId, code: SealError.from(error).code });
+    return false;
+  }
 }
 
 /**

@@ -22,6 +22,8 @@ export type LogEvent =
   | 'wipe.done'
   | 'wipe.incomplete'
   | 'comfy.not_released'
+  | 'comfy.cache_kept'
+  | 'comfy.log_kept'
   | 'take.backoff'
   | 'take.error'
   | 'ping.error'

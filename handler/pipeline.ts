@@ -53,9 +53,13 @@ export class Pipeline {
     const started = this.#clock.now();
     const version = await waitForComfy(this.http, this.#clock, readyTimeoutMs, signal);
     this.#options.log.log('info', 'comfy.ready', { ms: this.#clock.now() - started });
+    // Contract §12: a ComfyUI started without the image's launcher keeps every job's printed error texts in memory.
+    const kept = await this.http.inMemoryLog().catch(() => null);
+    if (kept) this.#options.log.log('warn', 'comfy.log_kept', { count: kept.split('\n').length - 1 });
     if (this.#options.warmup) {
-      // Its only plaintext job: the workflow is the image's own, not a user's.
-      const config = { ...this.#options.job, allowPlaintext: true };
+      // Its only plaintext job: the workflow is the image's own, not a user's, so its cache (the loaded models) may stay
+      // for the first job.
+      const config = { ...this.#options.job, allowPlaintext: true, clearCache: false };
       await warmUp(this.#options.warmup, {
         runJob: (job) => runJob(job, this.#deps(config), signal ? { signal } : {}),
         log: this.#options.log,
@@ -92,7 +96,8 @@ export class Pipeline {
 
   /** An unhealthy worker's re-check before a job (handler/health.ts): null when it may take jobs again. */
   recheck(): Promise<HealthProblem | null> {
-    return checkHealth({ http: this.http, clientId: this.socket.clientId, dirs: this.#options.job.dirs, fs: this.#options.fs ?? nodeFileSystem });
+    const { dirs, clearCache } = this.#options.job;
+    return checkHealth({ http: this.http, clientId: this.socket.clientId, dirs, fs: this.#options.fs ?? nodeFileSystem, clearCache });
   }
 
   async close(): Promise<void> {

@@ -60,7 +60,7 @@ async function main() {
   const key = Fernet.generateKey();
   say(1, `Made a fresh Fernet key (ENCRYPTION_KEY) and scratch dirs under ${work}.`);
 
-  const sim = await startService('simulator', ['simulator', '--port', '0', '--input-dir', dirs.input, '--output-dir', dirs.output, '--temp-dir', dirs.temp, '--step-ms', '15', '--disable-metadata'], {});
+  const sim = await startService('simulator', ['simulator', '--port', '0', '--input-dir', dirs.input, '--output-dir', dirs.output, '--temp-dir', dirs.temp, '--step-ms', '15', '--disable-metadata', '--log-capacity', '0'], {});
   say(2, `Started the ComfyUI simulator at ${sim.url} (real ComfyUI needs a GPU; the simulator speaks its HTTP + WebSocket protocol).`);
 
   const worker = await startService(

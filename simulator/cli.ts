@@ -31,6 +31,8 @@ Options:
   --models-dir D         ComfyUI's models dir (checkpoints/, loras/, vae/...): the loaders list its files
                          (default: none, so their lists are empty, as a ComfyUI without models)
   --step-ms N            time per sampler step (default: 10)
+  --log-capacity N       entries of ComfyUI's in-memory log (/internal/logs) kept (default: 300, as ComfyUI;
+                         0 as the image's launcher starts ComfyUI)
 Faults:
   --history-delay-ms N   delay between execution_success and the history write (default: 0)
   --slow-start-ms N      refuse connections for N ms after start (default: 0)
@@ -59,6 +61,7 @@ export const command: Command = async (argv, io) => {
     'temp-directory': { type: 'string' },
     'models-dir': { type: 'string' },
     'step-ms': { type: 'string' },
+    'log-capacity': { type: 'string' },
     'history-delay-ms': { type: 'string' },
     'slow-start-ms': { type: 'string' },
     'foreign-prompts': { type: 'string' },
@@ -107,6 +110,7 @@ export const command: Command = async (argv, io) => {
     outputDir: dirs.output,
     tempDir: dirs.temp,
     stepMs: intFlag('step-ms', values['step-ms'], 10),
+    logCapacity: intFlag('log-capacity', values['log-capacity'], 300),
     historyDelayMs: intFlag('history-delay-ms', values['history-delay-ms'], 0),
     slowStartMs: intFlag('slow-start-ms', values['slow-start-ms'], 0),
     foreignPrompts: intFlag('foreign-prompts', values['foreign-prompts'], 0),

@@ -25,6 +25,8 @@ export interface Faults {
   lateOutputs?: { delayMs: number; chunks: number; chunkDelayMs: number };
   /** Every file a saver writes takes `fileMs`, written in a few chunks; savers never look at the interrupt flag. */
   slowSave?: { fileMs: number };
+  /** POST /free fails (500) and sets no flag: the cache stays. */
+  freeFails?: boolean;
 }
 
 export type Audience = 'submitter' | 'submitter-or-all';

@@ -72,6 +72,10 @@ export class Hub {
     if (limit !== undefined && client.sent >= limit) client.ws.terminate();
   }
 
+  isConnected(clientId: string): boolean {
+    return this.#clients.has(clientId);
+  }
+
   /** To one client (dropped if it is not connected), or to everyone when `clientId` is null. */
   send(type: string, data: unknown, clientId: string | null): void {
     const payload = JSON.stringify({ type, data });

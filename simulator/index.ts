@@ -52,6 +52,9 @@ export interface SimulatorOptions {
   /** ComfyUI's models dir, in its layout (checkpoints/, loras/, vae/, diffusion_models/ or unet/, text_encoders/ or
    * clip/...): the loaders' combos list its files, read afresh on each /object_info. @default none: empty lists */
   modelsDir?: string;
+  /** Entries ComfyUI's in-memory log keeps (GET /internal/logs; exception texts included). 0 is what the image's
+   * launcher (docker/comfyui-launch.py) makes of it: nothing kept or sent. @default 300, as ComfyUI */
+  logCapacity?: number;
   /** Called when a crash fault fires. */
   onCrash?: () => void;
 }
@@ -114,6 +117,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       maxUploadBytes: options.maxUploadBytes ?? 100 * 1024 * 1024,
       disableMetadata: options.disableMetadata ?? false,
       modelsDir: options.modelsDir,
+      logCapacity: options.logCapacity ?? 300,
       ...(options.onCrash ? { onCrash: options.onCrash } : {}),
     },
     new Map(NODES.map((n) => [n.name, n])),

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dirs } from './context.js';
 import { Executor, type Faults, type Outcome } from './executor.js';
 import { Hub } from './hub.js';
+import { ComfyLog } from './logs.js';
 import { isModelFolder, listModels, MODEL_FOLDERS, type ModelFolder } from './models.js';
 import { objectInfo, type ComboLists, type NodeDef } from './nodes/registry.js';
 import { validatePrompt, type Prompt } from './validate.js';
@@ -33,6 +34,8 @@ export interface SimulatorSettings {
   disableMetadata: boolean;
   /** ComfyUI's models dir (checkpoints/, loras/...), listed by the loaders' combos; none lists no models. */
   modelsDir: string | undefined;
+  /** Entries ComfyUI's in-memory log keeps (300); 0 as docker/comfyui-launch.py starts it. */
+  logCapacity: number;
   /** Called when a crash fault fires (the CLI exits, as ComfyUI's process would). */
   onCrash?: () => void;
 }
@@ -103,6 +106,9 @@ export class SimulatorServer {
   readonly #executor: Executor;
   readonly #http: Server;
   readonly #history = new Map<string, HistoryEntry>();
+  readonly #log: ComfyLog;
+  /** POST /free's flags, taken by the queue loop after the prompt running (or at once when idle), as main.py does. */
+  #flags: { free_memory?: unknown; unload_models?: unknown } = {};
   #pending: Array<QueueItem & { clientId?: string }> = [];
   #running: (QueueItem & { clientId?: string }) | null = null;
   #number = 0;
@@ -122,6 +128,11 @@ export class SimulatorServer {
       queueRemaining: () => this.queueRemaining,
       executingFor: (clientId) => (this.#running?.clientId === clientId ? this.#executor.runningNode : null),
       features: this.features,
+    });
+    this.#log = new ComfyLog(settings.logCapacity, (clientId, data) => {
+      if (!this.#hub.isConnected(clientId)) return false;
+      this.#hub.send('logs', data, clientId);
+      return true;
     });
     this.#executor = new Executor(registry, settings.dirs, {
       stepMs: () => this.settings.stepMs,
@@ -170,6 +181,8 @@ export class SimulatorServer {
       this.#http.listen(chosen, host, () => resolve());
     });
     this.#port = (this.#http.address() as AddressInfo).port;
+    this.#log.write('Starting server\n');
+    this.#log.write(`To see the GUI go to: http://${host}:${this.#port}`);
   }
 
   /** The process "dies": every socket cut, the port closed, nothing more runs. */
@@ -192,6 +205,7 @@ export class SimulatorServer {
 
   /** Queues a prompt as ComfyUI's POST /prompt does (validation included); used by the route and the foreign-prompt knob. */
   submit(body: Record<string, unknown>): { status: number; body: unknown } {
+    this.#log.write('got prompt');
     // server.py numbers every POST before looking at it, rejected ones included; `front` negates.
     let number = typeof body.number === 'number' ? body.number : this.#number++;
     if (body.number === undefined && body.front) number = -number;
@@ -204,7 +218,11 @@ export class SimulatorServer {
     }
     const partial = Array.isArray(body.partial_execution_targets) ? (body.partial_execution_targets as string[]) : undefined;
     const result = validatePrompt(body.prompt, this.registry, this.settings.dirs, partial);
-    if (!result.ok) return { status: 400, body: { error: result.error, node_errors: result.nodeErrors } };
+    this.#logValidation(result.nodeErrors);
+    if (!result.ok) {
+      this.#log.write(`invalid prompt: ${JSON.stringify(result.error)}`);
+      return { status: 400, body: { error: result.error, node_errors: result.nodeErrors } };
+    }
     const extra = { ...((body.extra_data as Record<string, unknown>) ?? {}) };
     const clientId = typeof body.client_id === 'string' ? body.client_id : undefined;
     if (clientId) extra.client_id = clientId;
@@ -216,6 +234,17 @@ export class SimulatorServer {
     this.#broadcastStatus();
     void this.#pump();
     return { status: 200, body: { prompt_id: promptId, number, node_errors: result.nodeErrors } };
+  }
+
+  /** execution.py logs every failed input with its details, which name the values (file names, texts). */
+  #logValidation(nodeErrors: Record<string, unknown>): void {
+    for (const [id, entry] of Object.entries(nodeErrors)) {
+      const { errors, dependent_outputs: outputs, class_type: classType } = entry as { errors: Array<{ message: string; details: string }>; dependent_outputs: string[]; class_type: string };
+      this.#log.write(`Failed to validate prompt for output ${outputs[0] ?? id}:`);
+      this.#log.write(`* ${classType} ${id}:`);
+      for (const e of errors) this.#log.write(`  - ${e.message}: ${e.details}`);
+      this.#log.write('Output will be ignored');
+    }
   }
 
   #broadcastStatus(): void {
@@ -232,14 +261,25 @@ export class SimulatorServer {
         this.#broadcastStatus();
         await this.#execute(item);
         this.#running = null;
+        this.#applyFlags();
       }
     } finally {
       this.#pumping = false;
     }
   }
 
+  /** main.py's prompt_worker after each prompt: free_memory resets the cache; unload_models defaults to free_memory. */
+  #applyFlags(): void {
+    const flags = this.#flags;
+    this.#flags = {};
+    // Models would be unloaded here too (`{"unload_models": false}` sets no flag, so it defaults to free_memory); the
+    // simulator has none loaded.
+    if (flags.free_memory) this.#executor.clearCache();
+  }
+
   async #execute(item: QueueItem & { clientId?: string }): Promise<void> {
     const [, promptId, prompt, extra, outputs] = item;
+    const started = Date.now();
     const clientId = item.clientId ?? null;
     const hub = this.#hub;
     const emit = Object.assign(
@@ -258,6 +298,13 @@ export class SimulatorServer {
       metadata: this.settings.disableMetadata ? null : { prompt, ...(pnginfo && typeof pnginfo === 'object' ? { extraPnginfo: pnginfo as Record<string, unknown> } : {}) },
     });
     if (outcome.status === 'crashed') return;
+    if (outcome.status === 'interrupted') this.#log.write('Processing interrupted');
+    const error = outcome.messages.find(([type]) => type === 'execution_error')?.[1];
+    if (error) {
+      // execution.py: the exception's text, then its traceback (both hold whatever the node put in its message).
+      this.#log.write(`!!! Exception during processing !!! ${String(error.exception_message)}`);
+      this.#log.write(`Traceback (most recent call last):\n${(error.traceback as string[]).join('')}`);
+    }
     // ComfyUI: the event is queued first, then history is built and written, then status and `executing null`.
     if (this.settings.historyDelayMs > 0) await sleep(this.settings.historyDelayMs);
     else await new Promise((r) => setImmediate(r));
@@ -271,6 +318,7 @@ export class SimulatorServer {
     this.#running = null;
     this.#broadcastStatus();
     emit('executing', { node: null, prompt_id: promptId }, 'submitter');
+    this.#log.write(`Prompt executed in ${((Date.now() - started) / 1000).toFixed(2)} seconds`);
   }
 
   /** Queues a prompt of another client (fault knob: other users' work interleaved with ours). */
@@ -346,8 +394,23 @@ export class SimulatorServer {
       return;
     }
     if (method === 'POST' && pathname === '/free') {
+      // server.py only sets flags (a false one not at all); the queue loop acts on them after the prompt running, or
+      // as soon as it wakes when idle. The answer comes before either.
       const body = await readJson(req, limit);
-      if (body.free_memory || body.unload_models) setImmediate(() => this.#executor.clearCache());
+      if (this.settings.faults.freeFails) throw new HttpError(500, { error: 'Internal Server Error' });
+      if (body.unload_models) this.#flags.unload_models = body.unload_models;
+      if (body.free_memory) this.#flags.free_memory = body.free_memory;
+      setImmediate(() => {
+        if (!this.#pumping) this.#applyFlags();
+      });
+      res.writeHead(200).end();
+      return;
+    }
+    if (method === 'GET' && pathname === '/internal/logs') return json(res, 200, this.#log.text());
+    if (method === 'GET' && pathname === '/internal/logs/raw') return json(res, 200, this.#log.raw());
+    if (method === 'PATCH' && pathname === '/internal/logs/subscribe') {
+      const body = await readJson(req, limit);
+      this.#log.subscribe(String(body.clientId), Boolean(body.enabled));
       res.writeHead(200).end();
       return;
     }

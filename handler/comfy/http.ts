@@ -169,6 +169,32 @@ export class ComfyHttp {
     await this.#retrying(() => this.#request('POST', '/queue', { delete: promptIds }));
   }
 
+  /**
+   * POST /free: ComfyUI's node cache is reset once its queue loop takes the flag (after the prompt running, at once
+   * when idle). ComfyUI sets no flag for a false value and defaults unload_models to free_memory, so models are
+   * unloaded too whatever `unload_models` says.
+   */
+  async free(): Promise<void> {
+    await this.#retrying(async () => {
+      const res = await this.#request('POST', '/free', { free_memory: true, unload_models: false });
+      if (res.status >= 500) throw new SealError('COMFY_UNAVAILABLE', `ComfyUI answered ${res.status}`, { path: '/free' });
+      if (res.status !== 200) throw new SealError('INTERNAL', `ComfyUI answered ${res.status} to /free`, { path: '/free' });
+    });
+  }
+
+  /**
+   * GET /internal/logs: ComfyUI's in-memory log as one string ('' when it keeps nothing, as the image's launcher
+   * starts it), or null when this ComfyUI does not serve one.
+   */
+  async inMemoryLog(): Promise<string | null> {
+    return this.#retrying(async () => {
+      const res = await this.#request('GET', '/internal/logs');
+      if (res.status === 404) return null;
+      if (res.status !== 200 || typeof res.body !== 'string') throw new SealError('COMFY_UNAVAILABLE', `ComfyUI answered ${res.status} to /internal/logs`, { path: '/internal/logs' });
+      return res.body;
+    });
+  }
+
   async deleteHistory(promptIds: string[]): Promise<void> {
     await this.#retrying(() => this.#request('POST', '/history', { delete: promptIds }));
   }

@@ -52,8 +52,9 @@ export async function startRig(
 ): Promise<Rig> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'cs-rig-'));
   const dirs = { input: path.join(root, 'input'), output: path.join(root, 'output'), temp: path.join(root, 'temp') };
-  // The image starts ComfyUI with --disable-metadata (start.sh): so does the rig.
-  const sim = await startSimulator({ port: 0, stepMs: 1, disableMetadata: true, inputDir: dirs.input, outputDir: dirs.output, tempDir: dirs.temp, ...options.sim });
+  // The image starts ComfyUI with --disable-metadata, through the launcher that keeps its in-memory log empty (start.sh):
+  // so does the rig.
+  const sim = await startSimulator({ port: 0, stepMs: 1, disableMetadata: true, logCapacity: 0, inputDir: dirs.input, outputDir: dirs.output, tempDir: dirs.temp, ...options.sim });
   const key = options.key ?? Fernet.generateKey();
   const logs: string[] = [];
   const pipeline = new Pipeline({

@@ -102,7 +102,7 @@ describe('checkHealth', () => {
   it('is healthy with only other clients\' prompts in ComfyUI, and COMFY_BUSY while it holds one of ours', async () => {
     rig = await startRig({ sim: { faults: { hangAt: 'EmptyImage' } } });
     const clientId = rig.pipeline.socket.clientId;
-    const deps = { http: rig.pipeline.http, clientId, dirs: rig.sim.dirs, fs: nodeFs };
+    const deps = { http: rig.pipeline.http, clientId, dirs: rig.sim.dirs, fs: nodeFs, clearCache: true };
     rig.sim.submitForeign(); // hangs, running
     expect(await checkHealth(deps)).toBeNull();
     await rig.pipeline.http.postPrompt({ prompt: workflow, client_id: clientId, prompt_id: randomUUID() });
