@@ -17,6 +17,7 @@ import { DEFAULT_BLOB_TTL_S, newBlobKeys, requestKeyOf, type BlobStore } from '.
 import { SealError } from '../shared/errors.js';
 import { Fernet } from '../shared/fernet.js';
 import { openQueryAnswer } from '../shared/query.js';
+import { PreviewTracker, type LivePreview } from './preview.js';
 import type { BundleOptions, BundleQuery, Progress, QueryResult, Workflow } from '../shared/schema.js';
 import { webhookUrlProblem } from '../shared/webhook.js';
 import type { ObjectInfo } from './workflow/definitions.js';
@@ -100,6 +101,8 @@ export interface JobProgress {
   /** Time spent in RunPod's queue so far (RunPod's delayTime), when known. */
   queueMs?: number;
   elapsedMs: number;
+  /** A new live preview (§13; submit with `options: { previews: true }`), each one handed out once. */
+  preview?: LivePreview;
 }
 
 export interface WaitOptions {
@@ -336,6 +339,7 @@ export class ComfySealClient {
 
   async #waitFor<T>(jobId: string, options: WaitOptions, open: (output: unknown) => T | Promise<T>): Promise<T> {
     const started = Date.now();
+    const previews = new PreviewTracker();
     let delay = this.#options.pollMinMs;
     for (;;) {
       if (options.signal?.aborted) throw new AbortError(jobId);
@@ -352,12 +356,14 @@ export class ComfySealClient {
           throw new JobFailedError(jobId, s.status, s.status === 'CANCELLED' ? 'the job was cancelled' : "the job ran past the endpoint's execution timeout");
         default: {
           const progress = s.status === 'IN_PROGRESS' ? safeProgress(s.output, this.#fernet) : null;
+          const preview = previews.next(progress);
           options.onProgress?.({
             jobId,
             status: s.status ?? 'UNKNOWN',
             progress,
             ...(typeof s.delayTime === 'number' ? { queueMs: s.delayTime } : {}),
             elapsedMs: Date.now() - started,
+            ...(preview ? { preview } : {}),
           });
         }
       }

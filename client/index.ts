@@ -32,6 +32,7 @@ export {
   type ConfigSetting,
 } from './errors.js';
 export { openWebhook, type WebhookEvent } from './webhook.js';
+export type { LivePreview } from './preview.js';
 export {
   prepareWorkflow,
   type ImageAssignment,

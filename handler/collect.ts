@@ -19,6 +19,8 @@ import { isInside, nodeFileSystem, readReleasable, storageError, type FileSystem
 
 export interface CollectOptions {
   outputDir: string;
+  /** ComfyUI's temp dir: given, temp savers' files are results too (`temp_outputs`, §14), each with its `type`. */
+  tempDir?: string;
   /** The per-job output folder (stripped from reported subfolders). */
   jobFolder: string;
   /** Largest result token, in bytes: a file of n bytes costs about 4/3 × 4/3 × n once sealed, twice for an image in `images`. */
@@ -75,10 +77,11 @@ interface Wanted {
   nodeId: string;
   ref: OutputFileRef;
   animated: boolean;
+  type: 'output' | 'temp';
 }
 
-/** The output files named by the UI outputs (temp previews and inputs are not results). */
-export function listOutputFiles(outputs: Record<string, NodeUiOutput>): Wanted[] {
+/** The output files named by the UI outputs (inputs are never results; temp previews only when `temp` is asked). */
+export function listOutputFiles(outputs: Record<string, NodeUiOutput>, temp = false): Wanted[] {
   const wanted: Wanted[] = [];
   for (const nodeId of Object.keys(outputs).sort(compareNodeIds)) {
     const ui = outputs[nodeId] ?? {};
@@ -89,8 +92,8 @@ export function listOutputFiles(outputs: Record<string, NodeUiOutput>): Wanted[]
       for (const ref of list) {
         if (!ref || typeof ref !== 'object' || typeof (ref as OutputFileRef).filename !== 'string') continue;
         const type = (ref as OutputFileRef).type ?? 'output';
-        if (type !== 'output') continue;
-        wanted.push({ nodeId, ref: ref as OutputFileRef, animated });
+        if (type !== 'output' && !(temp && type === 'temp')) continue;
+        wanted.push({ nodeId, ref: ref as OutputFileRef, animated, type });
       }
     }
   }
@@ -170,7 +173,7 @@ export async function readSettled(file: string, options: CollectOptions): Promis
 }
 
 /** The subfolder a user sees: the per-job folder removed. */
-function userSubfolder(subfolder: string, jobFolder: string): string {
+export function userSubfolder(subfolder: string, jobFolder: string): string {
   const parts = subfolder.replaceAll('\\', '/').split('/').filter((p) => p !== '');
   if (parts[0] === jobFolder) parts.shift();
   return parts.join('/');
@@ -190,11 +193,13 @@ function tooLargeMessage(options: CollectOptions): string {
 
 export async function collectOutputs(outputs: Record<string, NodeUiOutput>, options: CollectOptions): Promise<ResultFile[]> {
   const fs = options.fs ?? nodeFileSystem;
-  const root = path.resolve(options.outputDir);
+  const roots = { output: path.resolve(options.outputDir), temp: path.resolve(options.tempDir ?? options.outputDir) };
+  const withTemp = options.tempDir !== undefined;
   const files: ResultFile[] = [];
   const seen = new Set<string>();
   let cost = 0;
-  for (const { nodeId, ref, animated } of listOutputFiles(outputs)) {
+  for (const { nodeId, ref, animated, type } of listOutputFiles(outputs, withTemp)) {
+    const root = roots[type];
     const subfolder = ref.subfolder ?? '';
     const full = path.resolve(root, subfolder, ref.filename);
     if (fileNameProblem(ref.filename) !== null || !isInside(root, full) || full === root) {
@@ -202,6 +207,9 @@ export async function collectOutputs(outputs: Record<string, NodeUiOutput>, opti
     }
     if (seen.has(full)) continue;
     seen.add(full);
+    // A temp saver has no per-job prefix, so ComfyUI's cache (COMFY_SEAL_KEEP_CACHE) may name a wiped job's preview:
+    // a preview is no result, so it is left out rather than failing the job.
+    if (type === 'temp' && !(await exists(full, fs))) continue;
     const data = await readSettled(full, options);
     // A symlink inside the output dir could point anywhere: only files that really live inside it are results.
     const real = await fs.realpath(full).catch((error: unknown) => Promise.reject(storageError(error)));
@@ -220,7 +228,17 @@ export async function collectOutputs(outputs: Record<string, NodeUiOutput>, opti
       for (const f of [...files, { data }]) release(f.data);
       throw error;
     }
-    files.push({ nodeId, filename: ref.filename, subfolder: userSubfolder(subfolder, options.jobFolder), kind, mime, data });
+    files.push({ nodeId, filename: ref.filename, subfolder: userSubfolder(subfolder, options.jobFolder), kind, mime, data, ...(withTemp ? { type } : {}) });
   }
   return files;
+}
+
+async function exists(file: string, fs: FileSystem): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw storageError(error);
+  }
 }

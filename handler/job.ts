@@ -8,7 +8,7 @@ import { SealError, type ErrorCode } from '../shared/errors.js';
 import type { Fernet } from '../shared/fernet.js';
 import type { Limits } from '../shared/limits.js';
 import { release } from '../shared/releasable.js';
-import type { Progress, ProgressUpdate } from '../shared/schema.js';
+import type { Progress, ProgressUpdate, WirePreview } from '../shared/schema.js';
 import type { Clock } from './clock.js';
 import { collectOutputs } from './collect.js';
 import type { ComfyHttp } from './comfy/http.js';
@@ -17,10 +17,12 @@ import type { Logger } from './log.js';
 import { deliverResult } from './blob/reply.js';
 import { DEFAULT_BLOB_OPTIONS, type BlobOptions } from './blob/transfer.js';
 import { openJobInput } from './open.js';
+import { fitPreview, mayFit, previewSettings, PreviewThrottle, type PreviewFrame } from './previews.js';
 import { runQuery } from './query.js';
 import { runPrompt } from './run.js';
 import { hasLinkedPrefix, jobFolder, planStage, writeStage } from './stage.js';
 import { ensureDirs, nodeFileSystem, scrubFile, wipeDirs, type Dirs, type FileSystem } from './storage.js';
+import { resultUi } from './ui.js';
 
 export interface JobConfig {
   dirs: Dirs;
@@ -98,6 +100,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
   let outcome: JobOutcome;
   /** The decoded inputs: views of one buffer (the plaintext, or the fetched blob), given back once staged or failed. */
   let inputs: ReadonlyArray<{ data: Uint8Array }> = [];
+  /** Live previews (§13), when asked for: stopped whatever ends the run. */
+  let throttle: PreviewThrottle<PreviewFrame & { nodeId: string }> | null = null;
   log.log('info', 'job.start', { job_id: job.id });
 
   // A sealed job gets a sealed answer once its token has opened; only a token that cannot be opened gets plaintext.
@@ -120,12 +124,28 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     // A question, not a workflow: nothing is staged or run, so there is nothing to wipe.
     if (opened.bundle.query) return await runQuery(job.id, opened.bundle.query, deps, replyKey, ctx.signal);
     const key = replyKey;
+    const options = opened.bundle.options;
+    // The latest preview rides on every running update after it: RunPod's /status (and the local endpoint's) shows only
+    // the newest update, so a preview sent once would be overwritten by the next step before a client polls.
+    let preview: WirePreview | undefined;
+    let last: ProgressUpdate = { state: 'running' };
     const emit = (p: ProgressUpdate) => {
       if (!ctx.onProgress) return;
-      const progress: Progress = { ...p, elapsed_ms: Math.round(clock.now() - started), job_id: job.id };
+      last = p;
+      const withPreview = preview && p.state === 'running' ? { ...p, preview } : p;
+      const progress: Progress = { ...withPreview, elapsed_ms: Math.round(clock.now() - started), job_id: job.id };
       ctx.onProgress(key ? sealProgress(progress, key) : progress);
     };
-    const limitS = Math.min(config.jobTimeoutS, opened.bundle.options.timeout_s ?? Infinity);
+    const previews = ctx.onProgress ? previewSettings(options.previews) : null;
+    throttle = previews
+      ? new PreviewThrottle<PreviewFrame & { nodeId: string }>(previews.everyMs, (frame) => {
+          const fitted = fitPreview(frame, previews.maxPx);
+          if (!fitted) return;
+          preview = { mime: fitted.mime, data: fitted.image.toString('base64'), node_id: frame.nodeId };
+          emit(last);
+        })
+      : null;
+    const limitS = Math.min(config.jobTimeoutS, options.timeout_s ?? Infinity);
     const deadline = started + limitS * 1000;
     t = mark('open', t);
 
@@ -146,7 +166,10 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       deadline,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       onProgress: emit,
+      ...(throttle && previews ? { onPreview: (frame: PreviewFrame & { nodeId: string }) => void (mayFit(frame, previews.maxPx) && throttle?.offer(frame)) } : {}),
     });
+    throttle?.close();
+    preview = undefined;
     finished = true;
     t = mark('run', t);
     if (run.completionMs !== null) timings.completion = run.completionMs;
@@ -154,6 +177,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
 
     const files = await collectOutputs(run.outputs, {
       outputDir: config.dirs.output,
+      ...(options.temp_outputs ? { tempDir: config.dirs.temp } : {}),
       jobFolder: jobFolder(jobTag),
       maxResultBytes,
       olderImages: opened.olderShape,
@@ -166,7 +190,8 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     mark('collect', t);
     timings.total = Math.round((clock.now() - started) * 10) / 10;
 
-    const result = { files, timingsMs: timings, jobId: job.id, olderImages: opened.olderShape };
+    const ui = options.ui ? resultUi(run.outputs, files, jobFolder(jobTag)) : undefined;
+    const result = { files, timingsMs: timings, jobId: job.id, olderImages: opened.olderShape, ...(ui ? { ui } : {}) };
     let output: unknown;
     try {
       // With a reply, a result too large to go inline is sealed while it is PUT; the files stay until then.
@@ -175,7 +200,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
       else {
         const bytes = new ResultJson(result).byteLength;
         if (bytes > config.maxResultBytes) throw resultTooLarge(bytes, config.maxResultBytes);
-        output = buildResultPayload(files, timings, { jobId: job.id, olderImages: opened.olderShape });
+        output = buildResultPayload(files, timings, { jobId: job.id, olderImages: opened.olderShape, ui });
       }
     } finally {
       for (const f of files) release(f.data);
@@ -188,6 +213,7 @@ export async function runJob(job: { id: string; input: unknown }, deps: JobDeps,
     else outcome = { kind: 'failure', error: sealError(error, replyKey, job.id), code: error.code, unhealthy: error.code === 'COMFY_UNAVAILABLE' };
   }
   for (const image of inputs) release(image.data); // a job that failed before staging holds them still
+  throttle?.close();
 
   // Wipe whatever happened. A prompt that did not end normally may still be running its last node (savers never look at
   // the interrupt flag): nothing is wiped or deleted until ComfyUI has let go of it, or its history entry could appear

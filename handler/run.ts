@@ -11,6 +11,7 @@ import type { Clock } from './clock.js';
 import type { ComfyHttp } from './comfy/http.js';
 import { eventPromptId, type ComfyEvent, type ExecutionErrorData, type HistoryEntry, type NodeUiOutput } from './comfy/messages.js';
 import type { ComfySocket } from './comfy/ws.js';
+import { parsePreviewFrame, type PreviewFrame } from './previews.js';
 import { ProgressEstimate } from './progress.js';
 
 export interface RunDeps {
@@ -25,6 +26,8 @@ export interface RunOptions {
   deadline: number;
   signal?: AbortSignal;
   onProgress?: (progress: ProgressUpdate) => void;
+  /** Live preview frames of this prompt (§13), each naming its node; without it binary frames are not even parsed. */
+  onPreview?: (frame: PreviewFrame & { nodeId: string }) => void;
   /** /history polling while the socket is down. */
   pollMinMs?: number;
   pollMaxMs?: number;
@@ -101,6 +104,8 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
   let sawSuccess = false;
   let running = false;
   let doneAt: number | null = null;
+  /** The node a type 1 frame belongs to (it does not say): the one whose step or start came last. */
+  let currentNode: string | null = null;
   const since = (t: number | null) => (t === null ? null : Math.round((clock.now() - t) * 100) / 100);
 
   return new Promise<RunResult>((resolve, reject) => {
@@ -129,6 +134,7 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
       socket.off('event', onEvent);
       socket.off('up', onUp);
       socket.off('down', onDown);
+      socket.off('binary', onBinary);
       opts.signal?.removeEventListener('abort', onAbort);
       if (outcome instanceof SealError) reject(outcome);
       else resolve(outcome);
@@ -208,6 +214,7 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
             return;
           }
           running = true;
+          currentNode = node;
           estimate.executing(node);
           progress({ state: 'running', node_id: node, node_type: workflow[node]?.class_type, percent: estimate.percent() });
           return;
@@ -219,6 +226,7 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
             progress({ state: 'running', step, percent: estimate.percent() });
             return;
           }
+          currentNode = node;
           estimate.step(node, step.value, step.max);
           const sampler = { node_id: node, node_type: workflow[node]?.class_type };
           progress({ state: 'running', step, percent: estimate.percent(), ...sampler, sampler });
@@ -239,6 +247,16 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
         case 'execution_interrupted':
           return settle(executionFailed(event.data, true));
       }
+    }
+
+    // Type 4 frames name their prompt; type 1 frames go only to the submitter (us) or, for a prompt without a client
+    // id, to everyone, so they count while ours runs.
+    function onBinary(data: Buffer): void {
+      if (held || settled || !running) return;
+      const frame = parsePreviewFrame(data);
+      if (!frame || (frame.promptId !== undefined && frame.promptId !== promptId)) return;
+      const nodeId = frame.nodeId ?? currentNode;
+      if (nodeId !== null) opts.onPreview?.({ ...frame, nodeId });
     }
 
     function schedulePoll(): void {
@@ -263,6 +281,7 @@ export function runPrompt(workflow: Workflow, deps: RunDeps, options: RunOptions
     socket.on('event', onEvent);
     socket.on('up', onUp);
     socket.on('down', onDown);
+    if (opts.onPreview) socket.on('binary', onBinary);
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     submitPrompt(http, workflow, socket.clientId, promptId).then(

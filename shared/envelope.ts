@@ -29,6 +29,8 @@ export interface ResultFile {
   mime: string;
   /** The file's bytes. Opened from a token, the files of a result are views of the one buffer it was opened into. */
   data: Buffer;
+  /** `temp` for a temp saver's file, `output` otherwise; set on every file when the job asked for `temp_outputs` (§14). */
+  type?: string;
 }
 
 export interface Result {
@@ -38,6 +40,8 @@ export interface Result {
   jobId?: string;
   /** Repeat the image outputs in the older endpoint's `images` map: only for a request in the older shape (§3). */
   olderImages?: boolean;
+  /** With the `ui` option (§14): each output node's entry in ComfyUI's history outputs, files named as in `files`. */
+  ui?: Record<string, Record<string, unknown>>;
 }
 
 /** A sealed JSON payload (error, progress, query answer: small ones) → its value. */
@@ -66,15 +70,31 @@ function openResultJson(token: string | Buffer, fernet: Fernet): unknown {
 }
 
 /** The plaintext result object (§3); `olderImages` adds the older endpoint's `images` map derived from the image outputs. */
-export function buildResultPayload(files: readonly ResultFile[], timingsMs: Record<string, number>, options: { jobId?: string | undefined; olderImages?: boolean | undefined } = {}): WireResult {
+export function buildResultPayload(
+  files: readonly ResultFile[],
+  timingsMs: Record<string, number>,
+  options: { jobId?: string | undefined; olderImages?: boolean | undefined; ui?: Result['ui'] } = {},
+): WireResult {
   const outputs: WireResultOutput[] = [];
   const images: Record<string, string> = {};
   for (const f of files) {
     const data = f.data.toString('base64');
-    outputs.push({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime, data });
+    outputs.push({ ...outputMeta(f), data });
     if (f.kind === 'image') images[f.filename] = data;
   }
-  return { status: 'success', ...(options.jobId !== undefined ? { job_id: options.jobId } : {}), outputs, ...(options.olderImages ? { images } : {}), timings_ms: timingsMs };
+  return {
+    status: 'success',
+    ...(options.jobId !== undefined ? { job_id: options.jobId } : {}),
+    outputs,
+    ...(options.olderImages ? { images } : {}),
+    ...(options.ui ? { ui: options.ui } : {}),
+    timings_ms: timingsMs,
+  };
+}
+
+/** An output's fields but its data, in the wire's order; `type` only where the job asked for it. */
+function outputMeta(f: ResultFile): { node_id: string; filename: string; subfolder: string; kind: string; mime: string; type?: string } {
+  return { node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime, ...(f.type !== undefined ? { type: f.type } : {}) };
 }
 
 /**
@@ -87,7 +107,7 @@ export class ResultJson extends JsonWithData {
     const jobId = result.jobId !== undefined ? `"job_id":${JSON.stringify(result.jobId)},` : '';
     const parts: Array<string | Uint8Array> = [`{"status":"success",${jobId}"outputs":[`];
     result.files.forEach((f, i) => {
-      const meta = JSON.stringify({ node_id: f.nodeId, filename: f.filename, subfolder: f.subfolder, kind: f.kind, mime: f.mime });
+      const meta = JSON.stringify(outputMeta(f));
       parts.push(`${i > 0 ? ',' : ''}${meta.slice(0, -1)},"data":"`, f.data, '"}');
     });
     parts.push(']');
@@ -99,6 +119,7 @@ export class ResultJson extends JsonWithData {
       [...images].forEach(([name, data], n) => parts.push(`${n > 0 ? ',' : ''}${JSON.stringify(name)}:"`, data, '"'));
       parts.push('}');
     }
+    if (result.ui) parts.push(`,"ui":${JSON.stringify(result.ui)}`);
     parts.push(`,"timings_ms":${JSON.stringify(result.timingsMs)}}`);
     super(parts);
   }
@@ -208,9 +229,11 @@ function resultOf(payload: unknown): Result {
       kind: o.kind,
       mime: o.mime,
       data: fileData(o.data, index),
+      ...(o.type !== undefined ? { type: o.type } : {}),
     })),
     timingsMs: wire.timings_ms ?? {},
     ...(wire.job_id !== undefined ? { jobId: wire.job_id } : {}),
+    ...(wire.ui !== undefined ? { ui: wire.ui } : {}),
   };
 }
 

@@ -29,9 +29,26 @@ export const bundleImageSchema = z.strictObject({ name: fileName, image: dataTex
 /** Both image forms of the contract: the list, and the older endpoint's `{ name: base64 }` object. */
 export const bundleImagesSchema = z.union([z.array(bundleImageSchema), z.record(fileName, dataText)]);
 
+/** §13: live previews in sealed progress; `true` takes the defaults (PREVIEW_DEFAULTS). */
+export const previewOptionsSchema = z.union([
+  z.literal(true),
+  z.strictObject({
+    /** At most one preview per this many ms. */
+    every_ms: z.number().int().min(1).max(3_600_000).optional(),
+    /** Longest side of a preview, px; larger frames are scaled down. */
+    max_px: z.number().int().min(8).max(4096).optional(),
+  }),
+]);
+export const PREVIEW_DEFAULTS = { every_ms: 1000, max_px: 512 } as const;
+
 export const bundleOptionsSchema = z.strictObject({
   /** Seconds; may only lower the worker's own job timeout. */
   timeout_s: z.number().positive().finite().optional(),
+  previews: previewOptionsSchema.optional(),
+  /** §14: temp savers' files (PreviewImage...) join `outputs`, each with `type: "temp"`. */
+  temp_outputs: z.boolean().optional(),
+  /** §14: the result carries each output node's history entry (`ui`), file entries named as in `outputs`. */
+  ui: z.boolean().optional(),
 });
 
 /** The URLs a blob lives at: absolute http(s), as presigned URLs are. Which hosts a worker may reach is its own check. */
@@ -95,6 +112,8 @@ export const resultOutputSchema = z.looseObject({
   kind: z.string(),
   mime: z.string(),
   data: dataText,
+  /** `temp` for a temp saver's file (only with `temp_outputs`); missing means `output`. */
+  type: z.string().optional(),
 });
 
 export const resultSchema = z.looseObject({
@@ -103,6 +122,8 @@ export const resultSchema = z.looseObject({
   outputs: z.array(resultOutputSchema),
   images: z.record(z.string(), dataText).optional(),
   timings_ms: z.record(z.string(), z.number()).optional(),
+  /** §14, with the `ui` option: each output node's entry in ComfyUI's history outputs. */
+  ui: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
 });
 
 export type WireResultOutput = z.infer<typeof resultOutputSchema>;
@@ -125,8 +146,16 @@ export const progressSchema = z.looseObject({
   elapsed_ms: z.number(),
   /** The RunPod job id (§3). */
   job_id: z.string().optional(),
+  /** §13: the latest live preview frame, with the `previews` option. */
+  preview: z.looseObject({ mime: z.string(), data: z.string(), node_id: z.string().optional() }).optional(),
 });
 export type Progress = z.infer<typeof progressSchema>;
+/** A live preview as it travels in progress (§13): the frame's base64. */
+export type WirePreview = {
+  mime: 'image/jpeg' | 'image/png';
+  data: string;
+  node_id?: string;
+};
 /** A progress update before the worker stamps its elapsed time. */
 export interface ProgressUpdate {
   state: string;
@@ -136,6 +165,7 @@ export interface ProgressUpdate {
   node_type?: string;
   sampler?: { node_id: string; node_type?: string | undefined };
   queue_remaining?: number;
+  preview?: WirePreview;
 }
 
 /** The JSON inside RunPod's `error` string (§4). */
@@ -153,7 +183,7 @@ export const errorPayloadSchema = z.looseObject({
 });
 
 /** Schema keys that may appear in a plaintext message; anything else in a path (node ids, image names) is the user's. */
-const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'query', 'reply', 'put', 'get', 'always', 'blob', 'url', 'sha256', 'size']);
+const SAFE_PATH_KEYS = new Set(['workflow', 'class_type', 'inputs', '_meta', 'images', 'name', 'image', 'options', 'timeout_s', 'previews', 'every_ms', 'max_px', 'temp_outputs', 'ui', 'query', 'reply', 'put', 'get', 'always', 'blob', 'url', 'sha256', 'size']);
 
 function safePath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -208,7 +238,7 @@ function describeIssue(issue: Issue, value: unknown): string {
       return found === 'missing' ? `${where} is missing` : `${where} should be ${A[issue.expected] ?? issue.expected}, not ${found}`;
     }
     case 'unrecognized_keys':
-      return `${where} has ${issue.keys.length === 1 ? 'an unknown field' : `${issue.keys.length} unknown fields`}${where === 'options' ? ' (known: timeout_s)' : ''}`;
+      return `${where} has ${issue.keys.length === 1 ? 'an unknown field' : `${issue.keys.length} unknown fields`}${where === 'options' ? ' (known: timeout_s, previews, temp_outputs, ui)' : ''}`;
     case 'too_small':
       return issue.origin === 'string' ? `${where} is empty` : `${where} should be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
     case 'too_big':

@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Interrupted, NodeFailure, type Dirs, type RunContext, type SaveMetadata } from './context.js';
-import { encodeJpeg, hashOf, type Frame } from './images.js';
+import { encodeJpeg, hashOf, noiseFrame, type Frame } from './images.js';
 import type { NodeDef, NodeResult } from './nodes/registry.js';
 import { executionOrder } from './order.js';
 import type { Prompt } from './validate.js';
@@ -27,6 +27,8 @@ export interface Faults {
   slowSave?: { fileMs: number };
   /** POST /free fails (500) and sets no flag: the cache stays. */
   freeFails?: boolean;
+  /** Sampler previews become noise pictures of `px` × `px` (a JPEG of ~125 KB at 300 px): for size limits. */
+  largePreviews?: { px: number };
 }
 
 export type Audience = 'submitter' | 'submitter-or-all';
@@ -230,7 +232,8 @@ export class Executor {
       metadata: options.metadata,
       step: async (value, max, preview) => {
         if (this.#interrupted) throw new Interrupted();
-        report(value, max, preview && options.previews ? { format: 'JPEG', bytes: encodeJpeg(preview) } : undefined);
+        const frame = preview && faults.largePreviews ? noiseFrame(faults.largePreviews.px, `${promptId}:${nodeId}:${value}`) : preview;
+        report(value, max, frame && options.previews ? { format: 'JPEG', bytes: encodeJpeg(frame) } : undefined);
         const ms = this.options.stepMs();
         if (ms > 0) await sleep(ms);
         if (this.#interrupted) throw new Interrupted();

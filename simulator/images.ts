@@ -39,6 +39,17 @@ export function generateFrame(width: number, height: number, seed: string): Fram
   return { width: w, height: h, data };
 }
 
+/** Pixels with no pattern a codec could use (a JPEG of it is as large as JPEGs get). */
+export function noiseFrame(px: number, seed: string): Frame {
+  const size = clampSize(px);
+  const data = Buffer.alloc(size * size * 4);
+  for (let at = 0, n = 0; at < data.length; n++) {
+    const block = createHash('sha256').update(`${seed}:${n}`).digest();
+    for (let k = 0; k < block.length && at < data.length; k++, at++) data[at] = at % 4 === 3 ? 255 : block[k]!;
+  }
+  return { width: size, height: size, data };
+}
+
 /** Real models need sizes in multiples of 8; the simulator keeps files small but proportional. */
 function clampSize(n: number): number {
   return Math.max(1, Math.min(4096, Math.round(Number.isFinite(n) ? n : 64)));

@@ -17,7 +17,7 @@ describe('bundle errors in words', () => {
     [{ workflow: { a: node }, images: 'x' }, 'images should be a list of {name, image}, not text'],
     [{ workflow: { a: node }, images: [{ name: '../up.png', image: 'AAAA' }] }, 'images[0].name: '],
     [{ workflow: { a: node }, options: { timeout_s: 0 } }, 'options.timeout_s should be more than 0'],
-    [{ workflow: { a: node }, options: { tiemout_s: 1 } }, 'options has an unknown field (known: timeout_s)'],
+    [{ workflow: { a: node }, options: { tiemout_s: 1 } }, 'options has an unknown field (known: timeout_s, previews, temp_outputs, ui)'],
   ])('%j → %s', (value, words) => {
     const message = messageOf(value);
     expect(message.startsWith(words)).toBe(true);

@@ -2,6 +2,7 @@
  * One WebSocket to ComfyUI for the worker's whole life, under one clientId, reconnected with backoff when it drops.
  * ComfyUI drops (does not buffer) messages for a client that is not connected, so every drop is reported as a 'down'
  * and every reconnect as an 'up': the job watching a prompt then asks /history for what it may have missed.
+ * Binary frames (live previews) are passed on as 'binary' only while someone listens: a job without previews pays nothing.
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
@@ -24,7 +25,14 @@ export interface ComfySocketEvents {
   event: [ComfyEvent];
   up: [];
   down: [];
+  binary: [Buffer];
 }
+
+/**
+ * Sent first on every connection: previews then come as type 4 frames, which name their prompt and node (type 1 frames
+ * say neither). A release without feature flags ignores the message and sends type 1.
+ */
+const FEATURE_FLAGS = JSON.stringify({ type: 'feature_flags', data: { supports_preview_metadata: true } });
 
 export class ComfySocket extends EventEmitter<ComfySocketEvents> {
   readonly clientId: string;
@@ -77,12 +85,16 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
     const ws = new WebSocket(this.#url, { maxPayload: this.#options.maxPayload, perMessageDeflate: false });
     this.#ws = ws;
     ws.on('open', () => {
+      ws.send(FEATURE_FLAGS);
       this.#attempt = 0;
       this.#open = true;
       this.emit('up');
     });
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return; // previews and text frames: not needed by the worker
+      if (isBinary) {
+        if (this.listenerCount('binary') > 0) this.emit('binary', toBuffer(data));
+        return;
+      }
       const event = parseEvent(data.toString());
       if (event) this.emit('event', event);
     });
@@ -119,4 +131,9 @@ export class ComfySocket extends EventEmitter<ComfySocketEvents> {
     this.#open = false;
     ws?.terminate();
   }
+}
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }

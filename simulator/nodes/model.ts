@@ -285,4 +285,10 @@ export const modelNodes: NodeDef[] = [
   define('StringConcatenate', 'string_a:STRING string_b:STRING delimiter:STRING', 'STRING', (_ctx, i) => ({
     outputs: [[i.string_a, i.string_b].map(String).join(String(i.delimiter ?? '')) as never],
   }), { category: 'utils/string', options: { delimiter: { default: '' } } }),
+  // Shows its input as text (ComfyUI: str(), or JSON for lists and dicts); other values have no text of their own here.
+  define('PreviewAny', 'source:*', 'STRING', (_ctx, i) => {
+    const v = i.source;
+    const text = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : `<${valueHash(v).slice(0, 12)}>`;
+    return { outputs: [text as never], ui: { text: [text] } };
+  }, { outputNode: true, category: 'utilities' }),
 ];
