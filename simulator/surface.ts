@@ -58,6 +58,8 @@ export interface PromptExecutor {
   readonly concurrency: number;
   /** POST /prompt's validation, ComfyUI's shapes (sync when it can be: the queue then takes the item at once). */
   validate(prompt: unknown, partialTargets: string[] | undefined): ValidationResult | Promise<ValidationResult>;
+  /** A prompt was queued (the bridge prints a status line). */
+  queued?(item: QueuedPrompt): void;
   /** Runs one queued prompt, emitting its events up to the final one (execution_success/error/interrupted). */
   run(item: QueuedPrompt, emit: Emit): Promise<Outcome>;
   /** /interrupt: one running prompt, or every running prompt when no id is given. */
@@ -231,6 +233,7 @@ export class ComfySurface {
     if (body.front) this.#pending.unshift(item);
     else this.#pending.push(item);
     this.#history.delete(promptId); // a reused id overwrites its history
+    this.#executor.queued?.(item);
     this.#broadcastStatus();
     this.#pump();
     return { status: 200, body: { prompt_id: promptId, number, node_errors: result.nodeErrors } };

@@ -1,0 +1,88 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, getJson, postJson, startBridgeRig, type BridgeRig } from './helpers.js';
+
+const CANARY = 'canary-bridge-7f3e-wren';
+
+function generate(prefix: string, steps = 4) {
+  return {
+    '10': { class_type: 'CheckpointLoaderSimple', inputs: { ckpt_name: 'sd15.safetensors' } },
+    '11': { class_type: 'CLIPTextEncode', inputs: { text: `a photo of ${CANARY}`, clip: ['10', 1] } },
+    '13': { class_type: 'EmptyLatentImage', inputs: { width: 16, height: 16, batch_size: 1 } },
+    '14': {
+      class_type: 'KSampler',
+      inputs: { model: ['10', 0], seed: 5, steps, cfg: 7, sampler_name: 'euler', scheduler: 'normal', positive: ['11', 0], negative: ['11', 0], latent_image: ['13', 0], denoise: 1 },
+    },
+    '15': { class_type: 'VAEDecode', inputs: { samples: ['14', 0], vae: ['10', 2] } },
+    '16': { class_type: 'SaveImage', inputs: { images: ['15', 0], filename_prefix: prefix } },
+    '17': { class_type: 'PreviewImage', inputs: { images: ['15', 0] } },
+  };
+}
+
+let rig: BridgeRig;
+beforeAll(async () => {
+  rig = await startBridgeRig();
+}, 60_000);
+afterAll(async () => {
+  await rig?.close();
+});
+
+describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', () => {
+  it("sends ComfyUI's messages in ComfyUI's order, writes the files under ComfyUI's names, and /history and /view have them", async () => {
+    const url = rig.bridge.url;
+    const c = await connectClient(url, 'client-a');
+    const prefix = `${CANARY}-prefix`;
+    const posted = await postJson(url, '/prompt', { prompt: generate(prefix, 6), client_id: 'client-a' });
+    expect(posted.status).toBe(200);
+    expect(posted.json).toMatchObject({ prompt_id: expect.any(String), number: expect.any(Number), node_errors: {} });
+    const id = posted.json.prompt_id as string;
+    await c.done(id, 60_000);
+
+    const types = c.messages.map((m) => m.type);
+    expect(types[0]).toBe('status');
+    const mine = c.messages.filter((m) => m.data.prompt_id === id);
+    const kinds = mine.map((m) => m.type);
+    expect(kinds.slice(0, 2)).toEqual(['execution_start', 'execution_cached']);
+    expect(kinds).toContain('executing');
+    expect(kinds).toContain('progress');
+    expect(kinds.slice(-2)).toEqual(['execution_success', 'executing']);
+    // ComfyUI's end: execution_success, then status (queue 0), then executing null.
+    const success = types.lastIndexOf('execution_success');
+    expect(c.messages[success + 1]).toMatchObject({ type: 'status', data: { status: { exec_info: { queue_remaining: 0 } } } });
+    const progress = mine.filter((m) => m.type === 'progress');
+    expect(progress.at(-1)?.data).toMatchObject({ node: '14', max: 6 });
+
+    const executed = mine.filter((m) => m.type === 'executed');
+    expect(executed.map((m) => m.data.node).sort()).toEqual(['16', '17']);
+    const saved = executed.find((m) => m.data.node === '16')!.data.output as { images: Array<{ filename: string; subfolder: string; type: string }> };
+    expect(saved.images).toEqual([{ filename: `${prefix}_00001_.png`, subfolder: '', type: 'output' }]);
+    const preview = executed.find((m) => m.data.node === '17')!.data.output as { images: Array<{ filename: string; type: string }> };
+    expect(preview.images[0]!.type).toBe('temp');
+    expect(readdirSync(rig.bridge.folders.temp)).toContain(preview.images[0]!.filename);
+
+    // /queue no longer holds it; /history has ComfyUI's entry; /view serves the file.
+    expect(await getJson(url, '/queue')).toEqual({ queue_running: [], queue_pending: [] });
+    const history = (await getJson(url, `/history/${id}`))[id];
+    expect(history.status).toMatchObject({ status_str: 'success', completed: true });
+    expect(history.outputs['16']).toEqual(saved);
+    expect(history.prompt[1]).toBe(id);
+    const view = await fetch(`${url}/view?filename=${encodeURIComponent(`${prefix}_00001_.png`)}&type=output`);
+    expect(view.status).toBe(200);
+    const bytes = Buffer.from(await view.arrayBuffer());
+    expect(bytes.equals(readFileSync(path.join(rig.bridge.folders.output, `${prefix}_00001_.png`)))).toBe(true);
+
+    // The next run is numbered after it, never over it.
+    const again = await postJson(url, '/prompt', { prompt: generate(prefix, 2), client_id: 'client-a' });
+    await c.done(again.json.prompt_id, 60_000);
+    expect(readdirSync(rig.bridge.folders.output).sort()).toEqual([`${prefix}_00001_.png`, `${prefix}_00002_.png`]);
+    c.close();
+  }, 90_000);
+
+  it('never sends the prompt text, the file names or the prefix to the endpoint, and logs none of them', () => {
+    expect(rig.sent.length).toBeGreaterThan(2);
+    for (const body of rig.sent) expect(body).not.toContain(CANARY);
+    for (const line of rig.lines) expect(line).not.toContain(CANARY);
+    expect(rig.lines.some((l) => /done with 2 files$/.test(l))).toBe(true);
+  });
+});
