@@ -86,3 +86,76 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
     expect(rig.lines.some((l) => /done with 2 files$/.test(l))).toBe(true);
   });
 });
+
+describe('comfy-seal bridge: refusals, uploads, failures', () => {
+  it("refuses a workflow the endpoint cannot run with ComfyUI's 400: error + node_errors, before anything is sent", async () => {
+    const url = rig.bridge.url;
+    const before = rig.sent.length;
+    const unknown = await postJson(url, '/prompt', { prompt: { '1': { class_type: 'NoSuchNode', inputs: {} } } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json).toMatchObject({ error: { type: 'missing_node_type', extra_info: { node_id: '1', class_type: 'NoSuchNode' } }, node_errors: {} });
+    const bad = generate('x');
+    bad['14'].inputs.steps = 0;
+    const low = await postJson(url, '/prompt', { prompt: bad });
+    expect(low.status).toBe(400);
+    expect(low.json.error.type).toBe('prompt_outputs_failed_validation');
+    expect(low.json.node_errors['14']).toMatchObject({ class_type: 'KSampler', dependent_outputs: ['16', '17'], errors: [{ type: 'value_smaller_than_min', extra_info: { input_name: 'steps' } }] });
+    const missingFile = await postJson(url, '/prompt', {
+      prompt: { '1': { class_type: 'LoadImage', inputs: { image: 'nowhere.png' } }, '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'x' } } },
+    });
+    expect(missingFile.status).toBe(400);
+    expect(missingFile.json.node_errors['1'].errors[0]).toMatchObject({ type: 'custom_validation_failed', extra_info: { input_name: 'image' } });
+    // Only the definitions query (made once, by the first prompt) reached the endpoint: no /run for a refused prompt.
+    expect(rig.sent.slice(before).filter((b) => b.startsWith('POST') && b.includes('/run'))).toEqual([]);
+  });
+
+  it('runs a LoadImage of an uploaded file named with a subfolder and an [input] annotation', async () => {
+    const url = rig.bridge.url;
+    const png = readFileSync(path.join(rig.bridge.folders.output, readdirSync(rig.bridge.folders.output)[0]!));
+    const form = new FormData();
+    form.append('image', new Blob([png], { type: 'image/png' }), `${CANARY}-upload.png`);
+    form.append('subfolder', 'pasted');
+    const up = await fetch(`${url}/upload/image`, { method: 'POST', body: form });
+    expect(await up.json()).toEqual({ name: `${CANARY}-upload.png`, subfolder: 'pasted', type: 'input' });
+    const c = await connectClient(url, 'client-up');
+    const prompt = {
+      '1': { class_type: 'LoadImage', inputs: { image: `pasted/${CANARY}-upload.png [input]` } },
+      '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'loaded' } },
+    };
+    const posted = await postJson(url, '/prompt', { prompt, client_id: 'client-up' });
+    expect(posted.status).toBe(200);
+    await c.done(posted.json.prompt_id, 60_000);
+    const executed = c.messages.find((m) => m.type === 'executed' && m.data.node === '2');
+    expect(executed?.data.output).toEqual({ images: [{ filename: 'loaded_00001_.png', subfolder: '', type: 'output' }] });
+    // The history keeps the prompt as the client queued it.
+    const history = (await getJson(url, `/history/${posted.json.prompt_id}`))[posted.json.prompt_id];
+    expect(history.prompt[2]['1'].inputs.image).toBe(`pasted/${CANARY}-upload.png [input]`);
+    for (const body of rig.sent) expect(body).not.toContain(CANARY);
+    c.close();
+  }, 60_000);
+
+  it('a failing node is execution_error with the sealed details opened: node id, type, exception', async () => {
+    const url = rig.bridge.url;
+    rig.stack.sim.settings.faults.errorAt = 'VAEDecode';
+    try {
+      const c = await connectClient(url, 'client-err');
+      const posted = await postJson(url, '/prompt', { prompt: generate('err', 2), client_id: 'client-err' });
+      await c.done(posted.json.prompt_id, 60_000);
+      const error = c.messages.find((m) => m.type === 'execution_error');
+      expect(error?.data).toMatchObject({
+        prompt_id: posted.json.prompt_id,
+        node_id: '15',
+        node_type: 'VAEDecode',
+        exception_type: 'RuntimeError',
+        exception_message: 'simulated failure in VAEDecode',
+      });
+      expect((error!.data.traceback as string[]).join('')).toContain('simulated failure in VAEDecode');
+      const history = (await getJson(url, `/history/${posted.json.prompt_id}`))[posted.json.prompt_id];
+      expect(history.status).toMatchObject({ status_str: 'error', completed: false });
+      expect(rig.lines.some((l) => l.endsWith('failed (EXECUTION_FAILED)'))).toBe(true);
+      c.close();
+    } finally {
+      delete rig.stack.sim.settings.faults.errorAt;
+    }
+  }, 60_000);
+});
