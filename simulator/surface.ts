@@ -15,6 +15,7 @@ import type { Dirs } from './context.js';
 import type { Emit, Outcome } from './executor.js';
 import { HttpError, json, readJson } from './http.js';
 import { Hub } from './hub.js';
+import { findJob, listJobs } from './jobs.js';
 import { ComfyLog } from './logs.js';
 import type { Prompt, ValidationResult } from './validate.js';
 import { upload, view } from './view-upload.js';
@@ -320,6 +321,10 @@ export class ComfySurface {
     this.log.write(`Prompt executed in ${((Date.now() - started) / 1000).toFixed(2)} seconds`);
   }
 
+  #jobSource() {
+    return { pending: this.#pending, running: this.#running, history: this.#history };
+  }
+
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const pathname = url.pathname.replace(/^\/api(?=\/)/, '');
@@ -377,6 +382,21 @@ export class ComfySurface {
       this.#broadcastStatus();
       res.writeHead(200).end();
       return;
+    }
+    if (method === 'GET' && pathname === '/jobs') return json(res, 200, listJobs(this.#jobSource(), url.searchParams));
+    const jobRoute = /^\/jobs\/([^/]+)(\/cancel)?$/.exec(pathname);
+    if (jobRoute && method === 'GET' && !jobRoute[2]) {
+      const job = findJob(this.#jobSource(), decodeURIComponent(jobRoute[1]!));
+      return job ? json(res, 200, job) : json(res, 404, { error: 'Job not found' });
+    }
+    if (jobRoute && method === 'POST' && jobRoute[2]) {
+      // A pending job is dropped; a running one is interrupted (the bridge cancels it on the endpoint).
+      const id = decodeURIComponent(jobRoute[1]!);
+      const known = this.#pending.some((i) => i[1] === id) || this.#running.some((i) => i[1] === id);
+      this.#pending = this.#pending.filter((i) => i[1] !== id);
+      if (this.#running.some((i) => i[1] === id)) this.#executor.interrupt(id);
+      this.#broadcastStatus();
+      return known ? json(res, 200, { id, status: 'cancelled' }) : json(res, 404, { error: 'Job not found' });
     }
     if (method === 'POST' && pathname === '/interrupt') {
       const body = await readJson(req, limit);

@@ -72,6 +72,9 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
     const bytes = Buffer.from(await view.arrayBuffer());
     expect(bytes.equals(readFileSync(path.join(rig.bridge.folders.output, `${prefix}_00001_.png`)))).toBe(true);
 
+    const jobs = await getJson(url, '/api/jobs?status=completed,failed,cancelled&limit=64&offset=0');
+    expect(jobs.jobs[0]).toMatchObject({ id, status: 'completed', outputs_count: 2, preview_output: { filename: `${prefix}_00001_.png`, type: 'output', nodeId: '16', mediaType: 'images' } });
+
     // The next run is numbered after it, never over it.
     const again = await postJson(url, '/prompt', { prompt: generate(prefix, 2), client_id: 'client-a' });
     await c.done(again.json.prompt_id, 60_000);

@@ -83,6 +83,23 @@ describe('comfy-seal bridge: interrupt, queue delete, previews', () => {
     }
   }, 60_000);
 
+  it('POST /api/jobs/{id}/cancel cancels a running prompt on the endpoint', async () => {
+    const url = rig.bridge.url;
+    rig.stack.sim.settings.faults.hangAt = 'KSampler';
+    try {
+      const c = await connectClient(url, 'client-job');
+      const id = (await postJson(url, '/prompt', { prompt: sampler('j', 3), client_id: 'client-job' })).json.prompt_id as string;
+      await until(() => executingSampler(c, id), 'the sampler to run');
+      expect((await postJson(url, `/api/jobs/${id}/cancel`, {})).status).toBe(200);
+      await c.done(id);
+      expect((await getJson(url, `/api/jobs/${id}`)).status).toBe('cancelled');
+      await until(async () => JSON.stringify(await getJson(rig.stack.sim.url, '/queue')) === '{"queue_running":[],"queue_pending":[]}', 'the endpoint to stop');
+      c.close();
+    } finally {
+      delete rig.stack.sim.settings.faults.hangAt;
+    }
+  }, 60_000);
+
   it("passes the endpoint's live previews on as ComfyUI's binary frames (type 4 with metadata, type 1 otherwise)", async () => {
     const url = rig.bridge.url;
     rig.stack.sim.settings.stepMs = 40;
