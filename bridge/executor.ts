@@ -65,7 +65,7 @@ export class BridgeExecutor implements PromptExecutor {
   }
 
   async run(item: QueuedPrompt, emit: Emit): Promise<Outcome> {
-    const [, promptId, prompt, , outputs] = item;
+    const [, promptId, prompt, extra, outputs] = item;
     const workflow = prompt as Workflow;
     const { client, dirs, report } = this.options;
     const job: RunningJob = { abort: new AbortController(), jobId: null, interrupted: false, events: new PromptEvents(promptId, workflow, emit) };
@@ -75,7 +75,9 @@ export class BridgeExecutor implements PromptExecutor {
     try {
       const request = await gatherInputs(neededBy(workflow, outputs), dirs);
       if (job.interrupted) throw new Error('interrupted');
-      const jobId = await client.submit({ ...request, options: BRIDGE_BUNDLE_OPTIONS });
+      // A client that turned previews off for the prompt (extra_data.preview_method "none") gets none, as from ComfyUI.
+      const options = extra.preview_method === 'none' ? { ui: true, temp_outputs: true } : BRIDGE_BUNDLE_OPTIONS;
+      const jobId = await client.submit({ ...request, options });
       job.jobId = jobId;
       if (job.interrupted) void client.cancel(jobId).catch(() => undefined);
       report(promptId, 'submitted to the endpoint');

@@ -3,7 +3,7 @@
  * it, over the bridge's folders (`input/`, `output/`, `temp/`, `user/` under the base directory, each 0700 when made
  * here). Another module's routes (the web UI's) are mounted through `extraRoutes`, tried before the 404.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { ComfySealClient } from '../client/client.js';
@@ -50,6 +50,8 @@ export function foldersUnder(base: string): BridgeFolders {
 
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const { folders } = options;
+  // As ComfyUI at start: the previews of an earlier session go (temp/ holds nothing else).
+  rmSync(folders.temp, { recursive: true, force: true });
   for (const dir of Object.values(folders)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const dirs = { input: folders.input, output: folders.output, temp: folders.temp };
   const executor = new BridgeExecutor({

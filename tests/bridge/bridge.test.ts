@@ -91,6 +91,20 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
 });
 
 describe('comfy-seal bridge: refusals, uploads, failures', () => {
+  it("empties temp/ at start, as ComfyUI does, and keeps output/", async () => {
+    const { startBridge } = await import('../../bridge/server.js');
+    const { ComfySealClient } = await import('../../client/client.js');
+    const { Fernet } = await import('../../shared/fernet.js');
+    const folders = rig.bridge.folders;
+    expect(readdirSync(folders.temp).length).toBeGreaterThan(0);
+    const outputs = readdirSync(folders.output);
+    const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey() });
+    const second = await startBridge({ client, folders, port: 0 });
+    await second.close();
+    expect(readdirSync(folders.temp)).toEqual([]);
+    expect(readdirSync(folders.output)).toEqual(outputs);
+  });
+
   it("refuses a workflow the endpoint cannot run with ComfyUI's 400: error + node_errors, before anything is sent", async () => {
     const url = rig.bridge.url;
     const before = rig.sent.length;

@@ -120,6 +120,11 @@ describe('comfy-seal bridge: interrupt, queue delete, previews', () => {
       expect(f4.readUInt32BE(0)).toBe(4);
       const meta = JSON.parse(f4.subarray(8, 8 + f4.readUInt32BE(4)).toString()) as Record<string, unknown>;
       expect(meta).toMatchObject({ node_id: '14', prompt_id: second, image_type: 'image/jpeg' });
+      // extra_data.preview_method "none" turns them off for the prompt, as in ComfyUI.
+      const quiet = (await postJson(url, '/prompt', { prompt: sampler('p3', 30), client_id: 'client-meta', extra_data: { preview_method: 'none' } })).json.prompt_id as string;
+      const seen = modern.frames.length;
+      await modern.done(quiet);
+      expect(modern.frames.length).toBe(seen);
       legacy.close();
       modern.close();
     } finally {
