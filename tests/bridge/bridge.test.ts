@@ -151,6 +151,43 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     c.close();
   }, 60_000);
 
+  it('runs only the outputs that passed validation (200 with node_errors), subfolders of filename_prefix kept', async () => {
+    const url = rig.bridge.url;
+    const c = await connectClient(url, 'client-part');
+    const prompt = {
+      '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
+      '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: 'album/good' } },
+      '3': { class_type: 'EmptyImage', inputs: { width: 0, height: 8, batch_size: 1, color: 0 } },
+      '4': { class_type: 'SaveImage', inputs: { images: ['3', 0], filename_prefix: 'bad' } },
+    };
+    const posted = await postJson(url, '/prompt', { prompt, client_id: 'client-part' });
+    expect(posted.status).toBe(200);
+    expect(Object.keys(posted.json.node_errors)).toEqual(['3']);
+    expect(posted.json.node_errors['3'].dependent_outputs).toEqual(['4']);
+    await c.done(posted.json.prompt_id, 60_000);
+    const executed = c.messages.filter((m) => m.type === 'executed');
+    expect(executed.map((m) => [m.data.node, m.data.output])).toEqual([['2', { images: [{ filename: 'good_00001_.png', subfolder: 'album', type: 'output' }] }]]);
+    expect(readdirSync(path.join(rig.bridge.folders.output, 'album'))).toEqual(['good_00001_.png']);
+    c.close();
+  }, 60_000);
+
+  it("an endpoint that cannot be reached is a 400 saying so and what to do, not a hang or a 500", async () => {
+    const { startBridge, foldersUnder } = await import('../../bridge/server.js');
+    const { ComfySealClient } = await import('../../client/client.js');
+    const { Fernet } = await import('../../shared/fernet.js');
+    const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey(), connectRetryMs: 0, env: { HOME: rig.base } });
+    const bridge = await startBridge({ client, folders: foldersUnder(path.join(rig.base, 'unreachable')), port: 0, env: { HOME: rig.base } });
+    try {
+      const posted = await postJson(bridge.url, '/prompt', { prompt: generate('x') });
+      expect(posted.status).toBe(400);
+      expect(posted.json.error.type).toBe('endpoint_unavailable');
+      expect(posted.json.error.message).toMatch(/^comfy-seal bridge could not get the endpoint's node definitions \(.+\); check the endpoint and key, or pass --object-info FILE$/);
+      expect(posted.json.error.message).not.toContain(CANARY);
+    } finally {
+      await bridge.close();
+    }
+  });
+
   it('a failing node is execution_error with the sealed details opened: node id, type, exception', async () => {
     const url = rig.bridge.url;
     rig.stack.sim.settings.faults.errorAt = 'VAEDecode';
