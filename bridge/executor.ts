@@ -17,6 +17,7 @@ import type { ValidationResult } from '../simulator/validate.js';
 import type { EndpointDefinitions } from './definitions.js';
 import { PromptEvents } from './events.js';
 import { gatherInputs } from './inputs.js';
+import { endpointModels } from './models.js';
 import { renameUi, uiOfFiles, writeOutputs } from './outputs.js';
 import { validateForEndpoint } from './validate.js';
 
@@ -157,9 +158,8 @@ export class BridgeExecutor implements PromptExecutor {
     };
   }
 
-  /** The folders exist; their lists are the endpoint's, known only through the definitions' combos. */
-  models(folder: string): string[] | null {
-    return Object.hasOwn(MODEL_FOLDERS, folder) ? [] : null;
+  async models(folder: string): Promise<string[] | null> {
+    return endpointModels(await this.options.definitions.get(), folder);
   }
 
   modelFolders(): string[] {

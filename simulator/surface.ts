@@ -74,7 +74,7 @@ export interface PromptExecutor {
   objectInfoOf(classType: string): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
   systemStats(address: { host: string; port: number }): Record<string, unknown>;
   /** The files of a model folder (/models/{folder}; null: no such folder), the folder kinds (/models). */
-  models(folder: string): string[] | null;
+  models(folder: string): string[] | null | Promise<string[] | null>;
   modelFolders(): string[];
   /** POST /free's flags, once the queue loop takes them (after the prompt running, or at once when idle). */
   free?(flags: { free_memory?: unknown; unload_models?: unknown }): void;
@@ -438,10 +438,10 @@ export class ComfySurface {
     }
     if (method === 'GET' && pathname === '/features') return json(res, 200, this.features);
     // As ComfyUI: embedding names without their extension, the folder kinds, one kind's files (404 for an unknown one).
-    if (method === 'GET' && pathname === '/embeddings') return json(res, 200, (this.#executor.models('embeddings') ?? []).map((n) => n.slice(0, n.length - path.extname(n).length)));
+    if (method === 'GET' && pathname === '/embeddings') return json(res, 200, ((await this.#executor.models('embeddings')) ?? []).map((n) => n.slice(0, n.length - path.extname(n).length)));
     if (method === 'GET' && pathname === '/models') return json(res, 200, this.#executor.modelFolders());
     if (method === 'GET' && pathname.startsWith('/models/')) {
-      const files = this.#executor.models(decodeURIComponent(pathname.slice('/models/'.length)));
+      const files = await this.#executor.models(decodeURIComponent(pathname.slice('/models/'.length)));
       if (files) return json(res, 200, files);
       res.writeHead(404).end('404: Not Found');
       return;

@@ -75,6 +75,12 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
     const jobs = await getJson(url, '/api/jobs?status=completed,failed,cancelled&limit=64&offset=0');
     expect(jobs.jobs[0]).toMatchObject({ id, status: 'completed', outputs_count: 2, preview_output: { filename: `${prefix}_00001_.png`, type: 'output', nodeId: '16', mediaType: 'images' } });
 
+    // The endpoint's models, as its loaders list them.
+    expect(await getJson(url, '/models/checkpoints')).toEqual(['sd15.safetensors']);
+    expect(await getJson(url, '/models/loras')).toEqual([]);
+    expect((await fetch(`${url}/models/nonsense`)).status).toBe(404);
+    expect(await getJson(url, '/object_info/KSampler')).toMatchObject({ KSampler: { output_node: false } });
+
     // The next run is numbered after it, never over it.
     const again = await postJson(url, '/prompt', { prompt: generate(prefix, 2), client_id: 'client-a' });
     await c.done(again.json.prompt_id, 60_000);
