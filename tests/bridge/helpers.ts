@@ -10,8 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { foldersUnder, startBridge, type Bridge } from '../../bridge/server.js';
+import { S3BlobStore } from '../../client/blob/s3.js';
 import { ComfySealClient } from '../../client/client.js';
 import { Fernet } from '../../shared/fernet.js';
+import type { S3 } from '../helpers/s3.js';
 import { startLocalStack, type LocalStack } from '../helpers/services.js';
 
 export interface BridgeRig {
@@ -47,17 +49,19 @@ async function recordingProxy(target: string, sent: string[]): Promise<{ url: st
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-export async function startBridgeRig(options: { maxJobs?: number } = {}): Promise<BridgeRig> {
+export async function startBridgeRig(options: { maxJobs?: number; blobs?: S3 } = {}): Promise<BridgeRig> {
   const key = Fernet.generateKey();
   const models = mkdtempSync(path.join(os.tmpdir(), 'cs-bridge-models-'));
   mkdirSync(path.join(models, 'checkpoints'));
   writeFileSync(path.join(models, 'checkpoints', 'sd15.safetensors'), 'x');
-  const stack = await startLocalStack(key, { modelsDir: models, stepMs: 20 });
+  // The worker may fetch blobs from a loopback store only when told (a test's s3rver).
+  const stack = await startLocalStack(key, { modelsDir: models, stepMs: 20 }, options.blobs ? { COMFY_SEAL_BLOB_ALLOW_PRIVATE: '1' } : {});
   const sent: string[] = [];
   const proxy = await recordingProxy(stack.worker.url, sent);
   const base = mkdtempSync(path.join(os.tmpdir(), 'cs-bridge-'));
   const lines: string[] = [];
-  const client = new ComfySealClient({ endpointId: 'e2e', apiUrl: proxy.url, key, pollMinMs: 30, pollMaxMs: 60, env: { HOME: base } });
+  const blobStore = options.blobs ? { blobStore: new S3BlobStore(`s3://${options.blobs.bucket}/jobs`, options.blobs.env) } : {};
+  const client = new ComfySealClient({ endpointId: 'e2e', apiUrl: proxy.url, key, pollMinMs: 30, pollMaxMs: 60, env: { HOME: base }, ...blobStore });
   const bridge = await startBridge({
     client,
     folders: foldersUnder(base),
