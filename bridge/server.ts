@@ -74,6 +74,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       // ComfyUI's log would hold prompt texts and file names: the bridge keeps none.
       logCapacity: 0,
       title: 'comfy-seal bridge',
+      recordCalls: false,
     },
     executor,
     options.extraRoutes ? { extraRoutes: options.extraRoutes } : {},

@@ -119,6 +119,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       modelsDir: options.modelsDir,
       logCapacity: options.logCapacity ?? 300,
       title: 'ComfyUI simulator',
+      recordCalls: true,
       ...(options.onCrash ? { onCrash: options.onCrash } : {}),
     },
     new Map(NODES.map((n) => [n.name, n])),

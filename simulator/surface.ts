@@ -34,6 +34,8 @@ export interface SurfaceSettings {
   logCapacity: number;
   /** The title of the page at / when no web UI answers it. */
   title: string;
+  /** Keep every call in `calls` (the simulator's tests read them; a long-running bridge must not grow). */
+  recordCalls: boolean;
 }
 
 export interface RecordedCall {
@@ -329,7 +331,7 @@ export class ComfySurface {
     const url = new URL(req.url ?? '/', 'http://x');
     const pathname = url.pathname.replace(/^\/api(?=\/)/, '');
     const method = req.method ?? 'GET';
-    this.calls.push({ method, path: pathname, at: Date.now() });
+    if (this.settings.recordCalls) this.calls.push({ method, path: pathname, at: Date.now() });
 
     // server.py's origin middleware: a browser page elsewhere must not drive a loopback ComfyUI.
     const host = req.headers.host ?? '';
