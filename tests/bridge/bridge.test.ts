@@ -50,6 +50,17 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
     // ComfyUI's end: execution_success, then status (queue 0), then executing null.
     const success = types.lastIndexOf('execution_success');
     expect(c.messages[success + 1]).toMatchObject({ type: 'status', data: { status: { exec_info: { queue_remaining: 0 } } } });
+    // The last output node as ComfyUI reports one: progress_state (running), executing, executed, progress_state
+    // (finished); then execution_success, status, executing null.
+    expect(c.messages.slice(-7).map((m) => [m.type, m.data.node ?? (m.data.nodes as Record<string, { state: string }> | undefined)?.['17']?.state ?? null])).toEqual([
+      ['progress_state', 'running'],
+      ['executing', '17'],
+      ['executed', '17'],
+      ['progress_state', 'finished'],
+      ['execution_success', null],
+      ['status', null],
+      ['executing', null],
+    ]);
     const progress = mine.filter((m) => m.type === 'progress');
     expect(progress.at(-1)?.data).toMatchObject({ node: '14', max: 6 });
 
