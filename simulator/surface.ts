@@ -323,6 +323,13 @@ export class ComfySurface {
     this.log.write(`Prompt executed in ${((Date.now() - started) / 1000).toFixed(2)} seconds`);
   }
 
+  /** Pending jobs are dropped, running ones interrupted (the bridge cancels them on the endpoint), others left. */
+  #cancelJobs(ids: string[]): void {
+    this.#pending = this.#pending.filter((i) => !ids.includes(i[1]));
+    for (const item of this.#running) if (ids.includes(item[1])) this.#executor.interrupt(item[1]);
+    this.#broadcastStatus();
+  }
+
   #jobSource() {
     return { pending: this.#pending, running: this.#running, history: this.#history };
   }
@@ -391,14 +398,21 @@ export class ComfySurface {
       const job = findJob(this.#jobSource(), decodeURIComponent(jobRoute[1]!));
       return job ? json(res, 200, job) : json(res, 404, { error: 'Job not found' });
     }
+    // ComfyUI's job cancel routes (PR #14493): one id, 200 even when there is nothing to cancel; a batch
+    // (`{"job_ids": [...]}`) is refused whole (404) when it names a job never heard of.
     if (jobRoute && method === 'POST' && jobRoute[2]) {
-      // A pending job is dropped; a running one is interrupted (the bridge cancels it on the endpoint).
-      const id = decodeURIComponent(jobRoute[1]!);
-      const known = this.#pending.some((i) => i[1] === id) || this.#running.some((i) => i[1] === id);
-      this.#pending = this.#pending.filter((i) => i[1] !== id);
-      if (this.#running.some((i) => i[1] === id)) this.#executor.interrupt(id);
-      this.#broadcastStatus();
-      return known ? json(res, 200, { id, status: 'cancelled' }) : json(res, 404, { error: 'Job not found' });
+      this.#cancelJobs([decodeURIComponent(jobRoute[1]!)]);
+      return json(res, 200, {});
+    }
+    if (method === 'POST' && pathname === '/jobs/cancel') {
+      const body = await readJson(req, limit);
+      const ids = Array.isArray(body.job_ids) ? body.job_ids.map(String) : null;
+      if (!ids) return json(res, 400, { error: 'job_ids must be a list of job ids' });
+      const known = (id: string) => this.#history.has(id) || this.#pending.some((i) => i[1] === id) || this.#running.some((i) => i[1] === id);
+      const unknown = ids.filter((id) => !known(id));
+      if (unknown.length > 0) return json(res, 404, { error: 'Job not found', job_ids: unknown });
+      this.#cancelJobs(ids);
+      return json(res, 200, {});
     }
     if (method === 'POST' && pathname === '/interrupt') {
       const body = await readJson(req, limit);

@@ -40,9 +40,14 @@ describe('GET /api/jobs', () => {
     expect(open.jobs.map((j: { id: string; status: string }) => [j.id, j.status]).sort()).toEqual([[first, 'in_progress'], [second, 'pending']].sort());
     expect(open.jobs.find((j: { id: string }) => j.id === first)).toEqual({ id: first, status: 'in_progress', priority: 0, create_time: expect.any(Number), outputs_count: 0, workflow_id: '01c9496b-5c2b-4ff6-b600-b56e6992362f' });
 
-    // Cancelled through the job route: the running one is interrupted, the pending one dropped.
-    expect((await post(sim, `/api/jobs/${second}/cancel`, {})).status).toBe(200);
+    // Cancelled through the job routes: a batch naming an unknown job is refused whole; then the pending one is
+    // dropped, the running one interrupted.
+    const bogus = randomUUID();
+    expect((await post(sim, '/api/jobs/cancel', { job_ids: [second, bogus] })).status).toBe(404);
+    expect((await getJson(`${sim.url}/api/jobs?status=pending`)).jobs.map((j: { id: string }) => j.id)).toEqual([second]);
+    expect((await post(sim, '/api/jobs/cancel', { job_ids: [second] })).status).toBe(200);
     expect((await post(sim, `/api/jobs/${first}/cancel`, {})).status).toBe(200);
+    expect((await post(sim, `/api/jobs/${bogus}/cancel`, {})).status).toBe(200); // nothing to do is no error
     await client.until((m) => m.json?.type === 'executing' && m.json.data.node === null, 'the end');
     delete sim.settings.faults.hangAt;
     const third = randomUUID();
