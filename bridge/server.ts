@@ -7,6 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { ComfySealClient } from '../client/client.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 import { ComfySurface } from '../simulator/surface.js';
 import { EndpointDefinitions } from './definitions.js';
 import { BridgeExecutor } from './executor.js';
@@ -75,6 +76,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       logCapacity: 0,
       title: 'comfy-seal bridge',
       recordCalls: false,
+      // On loopback the bridge is the user's alone: a page that rebinds its own name to 127.0.0.1 is refused.
+      loopbackHostOnly: isLoopbackHost(host.includes(':') ? `[${host}]` : host),
     },
     executor,
     options.extraRoutes ? { extraRoutes: options.extraRoutes } : {},

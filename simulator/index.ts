@@ -120,6 +120,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       logCapacity: options.logCapacity ?? 300,
       title: 'ComfyUI simulator',
       recordCalls: true,
+      loopbackHostOnly: false,
       ...(options.onCrash ? { onCrash: options.onCrash } : {}),
     },
     new Map(NODES.map((n) => [n.name, n])),

@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isLoopbackHost } from '../shared/loopback.js';
 import type { Dirs } from './context.js';
 import type { Emit, Outcome } from './executor.js';
 import { HttpError, json, readJson } from './http.js';
@@ -34,6 +35,8 @@ export interface SurfaceSettings {
   logCapacity: number;
   /** The title of the page at / when no web UI answers it. */
   title: string;
+  /** Refuse requests whose Host is not loopback (DNS rebinding), for a server that listens on loopback for its user. */
+  loopbackHostOnly: boolean;
   /** Keep every call in `calls` (the simulator's tests read them; a long-running bridge must not grow). */
   recordCalls: boolean;
 }
@@ -146,7 +149,7 @@ export class ComfySurface {
     });
     this.#http.on('upgrade', (req, socket, head) => {
       const p = new URL(req.url ?? '/', 'http://x').pathname.replace(/^\/api(?=\/)/, '');
-      if (p === '/ws' && !this.#crashed) this.#hub.handleUpgrade(req, socket, head);
+      if (p === '/ws' && !this.#crashed && this.#hostAllowed(req)) this.#hub.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
   }
@@ -323,6 +326,10 @@ export class ComfySurface {
     this.log.write(`Prompt executed in ${((Date.now() - started) / 1000).toFixed(2)} seconds`);
   }
 
+  #hostAllowed(req: IncomingMessage): boolean {
+    return !this.settings.loopbackHostOnly || isLoopbackHost(req.headers.host);
+  }
+
   /** Pending jobs are dropped, running ones interrupted (the bridge cancels them on the endpoint), others left. */
   #cancelJobs(ids: string[]): void {
     this.#pending = this.#pending.filter((i) => !ids.includes(i[1]));
@@ -340,6 +347,10 @@ export class ComfySurface {
     const method = req.method ?? 'GET';
     if (this.settings.recordCalls) this.calls.push({ method, path: pathname, at: Date.now() });
 
+    if (!this.#hostAllowed(req)) {
+      res.writeHead(403).end();
+      return;
+    }
     // server.py's origin middleware: a browser page elsewhere must not drive a loopback ComfyUI.
     const host = req.headers.host ?? '';
     const origin = req.headers.origin;

@@ -4,21 +4,9 @@
  * not listed with `--allow-origin` (browsers send one on every cross-site request) are refused; the listed origins get
  * the CORS headers a browser needs to read the answers.
  */
-import { isIPv4 } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { UsageError } from '../../shared/cli.js';
-
-const LOOPBACK_V6 = new Set(['::1', '0:0:0:0:0:0:0:1']);
-
-/** Whether a `Host` header names this machine's loopback: localhost, 127.x.x.x or [::1], with or without a port. */
-export function isLoopbackHost(host: string | undefined): boolean {
-  if (host === undefined) return false;
-  const v6 = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(host);
-  if (v6) return LOOPBACK_V6.has(v6[1]!.toLowerCase());
-  const name = /^([^:]+)(?::\d{1,5})?$/.exec(host)?.[1]?.toLowerCase();
-  if (name === undefined) return false;
-  return name === 'localhost' || (isIPv4(name) && name.startsWith('127.'));
-}
+import { isLoopbackHost } from '../../shared/loopback.js';
 
 /**
  * `--allow-origin` values (repeatable, each may be comma-separated) as the origins browsers send:

@@ -108,6 +108,24 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
 });
 
 describe('comfy-seal bridge: refusals, uploads, failures', () => {
+  it('refuses a foreign Host (DNS rebinding) on HTTP and on the socket, and a foreign Origin as ComfyUI does', async () => {
+    const { request } = await import('node:http');
+    const WebSocket = (await import('ws')).default;
+    const port = rig.bridge.port;
+    const status = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => request({ host: '127.0.0.1', port, path: '/queue', headers }, (res) => resolve(res.statusCode ?? 0)).on('error', reject).end());
+    expect(await status({ host: `127.0.0.1:${port}` })).toBe(200);
+    expect(await status({ host: `localhost:${port}` })).toBe(200);
+    expect(await status({ host: `evil.example:${port}` })).toBe(403);
+    expect(await status({ host: `127.0.0.1:${port}`, origin: 'http://evil.example' })).toBe(403);
+    const refused = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?clientId=x`, { headers: { host: `evil.example:${port}` } });
+      ws.once('open', () => resolve('open'));
+      ws.once('error', () => resolve('refused'));
+    });
+    expect(refused).toBe('refused');
+  });
+
   it("empties temp/ at start, as ComfyUI does, and keeps output/", async () => {
     const { startBridge } = await import('../../bridge/server.js');
     const { ComfySealClient } = await import('../../client/client.js');
