@@ -126,6 +126,34 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     expect(refused).toBe('refused');
   });
 
+  it("mounts another module's routes (the web UI's) before the 404, with ComfyUI's /api prefix taken off", async () => {
+    const { startBridge, foldersUnder } = await import('../../bridge/server.js');
+    const { ComfySealClient } = await import('../../client/client.js');
+    const { Fernet } = await import('../../shared/fernet.js');
+    const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey() });
+    const seen: string[] = [];
+    const bridge = await startBridge({
+      client,
+      folders: foldersUnder(path.join(rig.base, 'mounted')),
+      port: 0,
+      extraRoutes: async (req, res, pathname) => {
+        seen.push(`${req.method} ${pathname}`);
+        if (pathname !== '/userdata/a.json' && pathname !== '/') return false;
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('mounted');
+        return true;
+      },
+    });
+    try {
+      expect(await (await fetch(`${bridge.url}/api/userdata/a.json`)).text()).toBe('mounted');
+      expect(await (await fetch(`${bridge.url}/`)).text()).toBe('mounted');
+      expect((await fetch(`${bridge.url}/api/nothing-here`)).status).toBe(404);
+      expect(await getJson(bridge.url, '/api/queue')).toEqual({ queue_running: [], queue_pending: [] });
+      expect(seen).toEqual(['GET /userdata/a.json', 'GET /', 'GET /nothing-here']);
+    } finally {
+      await bridge.close();
+    }
+  });
+
   it("empties temp/ at start, as ComfyUI does, and keeps output/", async () => {
     const { startBridge } = await import('../../bridge/server.js');
     const { ComfySealClient } = await import('../../client/client.js');
