@@ -27,6 +27,7 @@ const COMMANDS: Record<string, Entry> = {
   worker: { summary: 'the RunPod worker (--local: a local endpoint API)', load: () => import('../handler/cli.js'), handlesSignals: true },
   models: { summary: 'sync MODELS from Hugging Face or URLs (start.sh runs it)', load: () => import('../handler/models/cli.js'), handlesSignals: true },
   doctor: { summary: 'check the setup (inside the image, or your machine)', load: () => import('./doctor.js') },
+  bridge: { summary: "ComfyUI's API here, every prompt sealed and run on your endpoint", load: () => import('../bridge/cli.js'), handlesSignals: true },
   simulator: { summary: 'run the ComfyUI simulator', load: () => import('../simulator/cli.js'), handlesSignals: true },
 };
 

@@ -1,4 +1,8 @@
-/** Which `Host` header values name this machine, for the servers that answer on loopback (local endpoint, bridge). */
+/**
+ * Whether a `Host` header names this machine's loopback. Servers that listen on loopback for the user alone (the
+ * local endpoint, the bridge) refuse any other Host: a web page whose own name is made to resolve to 127.0.0.1 (DNS
+ * rebinding) sends its own name.
+ */
 import { isIPv4 } from 'node:net';
 
 const LOOPBACK_V6 = new Set(['::1', '0:0:0:0:0:0:0:1']);

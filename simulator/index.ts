@@ -20,7 +20,7 @@ import type { NodeDef } from './nodes/registry.js';
 import { SimulatorServer, type RecordedCall } from './server.js';
 
 export type { Faults } from './executor.js';
-export type { RecordedCall } from './server.js';
+export type { RecordedCall } from './surface.js';
 
 export interface SimulatorOptions {
   /** 0 picks a free port. @default 8188 */
@@ -118,6 +118,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       disableMetadata: options.disableMetadata ?? false,
       modelsDir: options.modelsDir,
       logCapacity: options.logCapacity ?? 300,
+      title: 'ComfyUI simulator',
+      recordCalls: true,
+      loopbackHostOnly: false,
       ...(options.onCrash ? { onCrash: options.onCrash } : {}),
     },
     new Map(NODES.map((n) => [n.name, n])),

@@ -27,7 +27,7 @@ describe('comfy-seal (bin)', () => {
     expect(f.decrypt(f.encrypt('x')).toString()).toBe('x');
   });
 
-  it.each(['keygen', 'seal', 'open', 'run', 'cancel', 'worker', 'simulator', 'doctor'])('%s --help shows usage', async (cmd) => {
+  it.each(['keygen', 'seal', 'open', 'run', 'cancel', 'worker', 'simulator', 'bridge', 'doctor'])('%s --help shows usage', async (cmd) => {
     const { code, stdout } = await runCli([cmd, '--help']);
     expect(code).toBe(0);
     expect(stdout.toString()).toContain(`Usage: comfy-seal ${cmd}`);

@@ -45,7 +45,7 @@ function variablesRead(): Map<string, string[]> {
     for (const name of names) found.set(name, [...new Set([...(found.get(name) ?? []), path.relative(ROOT, file)])]);
   };
   add(shellReads(readFileSync(path.join(ROOT, 'start.sh'), 'utf8')), path.join(ROOT, 'start.sh'));
-  for (const dir of ['handler', 'cli', 'client', 'shared', 'simulator']) {
+  for (const dir of ['handler', 'cli', 'client', 'shared', 'simulator', 'bridge']) {
     for (const file of tsFiles(path.join(ROOT, dir))) add(tsReads(readFileSync(file, 'utf8')), file);
   }
   return found;

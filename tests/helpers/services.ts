@@ -54,14 +54,14 @@ export interface LocalStack {
 }
 
 /** The simulator in-process and the built `comfy-seal worker --local` against it, dirs in a fresh temp folder. */
-export async function startLocalStack(key: string, simOptions: Partial<SimulatorOptions> = {}): Promise<LocalStack> {
+export async function startLocalStack(key: string, simOptions: Partial<SimulatorOptions> = {}, workerEnv: NodeJS.ProcessEnv = {}): Promise<LocalStack> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'cs-stack-'));
   const dirs = { inputDir: path.join(work, 'in'), outputDir: path.join(work, 'out'), tempDir: path.join(work, 'tmp', 'temp') };
   // The image starts ComfyUI with --disable-metadata (start.sh): so does this stack.
   const sim = await startSimulator({ port: 0, stepMs: 5, disableMetadata: true, ...dirs, ...simOptions });
   const worker = await startService(
     ['worker', '--local', '--port', '0', '--comfy-url', sim.url, '--input-dir', dirs.inputDir, '--output-dir', dirs.outputDir, '--temp-dir', dirs.tempDir],
-    { ENCRYPTION_KEY: key },
+    { ENCRYPTION_KEY: key, ...workerEnv },
   );
   return {
     sim,
