@@ -24,6 +24,8 @@ const PREVIEW_PROMPTS = 3;
 const EVERY_MS = 1000;
 // What `comfy-seal bridge` gives its client (bridge/cli.ts) and what `comfy-seal run` keeps (the SDK's defaults).
 const BRIDGE_POLL = { pollMinMs: 200, pollMaxMs: 500 };
+// A shorter poll, for what it would buy and cost.
+const SHORT_POLL = { pollMinMs: 100, pollMaxMs: 100 };
 // The bridge's ask of the worker for every prompt (BRIDGE_BUNDLE_OPTIONS in bridge/executor.ts).
 const BRIDGE_OPTIONS = { ui: true, temp_outputs: true, previews: true };
 
@@ -166,7 +168,6 @@ async function bridgeRound(bridgeUrl, client, proxy, seed, steps) {
   const job = jobSince(proxy, t0);
   const executed = client.find(id, 'executed', SAVER);
   const success = client.find(id, 'execution_success');
-  if (process.env.BENCH_DEBUG) console.error({ t0, answered, runAt: job.runAt, seen: job.completedSeenAt, executed: executed?.at, success: success?.at, end: end.at });
   if (!executed || !success) throw new Error(`prompt ${id} ended without executed/execution_success`);
   return {
     id,
@@ -175,6 +176,7 @@ async function bridgeRound(bridgeUrl, client, proxy, seed, steps) {
     postToRun: job.runAt - t0,
     t2Executed: executed.at - job.completedSeenAt,
     t2Success: success.at - job.completedSeenAt,
+    workerMs: job.workerMs,
     pollWait: job.completedSeenAt - job.runAt - job.workerMs,
     polls: job.polls,
     jobMs: job.completedSeenAt - job.runAt,
@@ -187,11 +189,12 @@ async function sdkRound(sdk, proxy, seed, options) {
   await sdk.run({ workflow: workflow(seed, STEPS), images: [], options });
   const total = performance.now() - t0;
   const job = jobSince(proxy, t0);
-  return { total, pollWait: job.completedSeenAt - job.runAt - job.workerMs, polls: job.polls, jobMs: job.completedSeenAt - job.runAt };
+  return { total, workerMs: job.workerMs, pollWait: job.completedSeenAt - job.runAt - job.workerMs, polls: job.polls, jobMs: job.completedSeenAt - job.runAt };
 }
 
 const pct = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(p * values.length))];
-const rate = (rounds) => (1000 * rounds.reduce((a, r) => a + r.polls, 0)) / rounds.reduce((a, r) => a + r.jobMs, 0);
+/** Status requests per second while a job runs: the intervals between its polls (the first goes right after /run). */
+const rate = (rounds) => (1000 * rounds.reduce((a, r) => a + r.polls - 1, 0)) / rounds.reduce((a, r) => a + r.jobMs, 0);
 
 async function main() {
   const work = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'cs-bench-bridge-'));
@@ -218,6 +221,7 @@ async function main() {
     closers.push(() => client.ws.close());
     const sdk = new ComfySealClient({ endpointId: 'e2e', apiUrl: proxy.url, key, env: { HOME: work } });
     const sdkBridgePoll = new ComfySealClient({ endpointId: 'e2e', apiUrl: proxy.url, key, env: { HOME: work }, ...BRIDGE_POLL });
+    const sdkShortPoll = new ComfySealClient({ endpointId: 'e2e', apiUrl: proxy.url, key, env: { HOME: work }, ...SHORT_POLL });
 
     // Warm up (the bridge's first prompt fetches the node definitions through the endpoint), then alternate.
     for (let i = 0; i < 2; i++) {
@@ -227,19 +231,22 @@ async function main() {
     const viaBridge = [];
     const viaRun = [];
     const viaSdkBridgeLike = [];
+    const viaShortPoll = [];
     for (let i = 0; i < RUNS; i++) {
-      viaBridge.push(await bridgeRound(bridge.url, client, proxy, 3 * i, STEPS));
-      viaRun.push(await sdkRound(sdk, proxy, 3 * i + 1, {}));
-      viaSdkBridgeLike.push(await sdkRound(sdkBridgePoll, proxy, 3 * i + 2, BRIDGE_OPTIONS));
+      viaBridge.push(await bridgeRound(bridge.url, client, proxy, 4 * i, STEPS));
+      viaRun.push(await sdkRound(sdk, proxy, 4 * i + 1, {}));
+      viaSdkBridgeLike.push(await sdkRound(sdkBridgePoll, proxy, 4 * i + 2, BRIDGE_OPTIONS));
+      viaShortPoll.push(await sdkRound(sdkShortPoll, proxy, 4 * i + 3, BRIDGE_OPTIONS));
     }
 
     // Previews: long sampler runs; the gaps between the binary frames the client gets.
     const gaps = [];
     const fps = [];
+    const long = [];
     let frameCount = 0;
     for (let i = 0; i < PREVIEW_PROMPTS; i++) {
       const from = client.frames.length;
-      await bridgeRound(bridge.url, client, proxy, 5000 + i, PREVIEW_STEPS);
+      long.push(await bridgeRound(bridge.url, client, proxy, 5000 + i, PREVIEW_STEPS));
       const frames = client.frames.slice(from);
       frameCount += frames.length;
       for (let k = 1; k < frames.length; k++) gaps.push(frames[k] - frames[k - 1]);
@@ -259,17 +266,20 @@ async function main() {
           ['t1: POST /prompt answered → /run leaves', fmt(m(viaBridge, 't1')), `${fmt(pct(viaBridge.map((r) => r.t1), 0.9))} / ${fmt(Math.max(...viaBridge.map((r) => r.t1)))}`],
           ['t2: COMPLETED seen → `executed` (saver)', fmt(m(viaBridge, 't2Executed')), `${fmt(pct(viaBridge.map((r) => r.t2Executed), 0.9))} / ${fmt(Math.max(...viaBridge.map((r) => r.t2Executed)))}`],
           ['t2: COMPLETED seen → `execution_success`', fmt(m(viaBridge, 't2Success')), `${fmt(pct(viaBridge.map((r) => r.t2Success), 0.9))} / ${fmt(Math.max(...viaBridge.map((r) => r.t2Success)))}`],
+          ['endpoint: /run → job done (delayTime + executionTime), bridge / run', `${fmt(m(viaBridge, 'workerMs'))} / ${fmt(m(viaRun, 'workerMs'))}`, ''],
           ['poll wait: job done on the worker → COMPLETED seen (bridge)', fmt(m(viaBridge, 'pollWait')), `${fmt(pct(viaBridge.map((r) => r.pollWait), 0.9))} / ${fmt(Math.max(...viaBridge.map((r) => r.pollWait)))}`],
           ['poll wait (SDK run(), its default poll)', fmt(m(viaRun, 'pollWait')), `${fmt(pct(viaRun.map((r) => r.pollWait), 0.9))} / ${fmt(Math.max(...viaRun.map((r) => r.pollWait)))}`],
+          [`poll wait (SDK run(), a ${SHORT_POLL.pollMaxMs} ms poll)`, fmt(m(viaShortPoll, 'pollWait')), `${fmt(pct(viaShortPoll.map((r) => r.pollWait), 0.9))} / ${fmt(Math.max(...viaShortPoll.map((r) => r.pollWait)))}`],
           ['whole prompt: bridge (POST /prompt → `executing null`)', fmt(bridgeTotal), ''],
           ['whole prompt: SDK run() (what `comfy-seal run` uses), poll 250 ms ×1.5 → 3 s', fmt(runTotal), ''],
           ['whole prompt: SDK run(), the bridge\'s poll (200 → 500 ms) and options', fmt(likeTotal), ''],
+          [`whole prompt: SDK run(), a ${SHORT_POLL.pollMaxMs} ms poll, the bridge's options`, fmt(m(viaShortPoll, 'total')), ''],
         ],
       ),
     );
     console.log(`\nbridge / run: ${fmt(bridgeTotal / runTotal, 2)} ×; bridge - SDK with the bridge's poll and options: ${fmt(bridgeTotal - likeTotal)} ms (the bridge's own cost)`);
-    console.log(`status polls per second per running job: bridge ${fmt(rate(viaBridge), 2)}, SDK run() ${fmt(rate(viaRun), 2)}`);
-    console.log(`  steady poll every ${BRIDGE_POLL.pollMaxMs} ms = ${fmt(1000 / BRIDGE_POLL.pollMaxMs)} req/s a job; 250 ms = 4, 100 ms = 10 (RunPod allows 2000 /status per 10 s)`);
+    console.log(`status polls per second per running job: bridge ${fmt(rate(viaBridge), 2)} (${fmt(rate(long), 2)} over the ${fmt(median(long.map((r) => r.jobMs)) / 1000)} s preview prompts), SDK run() ${fmt(rate(viaRun), 2)}, a ${SHORT_POLL.pollMaxMs} ms poll ${fmt(rate(viaShortPoll), 2)}`);
+    console.log(`  steady poll every ${BRIDGE_POLL.pollMaxMs} ms = ${fmt(1000 / BRIDGE_POLL.pollMaxMs)} req/s a job; 250 ms = 4, 100 ms = 10 (RunPod allows 2000 /status per 10 s = 200/s)`);
 
     gaps.sort((a, b) => a - b);
     console.log(`\npreviews: ${PREVIEW_PROMPTS} prompts × ${PREVIEW_STEPS} steps × ${STEP_MS} ms, worker every_ms ${EVERY_MS} (at most ${fmt(1000 / EVERY_MS, 2)} fps)`);
