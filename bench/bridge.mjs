@@ -170,7 +170,6 @@ async function bridgeRound(bridgeUrl, client, proxy, seed, steps) {
   const success = client.find(id, 'execution_success');
   if (!executed || !success) throw new Error(`prompt ${id} ended without executed/execution_success`);
   return {
-    id,
     total: end.at - t0,
     t1: job.runAt - answered,
     postToRun: job.runAt - t0,
