@@ -8,6 +8,7 @@ import { S3BlobStore } from '../client/blob/s3.js';
 import { ENDPOINT_HELP, ENDPOINT_OPTIONS, clientFor } from '../client/cli/endpoint.js';
 import { intFlag, parseCommandArgs, UsageError, type Command } from '../shared/cli.js';
 import { foldersUnder, startBridge } from './server.js';
+import { findFrontEnd, frontEndLine } from './webui/index.js';
 
 const HELP = `Usage: comfy-seal bridge [options]
 
@@ -23,7 +24,8 @@ ComfyUI's flags:
   --output-directory D   results (default: BASE/output)
   --temp-directory D     previews go to D/temp (default: BASE/temp)
   --user-directory D     the web UI's settings and workflows (default: BASE/user)
-  --front-end-root D     ComfyUI's built web UI to serve
+  --front-end-root D     ComfyUI's built web UI to serve (default: comfyui_frontend_package's, if python3
+                         has it; else the API only)
 Endpoint:
   --max-jobs N           prompts running on the endpoint at once (default: 1, as ComfyUI; more lets RunPod
                          scale out)
@@ -74,12 +76,14 @@ export const command: Command = async (argv, io) => {
   const blobUrl = values['blob-url'] ?? (io.env.COMFY_SEAL_BLOB_URL || undefined);
   // Polled often: a client shows steps and previews as they come.
   const client = clientFor(values, io, { pollMinMs: 200, pollMaxMs: 500, ...(blobUrl ? { blobStore: new S3BlobStore(blobUrl, io.env) } : {}) });
+  const frontEnd = await findFrontEnd({ frontEndRoot: values['front-end-root'], env: io.env });
   const bridge = await startBridge({
     client,
     folders,
     host,
     port,
     maxJobs,
+    frontEnd,
     env: io.env,
     ...(values['object-info'] ? { objectInfoFile: values['object-info'] } : {}),
     report: (promptId, state) => io.stdout.write(`prompt ${promptId.slice(0, 8)}: ${state}\n`),
@@ -89,7 +93,7 @@ export const command: Command = async (argv, io) => {
   });
   io.stdout.write(`comfy-seal bridge: ComfyUI's API on ${bridge.url} — point your browser or ComfyUI client there\n`);
   io.stdout.write(`  endpoint ${client.endpointId} (${client.apiUrl}), up to ${maxJobs} job${maxJobs === 1 ? '' : 's'} at once; files in ${base}\n`);
-  io.stdout.write(values['front-end-root'] ? `  web UI: not served by this build yet; API only\n` : `  API only (no --front-end-root)\n`);
+  io.stdout.write(`  ${frontEndLine(frontEnd)}\n`);
   if (!LOOPBACK.test(host)) io.stderr.write(`comfy-seal bridge: warning: listening on ${host}: anyone who can reach port ${bridge.port} can run jobs on your endpoint\n`);
   if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
   await bridge.close();
