@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { S3BlobStore } from '../client/blob/s3.js';
-import { ENDPOINT_HELP, ENDPOINT_OPTIONS, clientFor } from '../client/cli/endpoint.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, clientFor, type EndpointValues } from '../client/cli/endpoint.js';
 import { intFlag, parseCommandArgs, UsageError, type Command } from '../shared/cli.js';
 import { foldersUnder, startBridge } from './server.js';
 import { findFrontEnd, frontEndLine } from './webui/index.js';
@@ -38,29 +38,29 @@ ${ENDPOINT_HELP.split('\n').slice(1).join('\n')}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-export const command: Command = async (argv, io) => {
-  const { values } = parseCommandArgs(argv, {
-    ...ENDPOINT_OPTIONS,
-    port: { type: 'string' },
-    listen: { type: 'string' },
-    host: { type: 'string' },
-    'base-directory': { type: 'string' },
-    'input-directory': { type: 'string' },
-    'output-directory': { type: 'string' },
-    'temp-directory': { type: 'string' },
-    'user-directory': { type: 'string' },
-    'front-end-root': { type: 'string' },
-    'max-jobs': { type: 'string' },
-    'object-info': { type: 'string' },
-    'blob-url': { type: 'string' },
-    'disable-auto-launch': { type: 'boolean' },
-    'dont-print-server': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
+/** The bridge's flags (ComfyUI's and the endpoint's); `doctor --bridge` takes the same. */
+export const BRIDGE_OPTIONS = {
+  ...ENDPOINT_OPTIONS,
+  port: { type: 'string' },
+  listen: { type: 'string' },
+  host: { type: 'string' },
+  'base-directory': { type: 'string' },
+  'input-directory': { type: 'string' },
+  'output-directory': { type: 'string' },
+  'temp-directory': { type: 'string' },
+  'user-directory': { type: 'string' },
+  'front-end-root': { type: 'string' },
+  'max-jobs': { type: 'string' },
+  'object-info': { type: 'string' },
+  'blob-url': { type: 'string' },
+  'disable-auto-launch': { type: 'boolean' },
+  'dont-print-server': { type: 'boolean' },
+} as const;
+
+type BridgeValues = EndpointValues & { [K in keyof typeof BRIDGE_OPTIONS]?: K extends 'disable-auto-launch' | 'dont-print-server' ? boolean | undefined : string | undefined };
+
+/** What the flags ask of the bridge: where it listens, its folders, how many jobs at once. */
+export function bridgeSettings(values: BridgeValues) {
   const maxJobs = intFlag('max-jobs', values['max-jobs'], 1);
   if (maxJobs < 1) throw new UsageError('--max-jobs must be 1 or more');
   const port = intFlag('port', values.port, 8188);
@@ -73,6 +73,16 @@ export const command: Command = async (argv, io) => {
     temp: values['temp-directory'] ? path.join(path.resolve(values['temp-directory']), 'temp') : under.temp,
     user: values['user-directory'] ? path.resolve(values['user-directory']) : under.user,
   };
+  return { maxJobs, port, host, base, folders };
+}
+
+export const command: Command = async (argv, io) => {
+  const { values } = parseCommandArgs(argv, { ...BRIDGE_OPTIONS, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const { maxJobs, port, host, base, folders } = bridgeSettings(values);
   const blobUrl = values['blob-url'] ?? (io.env.COMFY_SEAL_BLOB_URL || undefined);
   // Polled often: a client shows steps and previews as they come.
   const client = clientFor(values, io, { pollMinMs: 200, pollMaxMs: 500, ...(blobUrl ? { blobStore: new S3BlobStore(blobUrl, io.env) } : {}) });
