@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { access, constants, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { ComfySealClient } from '../client/client.js';
+import { clientFor } from '../client/cli/endpoint.js';
 import { clientChecks } from '../client/doctor.js';
 import { readCachedDefinitions } from '../client/workflow/definitions-cache.js';
 import type { Check, CheckResult } from '../shared/checks.js';
@@ -35,7 +35,6 @@ export async function bridgeDoctor(argv: string[], io: CommandIo): Promise<{ che
   const cli = invokedAs(io);
   const { port, host, base } = bridgeSettings(values);
   const key = keyFromFlags(values);
-  const endpointId = values.endpoint ?? io.env.RUNPOD_ENDPOINT_ID;
   const blobUrl = values['blob-url'] ?? (io.env.COMFY_SEAL_BLOB_URL || undefined);
   const client = clientChecks({
     env: io.env,
@@ -49,16 +48,9 @@ export async function bridgeDoctor(argv: string[], io: CommandIo): Promise<{ che
   const definitions = async (): Promise<CheckResult> => {
     const name = 'node definitions';
     const file = values['object-info'];
-    const sealed = new ComfySealClient({
-      ...(endpointId ? { endpointId } : {}),
-      ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
-      ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
-      ...(key ? { key } : {}),
-      env: io.env,
-      maxRetries: 1,
-    });
-    const cached = !file && (await readCachedDefinitions({ apiUrl: sealed.apiUrl, endpointId: sealed.endpointId }, io.env));
     try {
+      const sealed = clientFor(values, io, { maxRetries: 1 });
+      const cached = !file && (await readCachedDefinitions({ apiUrl: sealed.apiUrl, endpointId: sealed.endpointId }, io.env));
       const info = await new EndpointDefinitions(sealed, { objectInfoFile: file, env: io.env }).get();
       const from = file ? `from ${file}` : cached ? 'cached for this endpoint' : 'fetched from the endpoint (sealed) and cached';
       return { name, verdict: 'ok', detail: `${Object.keys(info).length} node types, ${from}` };
