@@ -54,6 +54,8 @@ describe('comfy-seal bridge (the bin)', () => {
     const userDir = path.join(base, 'elsewhere');
     const bridge = await startService(['bridge', '--port', '0', '--base-directory', base, '--front-end-root', ui, '--user-directory', userDir, '--endpoint', 'e2e', '--api-url', stack.worker.url], { ENCRYPTION_KEY: key, HOME: base });
     try {
+      // The start-up lines after the address may still be on their way.
+      for (let n = 0; n < 100 && !bridge.output().includes('web UI:'); n++) await new Promise((r) => setTimeout(r, 20));
       expect(bridge.output()).toContain(`\n  web UI: ${realpathSync(ui)} (--front-end-root)\n`);
       expect(await (await fetch(`${bridge.url}/`)).text()).toBe('<!doctype html><title>ComfyUI</title>');
       expect(await (await fetch(`${bridge.url}/api/extensions`)).json()).toEqual(['/extensions/core/a.js']);
