@@ -5,9 +5,10 @@
  */
 import path from 'node:path';
 import { S3BlobStore } from '../client/blob/s3.js';
-import { ENDPOINT_HELP, ENDPOINT_OPTIONS, clientFor } from '../client/cli/endpoint.js';
+import { ENDPOINT_HELP, ENDPOINT_OPTIONS, clientFor, type EndpointValues } from '../client/cli/endpoint.js';
 import { intFlag, parseCommandArgs, UsageError, type Command } from '../shared/cli.js';
 import { foldersUnder, startBridge } from './server.js';
+import { findFrontEnd, frontEndLine } from './webui/index.js';
 
 const HELP = `Usage: comfy-seal bridge [options]
 
@@ -23,7 +24,8 @@ ComfyUI's flags:
   --output-directory D   results (default: BASE/output)
   --temp-directory D     previews go to D/temp (default: BASE/temp)
   --user-directory D     the web UI's settings and workflows (default: BASE/user)
-  --front-end-root D     ComfyUI's built web UI to serve
+  --front-end-root D     ComfyUI's built web UI to serve (default: comfyui_frontend_package's, if python3
+                         has it; else the API only)
 Endpoint:
   --max-jobs N           prompts running on the endpoint at once (default: 1, as ComfyUI; more lets RunPod
                          scale out)
@@ -36,29 +38,29 @@ ${ENDPOINT_HELP.split('\n').slice(1).join('\n')}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-export const command: Command = async (argv, io) => {
-  const { values } = parseCommandArgs(argv, {
-    ...ENDPOINT_OPTIONS,
-    port: { type: 'string' },
-    listen: { type: 'string' },
-    host: { type: 'string' },
-    'base-directory': { type: 'string' },
-    'input-directory': { type: 'string' },
-    'output-directory': { type: 'string' },
-    'temp-directory': { type: 'string' },
-    'user-directory': { type: 'string' },
-    'front-end-root': { type: 'string' },
-    'max-jobs': { type: 'string' },
-    'object-info': { type: 'string' },
-    'blob-url': { type: 'string' },
-    'disable-auto-launch': { type: 'boolean' },
-    'dont-print-server': { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
+/** The bridge's flags (ComfyUI's and the endpoint's); `doctor --bridge` takes the same. */
+export const BRIDGE_OPTIONS = {
+  ...ENDPOINT_OPTIONS,
+  port: { type: 'string' },
+  listen: { type: 'string' },
+  host: { type: 'string' },
+  'base-directory': { type: 'string' },
+  'input-directory': { type: 'string' },
+  'output-directory': { type: 'string' },
+  'temp-directory': { type: 'string' },
+  'user-directory': { type: 'string' },
+  'front-end-root': { type: 'string' },
+  'max-jobs': { type: 'string' },
+  'object-info': { type: 'string' },
+  'blob-url': { type: 'string' },
+  'disable-auto-launch': { type: 'boolean' },
+  'dont-print-server': { type: 'boolean' },
+} as const;
+
+type BridgeValues = EndpointValues & { [K in keyof typeof BRIDGE_OPTIONS]?: K extends 'disable-auto-launch' | 'dont-print-server' ? boolean | undefined : string | undefined };
+
+/** What the flags ask of the bridge: where it listens, its folders, how many jobs at once. */
+export function bridgeSettings(values: BridgeValues) {
   const maxJobs = intFlag('max-jobs', values['max-jobs'], 1);
   if (maxJobs < 1) throw new UsageError('--max-jobs must be 1 or more');
   const port = intFlag('port', values.port, 8188);
@@ -71,15 +73,27 @@ export const command: Command = async (argv, io) => {
     temp: values['temp-directory'] ? path.join(path.resolve(values['temp-directory']), 'temp') : under.temp,
     user: values['user-directory'] ? path.resolve(values['user-directory']) : under.user,
   };
+  return { maxJobs, port, host, base, folders };
+}
+
+export const command: Command = async (argv, io) => {
+  const { values } = parseCommandArgs(argv, { ...BRIDGE_OPTIONS, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const { maxJobs, port, host, base, folders } = bridgeSettings(values);
   const blobUrl = values['blob-url'] ?? (io.env.COMFY_SEAL_BLOB_URL || undefined);
   // Polled often: a client shows steps and previews as they come.
   const client = clientFor(values, io, { pollMinMs: 200, pollMaxMs: 500, ...(blobUrl ? { blobStore: new S3BlobStore(blobUrl, io.env) } : {}) });
+  const frontEnd = await findFrontEnd({ frontEndRoot: values['front-end-root'], env: io.env });
   const bridge = await startBridge({
     client,
     folders,
     host,
     port,
     maxJobs,
+    frontEnd,
     env: io.env,
     ...(values['object-info'] ? { objectInfoFile: values['object-info'] } : {}),
     report: (promptId, state) => io.stdout.write(`prompt ${promptId.slice(0, 8)}: ${state}\n`),
@@ -89,7 +103,7 @@ export const command: Command = async (argv, io) => {
   });
   io.stdout.write(`comfy-seal bridge: ComfyUI's API on ${bridge.url} — point your browser or ComfyUI client there\n`);
   io.stdout.write(`  endpoint ${client.endpointId} (${client.apiUrl}), up to ${maxJobs} job${maxJobs === 1 ? '' : 's'} at once; files in ${base}\n`);
-  io.stdout.write(values['front-end-root'] ? `  web UI: not served by this build yet; API only\n` : `  API only (no --front-end-root)\n`);
+  io.stdout.write(`  ${frontEndLine(frontEnd)}\n`);
   if (!LOOPBACK.test(host)) io.stderr.write(`comfy-seal bridge: warning: listening on ${host}: anyone who can reach port ${bridge.port} can run jobs on your endpoint\n`);
   if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener('abort', resolve, { once: true }));
   await bridge.close();

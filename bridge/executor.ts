@@ -103,8 +103,9 @@ export class BridgeExecutor implements PromptExecutor {
         report(promptId, 'interrupted');
         return { status: 'interrupted', outputs: {}, messages: events.messages };
       }
-      events.error(errorDetails(error));
-      report(promptId, `failed (${error instanceof JobFailedError ? error.jobCode : ((error as { code?: string }).code ?? 'ERROR')})`);
+      const older = isOlderImage(error);
+      events.error(older ? { exception_type: 'comfy_seal.WORKER_TOO_OLD', exception_message: `${OLDER_IMAGE}. The endpoint said: ${(error as Error).message}` } : errorDetails(error));
+      report(promptId, `failed (${error instanceof JobFailedError ? error.jobCode : ((error as { code?: string }).code ?? 'ERROR')})${older ? `: ${OLDER_IMAGE}` : ''}`);
       return { status: 'error', outputs: {}, messages: events.messages };
     } finally {
       this.#jobs.delete(promptId);
@@ -184,6 +185,15 @@ function describe(event: JobProgress): string {
   if (event.status === 'IN_QUEUE') return 'in the endpoint queue';
   const step = event.progress?.step;
   return step ? `running on RunPod, step ${step.value}/${step.max}` : 'running on RunPod';
+}
+
+/** What to do when the endpoint's worker does not know the options the bridge sends (every prompt would fail). */
+const OLDER_IMAGE =
+  "the endpoint's worker image is older than this comfy-seal bridge (it refuses the bridge's options): update the endpoint to the current comfy-seal image (comfy-seal deploy --image IMAGE with the endpoint's --name, or the new tag in its template)";
+
+/** The worker's BAD_INPUT for bundle options it does not know (shared/schema.ts words it): an image older than the bridge. */
+function isOlderImage(error: unknown): boolean {
+  return error instanceof JobFailedError && error.jobCode === 'BAD_INPUT' && /\boptions has (an unknown field|\d+ unknown fields)/.test(error.message);
 }
 
 /** execution_error's fields: the worker's sealed details (opened by the SDK), else our own error's code and text. */

@@ -1,16 +1,17 @@
 /**
  * `startBridge`: ComfyUI's API surface (simulator/surface.ts) on the user's machine with the bridge's executor behind
  * it, over the bridge's folders (`input/`, `output/`, `temp/`, `user/` under the base directory, each 0700 when made
- * here). Another module's routes (the web UI's) are mounted through `extraRoutes`, tried before the 404.
+ * here). The web UI's routes (bridge/webui) are mounted through the surface's `extraRoutes`, tried after the core's
+ * and before the 404: settings and workflows in `user/`, and ComfyUI's built web UI when one was found.
  */
 import { mkdirSync, rmSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { ComfySealClient } from '../client/client.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { ComfySurface } from '../simulator/surface.js';
 import { EndpointDefinitions } from './definitions.js';
 import { BridgeExecutor } from './executor.js';
+import { createWebUiRoutes, type FrontEnd } from './webui/index.js';
 
 export interface BridgeFolders {
   input: string;
@@ -34,7 +35,8 @@ export interface BridgeOptions {
   /** Body limit of POST routes (uploads). @default 100 MB, as ComfyUI */
   maxUploadBytes?: number;
   report?: (promptId: string, state: string) => void;
-  extraRoutes?: (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<boolean>;
+  /** The web UI to serve (findFrontEnd); null serves the API only, with a page at `/` saying how to get it. @default null */
+  frontEnd?: FrontEnd | null;
 }
 
 export interface Bridge {
@@ -80,7 +82,15 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       loopbackHostOnly: isLoopbackHost(host.includes(':') ? `[${host}]` : host),
     },
     executor,
-    options.extraRoutes ? { extraRoutes: options.extraRoutes } : {},
+    {
+      extraRoutes: createWebUiRoutes({
+        userDir: folders.user,
+        frontEnd: options.frontEnd ?? null,
+        dirs,
+        models: { folders: executor.modelFolders(), files: async (folder) => (await executor.models(folder)) ?? undefined },
+        ...(options.maxUploadBytes !== undefined ? { maxBodyBytes: options.maxUploadBytes } : {}),
+      }),
+    },
   );
   await surface.listen();
   return {

@@ -3,11 +3,11 @@
  * user's. Lives in cli/ because it is the one command that knows both sides; each side's module is loaded lazily.
  */
 import { existsSync } from 'node:fs';
-import { invokedAs, parseCommandArgs, type Command } from '../shared/cli.js';
-import { hasFailure, renderChecks, runChecks } from '../shared/checks.js';
+import { invokedAs, parseCommandArgs, type Command, type CommandIo } from '../shared/cli.js';
+import { hasFailure, renderChecks, runChecks, type CheckResult } from '../shared/checks.js';
 import { KEY_OPTIONS, keyFromFlags, keyHelp } from '../shared/key-flags.js';
 
-const HELP = `Usage: comfy-seal doctor [--worker | --client] [--json] [options]
+const HELP = `Usage: comfy-seal doctor [--worker | --client | --bridge] [--json] [options]
 
 Says what is wrong before you burn GPU time. Each check prints ok / warn / fail and, when not ok, the fix.
 Exit code 1 when any check fails.
@@ -18,6 +18,8 @@ Exit code 1 when any check fails.
                      (the default inside the image, i.e. when /comfyui or RUNPOD_POD_ID exists)
   --client           your machine's checks: key valid, endpoint reachable with RUNPOD_API_KEY, its workers and queue,
                      and a sealed ping: proves the endpoint holds your key and says whether its ComfyUI answers
+  --bridge           the checks for 'comfy-seal bridge' with its flags: the client's, then node definitions, web UI,
+                     base directory, port ('comfy-seal doctor --bridge --help')
   --endpoint ID      (client) endpoint id (default: $RUNPOD_ENDPOINT_ID)
   --api-url URL      (client) API base (default: $RUNPOD_API_URL or https://api.runpod.ai/v2)
   --api-key KEY      (client) RunPod API key (default: $RUNPOD_API_KEY)
@@ -32,6 +34,11 @@ ${keyHelp(21)}
 `;
 
 export const command: Command = async (argv, io) => {
+  if (argv.includes('--bridge')) {
+    const { bridgeDoctor } = await import('../bridge/doctor.js');
+    const asked = await bridgeDoctor(argv.filter((a) => a !== '--bridge'), io);
+    return asked ? report(await runChecks(asked.checks), asked.json, 'bridge', io) : 0;
+  }
   const { values } = parseCommandArgs(argv, {
     worker: { type: 'boolean' },
     client: { type: 'boolean' },
@@ -77,8 +84,11 @@ export const command: Command = async (argv, io) => {
       ...(values['blob-url'] ? { blobUrl: values['blob-url'] } : {}),
     });
   }
-  const results = await runChecks(checks);
-  const ok = !hasFailure(results);
-  io.stdout.write(values.json ? `${JSON.stringify({ ok, side: worker ? 'worker' : 'client', checks: results })}\n` : `${renderChecks(results)}\n`);
-  return ok ? 0 : 1;
+  return report(await runChecks(checks), Boolean(values.json), worker ? 'worker' : 'client', io);
 };
+
+function report(results: CheckResult[], json: boolean, side: string, io: CommandIo): number {
+  const ok = !hasFailure(results);
+  io.stdout.write(json ? `${JSON.stringify({ ok, side, checks: results })}\n` : `${renderChecks(results)}\n`);
+  return ok ? 0 : 1;
+}

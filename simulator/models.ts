@@ -20,16 +20,24 @@ export const MODEL_FOLDERS = {
   clip_vision: { dirs: ['clip_vision'], extensions: PT },
   style_models: { dirs: ['style_models'], extensions: PT },
   embeddings: { dirs: ['embeddings'], extensions: PT },
+  // ComfyUI's extension set here is {"folder"}: a diffusers model is a folder, never a file.
+  diffusers: { dirs: ['diffusers'], extensions: ['folder'] },
   vae_approx: { dirs: ['vae_approx'], extensions: PT },
   controlnet: { dirs: ['controlnet', 't2i_adapter'], extensions: PT },
   gligen: { dirs: ['gligen'], extensions: PT },
   upscale_models: { dirs: ['upscale_models'], extensions: PT },
   latent_upscale_models: { dirs: ['latent_upscale_models'], extensions: PT },
+  custom_nodes: { dirs: ['custom_nodes'], extensions: [] },
   hypernetworks: { dirs: ['hypernetworks'], extensions: PT },
   photomaker: { dirs: ['photomaker'], extensions: PT },
   classifiers: { dirs: ['classifiers'], extensions: [] },
   model_patches: { dirs: ['model_patches'], extensions: PT },
   audio_encoders: { dirs: ['audio_encoders'], extensions: PT },
+  background_removal: { dirs: ['background_removal'], extensions: PT },
+  frame_interpolation: { dirs: ['frame_interpolation'], extensions: PT },
+  geometry_estimation: { dirs: ['geometry_estimation'], extensions: PT },
+  optical_flow: { dirs: ['optical_flow'], extensions: PT },
+  detection: { dirs: ['detection'], extensions: PT },
 } as const satisfies Record<string, { dirs: readonly string[]; extensions: readonly string[] }>;
 
 export type ModelFolder = keyof typeof MODEL_FOLDERS;

@@ -12,9 +12,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isLoopbackHost } from '../shared/loopback.js';
+import { isForeignOrigin } from '../shared/origin.js';
 import type { Dirs } from './context.js';
 import type { Emit, Outcome } from './executor.js';
-import { HttpError, json, readJson } from './http.js';
+import { HttpError, readJson, sendError, sendJson } from './http.js';
 import { Hub } from './hub.js';
 import { findJob, listJobs } from './jobs.js';
 import { ComfyLog } from './logs.js';
@@ -102,7 +103,7 @@ export class ComfySurface {
   readonly log: ComfyLog;
   /** Called on each POST /prompt before it is queued (the simulator's foreign-prompt knob). */
   readonly #beforePrompt: (() => void) | undefined;
-  /** Routes of another module (the web UI's), tried before the 404. */
+  /** Routes of another module (the web UI's), tried before the 404, given the path as received (/api aliases are its own). */
   readonly #extraRoutes: ((req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<boolean>) | undefined;
   /** POST /free's flags, taken by the queue loop after the prompt running (or at once when idle), as main.py does. */
   #flags: { free_memory?: unknown; unload_models?: unknown } = {};
@@ -143,8 +144,8 @@ export class ComfySurface {
     this.#http = createServer((req, res) => {
       this.#route(req, res).catch((error: unknown) => {
         if (res.headersSent) return res.destroy();
-        if (error instanceof HttpError) json(res, error.status, error.body);
-        else json(res, 500, { error: 'Internal Server Error' });
+        if (error instanceof HttpError) sendError(res, error);
+        else sendJson(res, 500, { error: 'Internal Server Error' });
       });
     });
     this.#http.on('upgrade', (req, socket, head) => {
@@ -352,9 +353,7 @@ export class ComfySurface {
       return;
     }
     // server.py's origin middleware: a browser page elsewhere must not drive a loopback ComfyUI.
-    const host = req.headers.host ?? '';
-    const origin = req.headers.origin;
-    if (origin && /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(host) && new URL(origin).host !== host) {
+    if (isForeignOrigin(req.headers.host, req.headers.origin)) {
       res.writeHead(403).end();
       return;
     }
@@ -366,19 +365,19 @@ export class ComfySurface {
       this.#beforePrompt?.();
       const answer = this.submit(body);
       const { status, body: reply } = answer instanceof Promise ? await answer : answer;
-      return json(res, status, reply);
+      return sendJson(res, status, reply);
     }
-    if (method === 'GET' && pathname === '/prompt') return json(res, 200, { exec_info: { queue_remaining: this.queueRemaining } });
+    if (method === 'GET' && pathname === '/prompt') return sendJson(res, 200, { exec_info: { queue_remaining: this.queueRemaining } });
     if (method === 'GET' && pathname === '/history') {
       const max = Number(url.searchParams.get('max_items') ?? Infinity);
       const offset = Number(url.searchParams.get('offset') ?? 0);
       const entries = [...this.#history.entries()].slice(offset > 0 ? offset : 0, Number.isFinite(max) ? (offset > 0 ? offset : 0) + max : undefined);
-      return json(res, 200, Object.fromEntries(entries));
+      return sendJson(res, 200, Object.fromEntries(entries));
     }
     if (method === 'GET' && pathname.startsWith('/history/')) {
       const id = decodeURIComponent(pathname.slice('/history/'.length));
       const entry = this.#history.get(id);
-      return json(res, 200, entry ? { [id]: entry } : {});
+      return sendJson(res, 200, entry ? { [id]: entry } : {});
     }
     if (method === 'POST' && pathname === '/history') {
       const body = await readJson(req, limit);
@@ -389,7 +388,7 @@ export class ComfySurface {
     }
     if (method === 'GET' && pathname === '/queue') {
       const strip = (i: QueueItem) => [i[0], i[1], i[2], i[3], i[4]];
-      return json(res, 200, { queue_running: this.#running.map(strip), queue_pending: this.#pending.map(strip) });
+      return sendJson(res, 200, { queue_running: this.#running.map(strip), queue_pending: this.#pending.map(strip) });
     }
     if (method === 'POST' && pathname === '/queue') {
       const body = await readJson(req, limit);
@@ -403,27 +402,27 @@ export class ComfySurface {
       res.writeHead(200).end();
       return;
     }
-    if (method === 'GET' && pathname === '/jobs') return json(res, 200, listJobs(this.#jobSource(), url.searchParams));
+    if (method === 'GET' && pathname === '/jobs') return sendJson(res, 200, listJobs(this.#jobSource(), url.searchParams));
     const jobRoute = /^\/jobs\/([^/]+)(\/cancel)?$/.exec(pathname);
     if (jobRoute && method === 'GET' && !jobRoute[2]) {
       const job = findJob(this.#jobSource(), decodeURIComponent(jobRoute[1]!));
-      return job ? json(res, 200, job) : json(res, 404, { error: 'Job not found' });
+      return job ? sendJson(res, 200, job) : sendJson(res, 404, { error: 'Job not found' });
     }
     // ComfyUI's job cancel routes (PR #14493): one id, 200 even when there is nothing to cancel; a batch
     // (`{"job_ids": [...]}`) is refused whole (404) when it names a job never heard of.
     if (jobRoute && method === 'POST' && jobRoute[2]) {
       this.#cancelJobs([decodeURIComponent(jobRoute[1]!)]);
-      return json(res, 200, {});
+      return sendJson(res, 200, {});
     }
     if (method === 'POST' && pathname === '/jobs/cancel') {
       const body = await readJson(req, limit);
       const ids = Array.isArray(body.job_ids) ? body.job_ids.map(String) : null;
-      if (!ids) return json(res, 400, { error: 'job_ids must be a list of job ids' });
+      if (!ids) return sendJson(res, 400, { error: 'job_ids must be a list of job ids' });
       const known = (id: string) => this.#history.has(id) || this.#pending.some((i) => i[1] === id) || this.#running.some((i) => i[1] === id);
       const unknown = ids.filter((id) => !known(id));
-      if (unknown.length > 0) return json(res, 404, { error: 'Job not found', job_ids: unknown });
+      if (unknown.length > 0) return sendJson(res, 404, { error: 'Job not found', job_ids: unknown });
       this.#cancelJobs(ids);
-      return json(res, 200, {});
+      return sendJson(res, 200, {});
     }
     if (method === 'POST' && pathname === '/interrupt') {
       const body = await readJson(req, limit);
@@ -446,8 +445,8 @@ export class ComfySurface {
       res.writeHead(200).end();
       return;
     }
-    if (method === 'GET' && pathname === '/internal/logs') return json(res, 200, this.log.text());
-    if (method === 'GET' && pathname === '/internal/logs/raw') return json(res, 200, this.log.raw());
+    if (method === 'GET' && pathname === '/internal/logs') return sendJson(res, 200, this.log.text());
+    if (method === 'GET' && pathname === '/internal/logs/raw') return sendJson(res, 200, this.log.raw());
     if (method === 'PATCH' && pathname === '/internal/logs/subscribe') {
       const body = await readJson(req, limit);
       this.log.subscribe(String(body.clientId), Boolean(body.enabled));
@@ -456,24 +455,29 @@ export class ComfySurface {
     }
     if (method === 'GET' && pathname === '/view') return view(dirs, url, res);
     if (method === 'POST' && (pathname === '/upload/image' || pathname === '/upload/mask')) return upload(dirs, limit, req, res);
-    if (method === 'GET' && pathname === '/system_stats') return json(res, 200, this.#executor.systemStats({ host: this.settings.host, port: this.#port }));
-    if (method === 'GET' && pathname === '/object_info') return json(res, 200, await this.#executor.objectInfo());
+    if (method === 'GET' && pathname === '/system_stats') return sendJson(res, 200, this.#executor.systemStats({ host: this.settings.host, port: this.#port }));
+    if (method === 'GET' && pathname === '/object_info') return sendJson(res, 200, await this.#executor.objectInfo());
     if (method === 'GET' && pathname.startsWith('/object_info/')) {
       const name = decodeURIComponent(pathname.slice('/object_info/'.length));
       const def = await this.#executor.objectInfoOf(name);
-      return json(res, 200, def ? { [name]: def } : {});
+      return sendJson(res, 200, def ? { [name]: def } : {});
     }
-    if (method === 'GET' && pathname === '/features') return json(res, 200, this.features);
+    if (method === 'GET' && pathname === '/features') return sendJson(res, 200, this.features);
     // As ComfyUI: embedding names without their extension, the folder kinds, one kind's files (404 for an unknown one).
-    if (method === 'GET' && pathname === '/embeddings') return json(res, 200, ((await this.#executor.models('embeddings')) ?? []).map((n) => n.slice(0, n.length - path.extname(n).length)));
-    if (method === 'GET' && pathname === '/models') return json(res, 200, this.#executor.modelFolders());
+    if (method === 'GET' && pathname === '/embeddings') return sendJson(res, 200, ((await this.#executor.models('embeddings')) ?? []).map((n) => n.slice(0, n.length - path.extname(n).length)));
+    if (method === 'GET' && pathname === '/models') return sendJson(res, 200, this.#executor.modelFolders());
     if (method === 'GET' && pathname.startsWith('/models/')) {
       const files = await this.#executor.models(decodeURIComponent(pathname.slice('/models/'.length)));
-      if (files) return json(res, 200, files);
+      if (files) return sendJson(res, 200, files);
       res.writeHead(404).end('404: Not Found');
       return;
     }
-    if (this.#extraRoutes && (await this.#extraRoutes(req, res, pathname))) return;
+    // ComfyUI reads safetensors headers of its model files here; the surface has none to read: a missing file's 404.
+    if (method === 'GET' && pathname.startsWith('/view_metadata/')) {
+      res.writeHead(404).end();
+      return;
+    }
+    if (this.#extraRoutes && (await this.#extraRoutes(req, res, url.pathname))) return;
     // ComfyUI serves its frontend here; without one there is a page that says what this is.
     if (method === 'GET' && pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>${this.settings.title}</title>`);

@@ -6,7 +6,7 @@ import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Dirs } from './context.js';
-import { json, readBody } from './http.js';
+import { readBody, sendJson } from './http.js';
 
 const MIME: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.mp4': 'video/mp4', '.webm': 'video/webm', '.flac': 'audio/flac' };
 
@@ -59,5 +59,5 @@ export async function upload(dirs: Dirs, maxBytes: number, req: IncomingMessage,
     for (let n = 1; existsSync(path.join(dir, name)); n++) name = `${stem} (${n})${ext}`;
   }
   writeFileSync(path.join(dir, name), Buffer.from(await image.arrayBuffer()));
-  json(res, 200, { name, subfolder, type: (form.get('type') as string | null) ?? 'input' });
+  sendJson(res, 200, { name, subfolder, type: (form.get('type') as string | null) ?? 'input' });
 }

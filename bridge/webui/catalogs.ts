@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { sendJson, sendText } from './http.js';
+import { sendJson, sendText } from '../../simulator/http.js';
 import type { Route } from './router.js';
 
 /** The endpoint's models, as the bridge knows them (from its /object_info), by ComfyUI's folder names. */

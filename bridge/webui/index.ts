@@ -6,8 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { catalogRoutes, internalRoutes, type FileDirs, type ModelSource } from './catalogs.js';
 import { listExtensions, sendNoWebUi, serveStatic, type FrontEnd } from './front-end.js';
-import { HttpError, sendJson, sendText } from './http.js';
-import { isForeignOrigin } from './origin.js';
+import { HttpError, sendError, sendJson, sendText } from '../../simulator/http.js';
+import { isForeignOrigin } from '../../shared/origin.js';
 import { matchRoute, type Route } from './router.js';
 import { settingsRoutes } from './settings.js';
 import { UserDir } from './user-dir.js';
@@ -15,7 +15,7 @@ import { userdataRoutes } from './userdata.js';
 
 export { findFrontEnd, frontEndLine, GET_THE_WEB_UI, type FrontEnd, type FindFrontEndOptions } from './front-end.js';
 export type { FileDirs, ModelSource } from './catalogs.js';
-export { isForeignOrigin } from './origin.js';
+export { isForeignOrigin } from '../../shared/origin.js';
 
 export interface WebUiOptions {
   /** --user-directory (default `<base>/user`); the one user's files are in its `default/`. */
@@ -79,7 +79,7 @@ export function createWebUiRoutes(options: WebUiOptions): WebUiHandler {
         res.destroy();
         return true;
       }
-      if (error instanceof HttpError) sendText(res, error.status, error.text);
+      if (error instanceof HttpError) sendError(res, error);
       else if (NAME_ERRORS.has((error as NodeJS.ErrnoException).code ?? '')) sendText(res, 400, 'That name cannot be a file here (a part of it is a file, or it is too long): choose another name.');
       else sendText(res, 500, 'The bridge could not read or write its user folder: check that it exists and is writable.');
       return true;

@@ -3,7 +3,7 @@
  * segment, decoded after matching (so `workflows%2Fa.json` is one name holding a '/'). HEAD runs the GET route.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError } from './http.js';
+import { HttpError } from '../../simulator/http.js';
 import { decodeSegment } from './user-paths.js';
 
 export interface RouteContext {

@@ -3,7 +3,7 @@
  * folder, written with 4-space indent as ComfyUI writes it. Writes are serialized (read-modify-write) and atomic.
  */
 import { readFile, rename } from 'node:fs/promises';
-import { readJsonBody, sendJson, sendText } from './http.js';
+import { readJsonValue, sendJson, sendText } from '../../simulator/http.js';
 import type { Route } from './router.js';
 import { writeFileAtomic } from './user-files.js';
 import type { UserDir } from './user-dir.js';
@@ -64,7 +64,7 @@ export function settingsRoutes(user: UserDir, bodyLimit: number): Route[] {
       method: 'POST',
       path: '/settings',
       handle: async ({ req, res }) => {
-        const body = await readJsonBody(req, bodyLimit);
+        const body = await readJsonValue(req, bodyLimit);
         if (!body || typeof body !== 'object' || Array.isArray(body)) {
           return sendText(res, 400, 'POST /settings takes a JSON object of setting id → value.');
         }
@@ -78,7 +78,7 @@ export function settingsRoutes(user: UserDir, bodyLimit: number): Route[] {
       method: 'POST',
       path: '/settings/{id}',
       handle: async ({ req, res, params }) => {
-        const value = await readJsonBody(req, bodyLimit);
+        const value = await readJsonValue(req, bodyLimit);
         await change((s) => setOwn(s, params.id!, value));
         sendText(res, 200);
       },

@@ -1,7 +1,7 @@
 /** The one user's folder (`<user dir>/default`, as ComfyUI keeps it without --multi-user) and its checked paths. */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { HttpError } from './http.js';
+import { HttpError } from '../../simulator/http.js';
 import { checkUserName, DEFAULT_USER, isContained, resolveUnder, unquoteAgain } from './user-paths.js';
 
 export class UserDir {

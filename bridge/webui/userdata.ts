@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { HttpError, readBody, sendJson, sendText } from './http.js';
+import { HttpError, readBody, sendJson, sendText } from '../../simulator/http.js';
 import type { Route, RouteContext } from './router.js';
 import { fileInfo, kindOf, listFiles, moveNoReplace, syncDir, writeFileAtomic } from './user-files.js';
 import type { UserDir } from './user-dir.js';

@@ -126,29 +126,28 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     expect(refused).toBe('refused');
   });
 
-  it("mounts another module's routes (the web UI's) before the 404, with ComfyUI's /api prefix taken off", async () => {
+  it("mounts the web UI's routes (served at /x and /api/x), and without a front end says at / how to get one", async () => {
     const { startBridge, foldersUnder } = await import('../../bridge/server.js');
     const { ComfySealClient } = await import('../../client/client.js');
     const { Fernet } = await import('../../shared/fernet.js');
     const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey() });
-    const seen: string[] = [];
-    const bridge = await startBridge({
-      client,
-      folders: foldersUnder(path.join(rig.base, 'mounted')),
-      port: 0,
-      extraRoutes: async (req, res, pathname) => {
-        seen.push(`${req.method} ${pathname}`);
-        if (pathname !== '/userdata/a.json' && pathname !== '/') return false;
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('mounted');
-        return true;
-      },
-    });
+    const folders = foldersUnder(path.join(rig.base, 'mounted'));
+    const bridge = await startBridge({ client, folders, port: 0 });
     try {
-      expect(await (await fetch(`${bridge.url}/api/userdata/a.json`)).text()).toBe('mounted');
-      expect(await (await fetch(`${bridge.url}/`)).text()).toBe('mounted');
+      expect((await fetch(`${bridge.url}/api/userdata/a.json`, { method: 'POST', body: '{"a":1}' })).status).toBe(200);
+      expect(await (await fetch(`${bridge.url}/userdata/a.json`)).json()).toEqual({ a: 1 });
+      expect(readFileSync(path.join(folders.user, 'default', 'a.json'), 'utf8')).toBe('{"a":1}');
+      // /internal is not aliased under /api (a sub-app in ComfyUI): the core's 404.
+      expect((await fetch(`${bridge.url}/api/internal/folder_paths`)).status).toBe(404);
+      expect((await fetch(`${bridge.url}/internal/folder_paths`)).status).toBe(200);
+      const root = await fetch(`${bridge.url}/`);
+      expect(root.status).toBe(404);
+      expect(await root.text()).toContain('pip install comfyui-frontend-package');
       expect((await fetch(`${bridge.url}/api/nothing-here`)).status).toBe(404);
       expect(await getJson(bridge.url, '/api/queue')).toEqual({ queue_running: [], queue_pending: [] });
-      expect(seen).toEqual(['GET /userdata/a.json', 'GET /', 'GET /nothing-here']);
+      // ComfyUI's answer for a model file it does not have (the bridge's folders hold none).
+      const metadata = await fetch(`${bridge.url}/api/view_metadata/checkpoints?filename=sd15.safetensors`);
+      expect([metadata.status, await metadata.text()]).toEqual([404, '']);
     } finally {
       await bridge.close();
     }

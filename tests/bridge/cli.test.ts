@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,26 @@ describe('comfy-seal bridge (the bin)', () => {
       expect(lines.at(-1)).toBe(`prompt ${short}: done with 1 file`);
       expect(bridge.output()).not.toContain('secret-prefix-4411');
       expect(readdirSync(path.join(base, 'output'))).toEqual(['secret-prefix-4411_00001_.png']);
+    } finally {
+      expect(await bridge.stop()).toBe(0);
+    }
+  }, 60_000);
+
+  it('--front-end-root serves the web UI (/, its files, /extensions) and says so at start; user files go to --user-directory', async () => {
+    const ui = path.join(base, 'ui');
+    mkdirSync(path.join(ui, 'extensions', 'core'), { recursive: true });
+    writeFileSync(path.join(ui, 'index.html'), '<!doctype html><title>ComfyUI</title>');
+    writeFileSync(path.join(ui, 'extensions', 'core', 'a.js'), '');
+    const userDir = path.join(base, 'elsewhere');
+    const bridge = await startService(['bridge', '--port', '0', '--base-directory', base, '--front-end-root', ui, '--user-directory', userDir, '--endpoint', 'e2e', '--api-url', stack.worker.url], { ENCRYPTION_KEY: key, HOME: base });
+    try {
+      // The start-up lines after the address may still be on their way.
+      for (let n = 0; n < 100 && !bridge.output().includes('web UI:'); n++) await new Promise((r) => setTimeout(r, 20));
+      expect(bridge.output()).toContain(`\n  web UI: ${realpathSync(ui)} (--front-end-root)\n`);
+      expect(await (await fetch(`${bridge.url}/`)).text()).toBe('<!doctype html><title>ComfyUI</title>');
+      expect(await (await fetch(`${bridge.url}/api/extensions`)).json()).toEqual(['/extensions/core/a.js']);
+      expect((await fetch(`${bridge.url}/api/settings/Comfy.Locale`, { method: 'POST', body: '"fr"' })).status).toBe(200);
+      expect(JSON.parse(readFileSync(path.join(userDir, 'default', 'comfy.settings.json'), 'utf8'))).toEqual({ 'Comfy.Locale': 'fr' });
     } finally {
       expect(await bridge.stop()).toBe(0);
     }

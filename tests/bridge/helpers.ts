@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { foldersUnder, startBridge, type Bridge } from '../../bridge/server.js';
+import type { FrontEnd } from '../../bridge/webui/index.js';
 import { S3BlobStore } from '../../client/blob/s3.js';
 import { ComfySealClient } from '../../client/client.js';
 import { Fernet } from '../../shared/fernet.js';
@@ -49,13 +50,24 @@ async function recordingProxy(target: string, sent: string[]): Promise<{ url: st
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-export async function startBridgeRig(options: { maxJobs?: number; blobs?: S3 } = {}): Promise<BridgeRig> {
+export interface BridgeRigOptions {
+  maxJobs?: number;
+  blobs?: S3;
+  /** The web UI the bridge serves. */
+  frontEnd?: FrontEnd;
+  /** The endpoint's checkpoints. @default ['sd15.safetensors'] */
+  checkpoints?: string[];
+  /** The simulator's time per sampler step. @default 20 */
+  stepMs?: number;
+}
+
+export async function startBridgeRig(options: BridgeRigOptions = {}): Promise<BridgeRig> {
   const key = Fernet.generateKey();
   const models = mkdtempSync(path.join(os.tmpdir(), 'cs-bridge-models-'));
   mkdirSync(path.join(models, 'checkpoints'));
-  writeFileSync(path.join(models, 'checkpoints', 'sd15.safetensors'), 'x');
+  for (const name of options.checkpoints ?? ['sd15.safetensors']) writeFileSync(path.join(models, 'checkpoints', name), 'x');
   // The worker may fetch blobs from a loopback store only when told (a test's s3rver).
-  const stack = await startLocalStack(key, { modelsDir: models, stepMs: 20 }, options.blobs ? { COMFY_SEAL_BLOB_ALLOW_PRIVATE: '1' } : {});
+  const stack = await startLocalStack(key, { modelsDir: models, stepMs: options.stepMs ?? 20 }, options.blobs ? { COMFY_SEAL_BLOB_ALLOW_PRIVATE: '1' } : {});
   const sent: string[] = [];
   const proxy = await recordingProxy(stack.worker.url, sent);
   const base = mkdtempSync(path.join(os.tmpdir(), 'cs-bridge-'));
@@ -68,6 +80,7 @@ export async function startBridgeRig(options: { maxJobs?: number; blobs?: S3 } =
     port: 0,
     env: { HOME: base },
     ...(options.maxJobs ? { maxJobs: options.maxJobs } : {}),
+    ...(options.frontEnd ? { frontEnd: options.frontEnd } : {}),
     report: (id, state) => lines.push(`${id} ${state}`),
   });
   return {

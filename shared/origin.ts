@@ -3,7 +3,7 @@
  * 127.0.0.1, so a request whose Origin names another host than the one it was sent to is refused when that host is a
  * loopback one. Without it, any page the user visits could rewrite their settings and workflows.
  */
-import { isLoopbackHost } from '../../shared/loopback.js';
+import { isLoopbackHost } from './loopback.js';
 
 /** `name[:port]` of a Host header, as ComfyUI splits it (no default port filled in). */
 function splitHost(host: string): { name: string; port: string } | undefined {
