@@ -302,6 +302,10 @@ export class ComfySurface {
           hub.sendPreview(image, format, { node_id: nodeId, prompt_id: promptId, display_node_id: nodeId, parent_node_id: null, real_node_id: nodeId }, clientId, to),
       },
     );
+    // ComfyUI's worker thread takes the prompt after POST /prompt has answered, and clients (the SDKs on npm) listen
+    // for a prompt's events only once they hold its id. A client in this very process reads the answer in the next
+    // poll phase: the first event waits a few loop turns (not a timer, which a busy loop fires before that poll).
+    for (let turn = 0; turn < 3; turn++) await new Promise((r) => setImmediate(r));
     const outcome: Outcome = await this.#executor.run(item, emit);
     if (outcome.status === 'crashed') return;
     if (outcome.status === 'interrupted') this.log.write('Processing interrupted');
