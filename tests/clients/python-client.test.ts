@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePng, isPng } from '../../simulator/png.js';
-import { canarySampler, CANARY, expectNoCanarySent, invertWorkflow, lowSteps, startTarget, TARGETS, UNKNOWN_NODE, UPLOAD_NAME, UPLOAD_PNG, withSettings, type ClientTarget } from '../helpers/comfy-clients.js';
+import { canarySampler, CANARY, expectNoCanarySent, invertWorkflow, lowSteps, startTarget, TARGETS, UNKNOWN_NODE, UPLOAD_NAME, UPLOAD_PNG, withSettings, PREVIEW_STEPS, type ClientTarget } from '../helpers/comfy-clients.js';
 import { findPython } from '../helpers/python.js';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'comfy_ws_client.py');
@@ -135,7 +135,7 @@ describe.skipIf(!python).each(TARGETS)('a Python websocket-client script (ComfyU
   }, 120_000);
 
   it('previews: after feature_flags, a sampler run sends binary type-4 frames naming the prompt and the sampler', async () => {
-    const report = await withSettings(target, { stepMs: 40 }, () => client(canarySampler(20), { featureFlags: true }));
+    const report = await withSettings(target, { stepMs: 40 }, () => client(canarySampler(PREVIEW_STEPS), { featureFlags: true }));
     const frames = report.messages.filter((m) => m.binary !== undefined);
     expect(frames.length).toBeGreaterThan(0);
     expect(frames.every((f) => f.binary === 4)).toBe(true);

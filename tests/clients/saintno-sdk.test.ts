@@ -7,7 +7,7 @@ import { CallWrapper, ComfyApi, PromptBuilder } from '@saintno/comfyui-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Workflow } from '../../shared/index.js';
 import { decodePng, isPng } from '../../simulator/png.js';
-import { canarySampler, CANARY, expectNoCanarySent, invertWorkflow, lowSteps, startTarget, TARGETS, UNKNOWN_NODE, until, UPLOAD_NAME, UPLOAD_PNG, withSettings, type ClientTarget } from '../helpers/comfy-clients.js';
+import { canarySampler, CANARY, expectNoCanarySent, invertWorkflow, lowSteps, startTarget, TARGETS, UNKNOWN_NODE, until, UPLOAD_NAME, UPLOAD_PNG, withSettings, PREVIEW_STEPS, type ClientTarget } from '../helpers/comfy-clients.js';
 
 interface Outcome {
   result: Record<string, any> | false | undefined;
@@ -132,7 +132,7 @@ describe.each(TARGETS)('@saintno/comfyui-sdk against the %s', (name) => {
   }, 120_000);
 
   it('previews: a sampler run delivers binary type-1 JPEG frames to onPreview', async () => {
-    const outcome = await withSettings(target, { stepMs: 40 }, () => call(canarySampler(20), '16'));
+    const outcome = await withSettings(target, { stepMs: 40 }, () => call(canarySampler(PREVIEW_STEPS), '16'));
     expect(outcome.failure).toBeUndefined();
     expect(outcome.previews.length).toBeGreaterThan(0);
     const first = Buffer.from(await outcome.previews[0]!.arrayBuffer());

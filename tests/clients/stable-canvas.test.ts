@@ -8,7 +8,7 @@ import { Client } from '@stable-canvas/comfyui-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodePng, isPng } from '../../simulator/png.js';
-import { canarySampler, CANARY, expectNoCanarySent, invertWorkflow, lowSteps, startTarget, TARGETS, UNKNOWN_NODE, until, UPLOAD_NAME, UPLOAD_PNG, withSettings, type ClientTarget } from '../helpers/comfy-clients.js';
+import { canarySampler, CANARY, expectNoCanarySent, invertWorkflow, lowSteps, startTarget, TARGETS, UNKNOWN_NODE, until, UPLOAD_NAME, UPLOAD_PNG, withSettings, PREVIEW_STEPS, type ClientTarget } from '../helpers/comfy-clients.js';
 
 describe.each(TARGETS)('@stable-canvas/comfyui-client against the %s', (name) => {
   let target: ClientTarget;
@@ -122,13 +122,13 @@ describe.each(TARGETS)('@stable-canvas/comfyui-client against the %s', (name) =>
     try {
       await meta.connect();
       await withSettings(target, { stepMs: 40 }, async () => {
-        const first = await queue(canarySampler(20));
+        const first = await queue(canarySampler(PREVIEW_STEPS));
         await until(() => ended(first), 'the end of the first run');
         expect(legacy.length).toBeGreaterThan(0);
         expect(Buffer.from(await legacy[0]!.arrayBuffer()).subarray(0, 2).toString('hex')).toBe('ffd8');
 
-        // 21 steps: another sampler run, not the cached one.
-        const second = ((await meta.queuePrompt(0, { prompt: canarySampler(21, `${CANARY}-second`), workflow: null })) as { prompt_id: string }).prompt_id;
+        // One step more: another sampler run, not the cached one.
+        const second = ((await meta.queuePrompt(0, { prompt: canarySampler(PREVIEW_STEPS + 1, `${CANARY}-second`), workflow: null })) as { prompt_id: string }).prompt_id;
         await until(() => withMeta.length > 0, 'a preview with metadata');
         await until(async () => (await meta.getPromptStatus(second)).done, 'the end of the second run');
         expect(withMeta[0]).toMatchObject({ nodeId: '14', promptId: second });

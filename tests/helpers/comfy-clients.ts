@@ -75,6 +75,12 @@ export function canarySampler(steps: number, prefix = `${CANARY}-sampled`): Work
   });
 }
 
+/**
+ * Sampler steps of a previews scenario (at 40 ms a step): the bridge learns of previews through its status poll (500 ms
+ * at most between polls), so a run must last several polls to be sure of one even on a loaded machine.
+ */
+export const PREVIEW_STEPS = 60;
+
 /** Two prompts ComfyUI refuses with a 400: an unknown node type, and KSampler steps below the minimum. */
 export const UNKNOWN_NODE: Workflow = { '1': { class_type: `NoSuchNode`, inputs: { text: CANARY } } };
 export function lowSteps(): Workflow {
