@@ -163,6 +163,7 @@ describe('docker/comfyui-launch.py', () => {
     expect(r.status).toBe(0);
     expect(r.report!.argv).toEqual(['--report', expect.any(String), '--listen', '0.0.0.0', '--disable-assets']);
     expect(r.report!.disable_assets).toBe(true);
+    rmSync(work, { recursive: true, force: true });
     // start.sh reads the flags a release has from `$COMFY_CMD --help`, which goes through the launcher.
     const help = run(comfyDir({ assetsFlag: true }), true, ['--help']);
     expect(help.status).toBe(0);
