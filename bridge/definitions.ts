@@ -10,6 +10,8 @@ import { readObjectInfoFile } from '../client/cli/definitions.js';
 
 export class EndpointDefinitions {
   #info: Promise<ObjectInfo> | null = null;
+  /** The endpoint's ComfyUI version, once known (the cache's, or a ping's next to a fetch): /system_stats reports it. */
+  version: string | undefined;
 
   constructor(
     private readonly client: ComfySealClient,
@@ -28,9 +30,14 @@ export class EndpointDefinitions {
     if (this.options.objectInfoFile) return readObjectInfoFile(this.options.objectInfoFile);
     const ref = { apiUrl: this.client.apiUrl, endpointId: this.client.endpointId };
     const cached = await readCachedDefinitions(ref, this.options.env);
-    if (cached) return cached.object_info;
+    if (cached) {
+      this.version = cached.comfy_version;
+      return cached.object_info;
+    }
     const info = await this.client.nodes();
-    await writeCachedDefinitions(ref, info, this.options.env).catch(() => undefined); // a cache that cannot be written costs a query next time
+    // As `comfy-seal nodes` does: the version comes from a ping; definitions without it are still definitions.
+    this.version = await this.client.ping().then((p) => p.comfy.version, () => undefined);
+    await writeCachedDefinitions(ref, info, this.options.env, { comfyVersion: this.version }).catch(() => undefined); // a cache that cannot be written costs a query next time
     return info;
   }
 }

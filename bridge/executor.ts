@@ -14,6 +14,8 @@ import type { Emit, Outcome } from '../simulator/executor.js';
 import { MODEL_FOLDERS } from '../simulator/models.js';
 import type { PromptExecutor, QueuedPrompt } from '../simulator/surface.js';
 import type { ValidationResult } from '../simulator/validate.js';
+import { inputImages } from '../simulator/view-upload.js';
+import { withInputImages, withLocalInputs } from './local-inputs.js';
 import type { EndpointDefinitions } from './definitions.js';
 import { PromptEvents } from './events.js';
 import { gatherInputs } from './inputs.js';
@@ -129,13 +131,14 @@ export class BridgeExecutor implements PromptExecutor {
     return this.#jobs.get(promptId)?.events.currentNode ?? null;
   }
 
-  objectInfo(): Promise<Record<string, unknown>> {
-    return this.options.definitions.get();
+  async objectInfo(): Promise<Record<string, unknown>> {
+    return withLocalInputs(await this.options.definitions.get(), this.options.dirs);
   }
 
   async objectInfoOf(classType: string): Promise<Record<string, unknown> | undefined> {
     const info = await this.options.definitions.get();
-    return Object.hasOwn(info, classType) ? (info[classType] as unknown as Record<string, unknown>) : undefined;
+    if (!Object.hasOwn(info, classType)) return undefined;
+    return withInputImages(info[classType]!, inputImages(this.options.dirs)) as unknown as Record<string, unknown>;
   }
 
   systemStats(address: { host: string; port: number }): Record<string, unknown> {
@@ -144,7 +147,8 @@ export class BridgeExecutor implements PromptExecutor {
         os: process.platform,
         ram_total: os.totalmem(),
         ram_free: os.freemem(),
-        comfyui_version: '0.27.1',
+        // The endpoint's ComfyUI once known; until then the release whose API the bridge speaks.
+        comfyui_version: this.options.definitions.version ?? '0.27.1',
         required_frontend_version: '1.45.20',
         installed_templates_version: null,
         required_templates_version: '0.11.6',

@@ -3,14 +3,12 @@
  * its fault knobs (foreign prompts, crashes, a failing /free).
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
-import type { Dirs } from './context.js';
 import { Executor, type Emit, type Faults, type Outcome } from './executor.js';
 import { isModelFolder, listModels, MODEL_FOLDERS, type ModelFolder } from './models.js';
 import { objectInfo, type ComboLists, type NodeDef } from './nodes/registry.js';
 import { ComfySurface, type PromptExecutor, type QueuedPrompt, type RecordedCall, type SurfaceSettings } from './surface.js';
 import { validatePrompt, type ValidationResult } from './validate.js';
+import { inputImages } from './view-upload.js';
 
 export type { RecordedCall } from './surface.js';
 
@@ -27,7 +25,6 @@ export interface SimulatorSettings extends SurfaceSettings {
   onCrash?: () => void;
 }
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff']);
 
 /** The simulator's nodes behind the surface. */
 class NodeExecutor implements PromptExecutor {
@@ -124,13 +121,6 @@ class NodeExecutor implements PromptExecutor {
   }
 }
 
-/** What LoadImage offers: the input dir's image files (top level), sorted, as ComfyUI lists them. */
-function inputImages(dirs: Dirs): string[] {
-  return readdirSync(dirs.input, { withFileTypes: true })
-    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
-    .map((e) => e.name)
-    .sort();
-}
 
 export class SimulatorServer {
   readonly settings: SimulatorSettings;

@@ -2,7 +2,7 @@
  * ComfyUI's file routes over its three folders: GET /view (type or a `[type]` annotation, subfolder kept inside its
  * folder) and POST /upload/image|mask (multipart, "name (1).ext" rather than overwrite unless asked).
  */
-import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Dirs } from './context.js';
@@ -60,4 +60,14 @@ export async function upload(dirs: Dirs, maxBytes: number, req: IncomingMessage,
   }
   writeFileSync(path.join(dir, name), Buffer.from(await image.arrayBuffer()));
   sendJson(res, 200, { name, subfolder, type: (form.get('type') as string | null) ?? 'input' });
+}
+
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff']);
+
+/** What LoadImage offers: the input dir's image files (top level), sorted, as ComfyUI lists them. */
+export function inputImages(dirs: Dirs): string[] {
+  return readdirSync(dirs.input, { withFileTypes: true })
+    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
+    .map((e) => e.name)
+    .sort();
 }

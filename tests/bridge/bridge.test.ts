@@ -213,6 +213,23 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     c.close();
   }, 60_000);
 
+  it("lists the bridge's own input/ images in LoadImage's combo (uploads appear there), and reports the endpoint's ComfyUI version", async () => {
+    const url = rig.bridge.url;
+    const png = readFileSync(path.join(rig.bridge.folders.output, readdirSync(rig.bridge.folders.output)[0]!));
+    const form = new FormData();
+    form.append('image', new Blob([png], { type: 'image/png' }), 'listed.png');
+    expect((await fetch(`${url}/upload/image`, { method: 'POST', body: form })).status).toBe(200);
+    const images = (info: Record<string, { input: { required: Record<string, [unknown]> } }>) => info.LoadImage!.input.required.image![0];
+    // Top level only, images only, sorted: as ComfyUI lists its input dir (the subfolder upload above is not listed).
+    expect(images(await getJson(url, '/object_info'))).toEqual(expect.arrayContaining(['listed.png']));
+    expect(images(await getJson(url, '/object_info/LoadImage'))).toEqual(images(await getJson(url, '/object_info')));
+    expect(images(await getJson(url, '/object_info/LoadImage'))).not.toContain(`pasted/${CANARY}-upload.png`);
+    // Other combos are the endpoint's own.
+    expect((await getJson(url, '/object_info/CheckpointLoaderSimple')).CheckpointLoaderSimple.input.required.ckpt_name[0]).toEqual(['sd15.safetensors']);
+    // The definitions came with a ping: the endpoint's ComfyUI (here the simulator's) is the version reported.
+    expect((await getJson(url, '/system_stats')).system.comfyui_version).toMatch(/-simulator$/);
+  }, 60_000);
+
   it('runs only the outputs that passed validation (200 with node_errors), subfolders of filename_prefix kept', async () => {
     const url = rig.bridge.url;
     const c = await connectClient(url, 'client-part');

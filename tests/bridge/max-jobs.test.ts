@@ -19,11 +19,14 @@ describe('comfy-seal bridge --max-jobs', () => {
     const url = rig.bridge.url;
     rig.stack.sim.settings.faults.hangAt = 'EmptyImage';
     try {
-      await getJson(url, '/object_info'); // the definitions' query (a /run of its own) is made before counting
+      // The definitions' query and the ping beside it (a /run each) are made before counting.
+      const before = rig.sent.length;
+      await getJson(url, '/object_info');
+      const queries = rig.sent.slice(before).filter((b) => /^POST \S*\/run\n/.test(b)).length;
       const c = await connectClient(url, 'client-n');
       const ids: string[] = [];
       for (const p of ['a', 'b', 'c']) ids.push((await postJson(url, '/prompt', { prompt: hanging(p), client_id: 'client-n' })).json.prompt_id);
-      const runs = () => rig.sent.filter((b) => /^POST \S*\/run\n/.test(b)).length - 1;
+      const runs = () => rig.sent.slice(before).filter((b) => /^POST \S*\/run\n/.test(b)).length - queries;
       for (let n = 0; n < 200 && runs() < 2; n++) await new Promise((r) => setTimeout(r, 20));
       const queue = await getJson(url, '/queue');
       expect(queue.queue_running.map((i: unknown[]) => i[1])).toEqual(ids.slice(0, 2));
