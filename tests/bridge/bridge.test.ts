@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, getJson, postJson, startBridgeRig, type BridgeRig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connectClient, getJson, postJson, useBridgeRig } from './helpers.js';
 
 const CANARY = 'canary-bridge-7f3e-wren';
 
@@ -20,17 +20,11 @@ function generate(prefix: string, steps = 4) {
   };
 }
 
-let rig: BridgeRig;
-beforeAll(async () => {
-  rig = await startBridgeRig();
-}, 60_000);
-afterAll(async () => {
-  await rig?.close();
-});
+const rig = useBridgeRig();
 
 describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', () => {
   it("sends ComfyUI's messages in ComfyUI's order, writes the files under ComfyUI's names, and /history and /view have them", async () => {
-    const url = rig.bridge.url;
+    const url = rig().bridge.url;
     const c = await connectClient(url, 'client-a');
     const prefix = `${CANARY}-prefix`;
     const posted = await postJson(url, '/prompt', { prompt: generate(prefix, 6), client_id: 'client-a' });
@@ -70,7 +64,7 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
     expect(saved.images).toEqual([{ filename: `${prefix}_00001_.png`, subfolder: '', type: 'output' }]);
     const preview = executed.find((m) => m.data.node === '17')!.data.output as { images: Array<{ filename: string; type: string }> };
     expect(preview.images[0]!.type).toBe('temp');
-    expect(readdirSync(rig.bridge.folders.temp)).toContain(preview.images[0]!.filename);
+    expect(readdirSync(rig().bridge.folders.temp)).toContain(preview.images[0]!.filename);
 
     // /queue no longer holds it; /history has ComfyUI's entry; /view serves the file.
     expect(await getJson(url, '/queue')).toEqual({ queue_running: [], queue_pending: [] });
@@ -81,7 +75,7 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
     const view = await fetch(`${url}/view?filename=${encodeURIComponent(`${prefix}_00001_.png`)}&type=output`);
     expect(view.status).toBe(200);
     const bytes = Buffer.from(await view.arrayBuffer());
-    expect(bytes.equals(readFileSync(path.join(rig.bridge.folders.output, `${prefix}_00001_.png`)))).toBe(true);
+    expect(bytes.equals(readFileSync(path.join(rig().bridge.folders.output, `${prefix}_00001_.png`)))).toBe(true);
 
     const jobs = await getJson(url, '/api/jobs?status=completed,failed,cancelled&limit=64&offset=0');
     expect(jobs.jobs[0]).toMatchObject({ id, status: 'completed', outputs_count: 2, preview_output: { filename: `${prefix}_00001_.png`, type: 'output', nodeId: '16', mediaType: 'images' } });
@@ -95,15 +89,15 @@ describe('comfy-seal bridge: a ComfyUI client runs a prompt on the endpoint', ()
     // The next run is numbered after it, never over it.
     const again = await postJson(url, '/prompt', { prompt: generate(prefix, 2), client_id: 'client-a' });
     await c.done(again.json.prompt_id, 60_000);
-    expect(readdirSync(rig.bridge.folders.output).sort()).toEqual([`${prefix}_00001_.png`, `${prefix}_00002_.png`]);
+    expect(readdirSync(rig().bridge.folders.output).sort()).toEqual([`${prefix}_00001_.png`, `${prefix}_00002_.png`]);
     c.close();
   }, 90_000);
 
   it('never sends the prompt text, the file names or the prefix to the endpoint, and logs none of them', () => {
-    expect(rig.sent.length).toBeGreaterThan(2);
-    for (const body of rig.sent) expect(body).not.toContain(CANARY);
-    for (const line of rig.lines) expect(line).not.toContain(CANARY);
-    expect(rig.lines.some((l) => /done with 2 files$/.test(l))).toBe(true);
+    expect(rig().sent.length).toBeGreaterThan(2);
+    for (const body of rig().sent) expect(body).not.toContain(CANARY);
+    for (const line of rig().lines) expect(line).not.toContain(CANARY);
+    expect(rig().lines.some((l) => /done with 2 files$/.test(l))).toBe(true);
   });
 });
 
@@ -111,7 +105,7 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
   it('refuses a foreign Host (DNS rebinding) on HTTP and on the socket, and a foreign Origin as ComfyUI does', async () => {
     const { request } = await import('node:http');
     const WebSocket = (await import('ws')).default;
-    const port = rig.bridge.port;
+    const port = rig().bridge.port;
     const status = (headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => request({ host: '127.0.0.1', port, path: '/queue', headers }, (res) => resolve(res.statusCode ?? 0)).on('error', reject).end());
     expect(await status({ host: `127.0.0.1:${port}` })).toBe(200);
@@ -131,7 +125,7 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     const { ComfySealClient } = await import('../../client/client.js');
     const { Fernet } = await import('../../shared/fernet.js');
     const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey() });
-    const folders = foldersUnder(path.join(rig.base, 'mounted'));
+    const folders = foldersUnder(path.join(rig().base, 'mounted'));
     const bridge = await startBridge({ client, folders, port: 0 });
     try {
       expect((await fetch(`${bridge.url}/api/userdata/a.json`, { method: 'POST', body: '{"a":1}' })).status).toBe(200);
@@ -157,7 +151,7 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     const { startBridge } = await import('../../bridge/server.js');
     const { ComfySealClient } = await import('../../client/client.js');
     const { Fernet } = await import('../../shared/fernet.js');
-    const folders = rig.bridge.folders;
+    const folders = rig().bridge.folders;
     expect(readdirSync(folders.temp).length).toBeGreaterThan(0);
     const outputs = readdirSync(folders.output);
     const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey() });
@@ -168,8 +162,8 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
   });
 
   it("refuses a workflow the endpoint cannot run with ComfyUI's 400: error + node_errors, before anything is sent", async () => {
-    const url = rig.bridge.url;
-    const before = rig.sent.length;
+    const url = rig().bridge.url;
+    const before = rig().sent.length;
     const unknown = await postJson(url, '/prompt', { prompt: { '1': { class_type: 'NoSuchNode', inputs: {} } } });
     expect(unknown.status).toBe(400);
     expect(unknown.json).toMatchObject({ error: { type: 'missing_node_type', extra_info: { node_id: '1', class_type: 'NoSuchNode' } }, node_errors: {} });
@@ -185,12 +179,12 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     expect(missingFile.status).toBe(400);
     expect(missingFile.json.node_errors['1'].errors[0]).toMatchObject({ type: 'custom_validation_failed', extra_info: { input_name: 'image' } });
     // Only the definitions query (made once, by the first prompt) reached the endpoint: no /run for a refused prompt.
-    expect(rig.sent.slice(before).filter((b) => b.startsWith('POST') && b.includes('/run'))).toEqual([]);
+    expect(rig().sent.slice(before).filter((b) => b.startsWith('POST') && b.includes('/run'))).toEqual([]);
   });
 
   it('runs a LoadImage of an uploaded file named with a subfolder and an [input] annotation', async () => {
-    const url = rig.bridge.url;
-    const png = readFileSync(path.join(rig.bridge.folders.output, readdirSync(rig.bridge.folders.output)[0]!));
+    const url = rig().bridge.url;
+    const png = readFileSync(path.join(rig().bridge.folders.output, readdirSync(rig().bridge.folders.output)[0]!));
     const form = new FormData();
     form.append('image', new Blob([png], { type: 'image/png' }), `${CANARY}-upload.png`);
     form.append('subfolder', 'pasted');
@@ -209,13 +203,13 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     // The history keeps the prompt as the client queued it.
     const history = (await getJson(url, `/history/${posted.json.prompt_id}`))[posted.json.prompt_id];
     expect(history.prompt[2]['1'].inputs.image).toBe(`pasted/${CANARY}-upload.png [input]`);
-    for (const body of rig.sent) expect(body).not.toContain(CANARY);
+    for (const body of rig().sent) expect(body).not.toContain(CANARY);
     c.close();
   }, 60_000);
 
   it("lists the bridge's own input/ images in LoadImage's combo (uploads appear there), and reports the endpoint's ComfyUI version", async () => {
-    const url = rig.bridge.url;
-    const png = readFileSync(path.join(rig.bridge.folders.output, readdirSync(rig.bridge.folders.output)[0]!));
+    const url = rig().bridge.url;
+    const png = readFileSync(path.join(rig().bridge.folders.output, readdirSync(rig().bridge.folders.output)[0]!));
     const form = new FormData();
     form.append('image', new Blob([png], { type: 'image/png' }), 'listed.png');
     expect((await fetch(`${url}/upload/image`, { method: 'POST', body: form })).status).toBe(200);
@@ -231,7 +225,7 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
   }, 60_000);
 
   it('runs only the outputs that passed validation (200 with node_errors), subfolders of filename_prefix kept', async () => {
-    const url = rig.bridge.url;
+    const url = rig().bridge.url;
     const c = await connectClient(url, 'client-part');
     const prompt = {
       '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
@@ -246,7 +240,7 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     await c.done(posted.json.prompt_id, 60_000);
     const executed = c.messages.filter((m) => m.type === 'executed');
     expect(executed.map((m) => [m.data.node, m.data.output])).toEqual([['2', { images: [{ filename: 'good_00001_.png', subfolder: 'album', type: 'output' }] }]]);
-    expect(readdirSync(path.join(rig.bridge.folders.output, 'album'))).toEqual(['good_00001_.png']);
+    expect(readdirSync(path.join(rig().bridge.folders.output, 'album'))).toEqual(['good_00001_.png']);
     c.close();
   }, 60_000);
 
@@ -254,8 +248,8 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
     const { startBridge, foldersUnder } = await import('../../bridge/server.js');
     const { ComfySealClient } = await import('../../client/client.js');
     const { Fernet } = await import('../../shared/fernet.js');
-    const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey(), connectRetryMs: 0, env: { HOME: rig.base } });
-    const bridge = await startBridge({ client, folders: foldersUnder(path.join(rig.base, 'unreachable')), port: 0, env: { HOME: rig.base } });
+    const client = new ComfySealClient({ endpointId: 'x', apiUrl: 'http://127.0.0.1:9', key: Fernet.generateKey(), connectRetryMs: 0, env: { HOME: rig().base } });
+    const bridge = await startBridge({ client, folders: foldersUnder(path.join(rig().base, 'unreachable')), port: 0, env: { HOME: rig().base } });
     try {
       const posted = await postJson(bridge.url, '/prompt', { prompt: generate('x') });
       expect(posted.status).toBe(400);
@@ -268,8 +262,8 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
   });
 
   it('a failing node is execution_error with the sealed details opened: node id, type, exception', async () => {
-    const url = rig.bridge.url;
-    rig.stack.sim.settings.faults.errorAt = 'VAEDecode';
+    const url = rig().bridge.url;
+    rig().stack.sim.settings.faults.errorAt = 'VAEDecode';
     try {
       const c = await connectClient(url, 'client-err');
       const posted = await postJson(url, '/prompt', { prompt: generate('err', 2), client_id: 'client-err' });
@@ -285,10 +279,10 @@ describe('comfy-seal bridge: refusals, uploads, failures', () => {
       expect((error!.data.traceback as string[]).join('')).toContain('simulated failure in VAEDecode');
       const history = (await getJson(url, `/history/${posted.json.prompt_id}`))[posted.json.prompt_id];
       expect(history.status).toMatchObject({ status_str: 'error', completed: false });
-      expect(rig.lines.some((l) => l.endsWith('failed (EXECUTION_FAILED)'))).toBe(true);
+      expect(rig().lines.some((l) => l.endsWith('failed (EXECUTION_FAILED)'))).toBe(true);
       c.close();
     } finally {
-      delete rig.stack.sim.settings.faults.errorAt;
+      delete rig().stack.sim.settings.faults.errorAt;
     }
   }, 60_000);
 });

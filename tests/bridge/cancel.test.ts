@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, getJson, postJson, startBridgeRig, type BridgeRig, type ComfyClient } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connectClient, getJson, postJson, useBridgeRig, type BridgeRig, type ComfyClient } from './helpers.js';
 
 function sampler(prefix: string, steps: number) {
   return {
@@ -23,21 +23,15 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
   }
 }
 
-const runs = (rig: BridgeRig) => rig.sent.filter((b) => b.startsWith('POST') && /\/run\n/.test(b)).length;
+const runs = (r: BridgeRig) => r.sent.filter((b) => b.startsWith('POST') && /\/run\n/.test(b)).length;
 const executingSampler = (c: ComfyClient, id: string) => c.messages.some((m) => m.type === 'executing' && m.data.node === '14' && m.data.prompt_id === id);
 
-let rig: BridgeRig;
-beforeAll(async () => {
-  rig = await startBridgeRig();
-}, 60_000);
-afterAll(async () => {
-  await rig?.close();
-});
+const rig = useBridgeRig();
 
 describe('comfy-seal bridge: interrupt, queue delete, previews', () => {
   it('/interrupt cancels the job on the endpoint: execution_interrupted, then the end; the endpoint runs nothing more', async () => {
-    const url = rig.bridge.url;
-    rig.stack.sim.settings.faults.hangAt = 'KSampler';
+    const url = rig().bridge.url;
+    rig().stack.sim.settings.faults.hangAt = 'KSampler';
     try {
       const c = await connectClient(url, 'client-int');
       const posted = await postJson(url, '/prompt', { prompt: sampler('int', 3), client_id: 'client-int' });
@@ -51,19 +45,19 @@ describe('comfy-seal bridge: interrupt, queue delete, previews', () => {
       const history = (await getJson(url, `/history/${id}`))[id];
       expect(history.status).toMatchObject({ status_str: 'error', completed: false });
       // The endpoint's ComfyUI was interrupted too: its queue empties.
-      await until(async () => JSON.stringify(await getJson(rig.stack.sim.url, '/queue')) === '{"queue_running":[],"queue_pending":[]}', 'the endpoint to stop');
+      await until(async () => JSON.stringify(await getJson(rig().stack.sim.url, '/queue')) === '{"queue_running":[],"queue_pending":[]}', 'the endpoint to stop');
       c.close();
     } finally {
-      delete rig.stack.sim.settings.faults.hangAt;
+      delete rig().stack.sim.settings.faults.hangAt;
     }
   }, 60_000);
 
   it('POST /queue {"delete"} drops a pending prompt never submitted, and cancels a running one on the endpoint', async () => {
-    const url = rig.bridge.url;
-    rig.stack.sim.settings.faults.hangAt = 'KSampler';
+    const url = rig().bridge.url;
+    rig().stack.sim.settings.faults.hangAt = 'KSampler';
     try {
       const c = await connectClient(url, 'client-del');
-      const before = runs(rig);
+      const before = runs(rig());
       const a = (await postJson(url, '/prompt', { prompt: sampler('a', 3), client_id: 'client-del' })).json.prompt_id as string;
       const b = (await postJson(url, '/prompt', { prompt: sampler('b', 3), client_id: 'client-del' })).json.prompt_id as string;
       await until(() => executingSampler(c, a), 'the first prompt to run');
@@ -76,16 +70,16 @@ describe('comfy-seal bridge: interrupt, queue delete, previews', () => {
       await c.done(a);
       expect(c.messages.some((m) => m.type === 'execution_interrupted' && m.data.prompt_id === a)).toBe(true);
       expect(c.messages.some((m) => m.data.prompt_id === b)).toBe(false);
-      expect(runs(rig) - before).toBe(1); // b never left the machine
+      expect(runs(rig()) - before).toBe(1); // b never left the machine
       c.close();
     } finally {
-      delete rig.stack.sim.settings.faults.hangAt;
+      delete rig().stack.sim.settings.faults.hangAt;
     }
   }, 60_000);
 
   it('POST /api/jobs/{id}/cancel cancels a running prompt on the endpoint', async () => {
-    const url = rig.bridge.url;
-    rig.stack.sim.settings.faults.hangAt = 'KSampler';
+    const url = rig().bridge.url;
+    rig().stack.sim.settings.faults.hangAt = 'KSampler';
     try {
       const c = await connectClient(url, 'client-job');
       const id = (await postJson(url, '/prompt', { prompt: sampler('j', 3), client_id: 'client-job' })).json.prompt_id as string;
@@ -93,16 +87,16 @@ describe('comfy-seal bridge: interrupt, queue delete, previews', () => {
       expect((await postJson(url, `/api/jobs/${id}/cancel`, {})).status).toBe(200);
       await c.done(id);
       expect((await getJson(url, `/api/jobs/${id}`)).status).toBe('cancelled');
-      await until(async () => JSON.stringify(await getJson(rig.stack.sim.url, '/queue')) === '{"queue_running":[],"queue_pending":[]}', 'the endpoint to stop');
+      await until(async () => JSON.stringify(await getJson(rig().stack.sim.url, '/queue')) === '{"queue_running":[],"queue_pending":[]}', 'the endpoint to stop');
       c.close();
     } finally {
-      delete rig.stack.sim.settings.faults.hangAt;
+      delete rig().stack.sim.settings.faults.hangAt;
     }
   }, 60_000);
 
   it("passes the endpoint's live previews on as ComfyUI's binary frames (type 4 with metadata, type 1 otherwise)", async () => {
-    const url = rig.bridge.url;
-    rig.stack.sim.settings.stepMs = 40;
+    const url = rig().bridge.url;
+    rig().stack.sim.settings.stepMs = 40;
     try {
       const legacy = await connectClient(url, 'client-legacy');
       const first = (await postJson(url, '/prompt', { prompt: sampler('p1', 30), client_id: 'client-legacy' })).json.prompt_id as string;
@@ -128,7 +122,7 @@ describe('comfy-seal bridge: interrupt, queue delete, previews', () => {
       legacy.close();
       modern.close();
     } finally {
-      rig.stack.sim.settings.stepMs = 20;
+      rig().stack.sim.settings.stepMs = 20;
     }
   }, 60_000);
 });

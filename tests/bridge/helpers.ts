@@ -8,6 +8,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 import { foldersUnder, startBridge, type Bridge } from '../../bridge/server.js';
 import type { FrontEnd } from '../../bridge/webui/index.js';
@@ -143,13 +144,16 @@ export async function connectClient(url: string, clientId: string, previewMetada
   };
 }
 
-export async function postJson(url: string, route: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+export { getJson, postJson } from '../helpers/http.js';
 
-export async function getJson(url: string, route: string): Promise<any> {
-  const res = await fetch(`${url}${route}`);
-  return res.json();
+/** One rig for a whole test file: started before its first test, closed after its last. */
+export function useBridgeRig(options: BridgeRigOptions = {}): () => BridgeRig {
+  let rig: BridgeRig | undefined;
+  beforeAll(async () => {
+    rig = await startBridgeRig(options);
+  }, 60_000);
+  afterAll(async () => {
+    await rig?.close();
+  });
+  return () => rig!;
 }

@@ -1,32 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, getJson, postJson, startBridgeRig, type BridgeRig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connectClient, getJson, postJson, useBridgeRig } from './helpers.js';
 
 const hanging = (prefix: string) => ({
   '1': { class_type: 'EmptyImage', inputs: { width: 8, height: 8, batch_size: 1, color: 0 } },
   '2': { class_type: 'SaveImage', inputs: { images: ['1', 0], filename_prefix: prefix } },
 });
 
-let rig: BridgeRig;
-beforeAll(async () => {
-  rig = await startBridgeRig({ maxJobs: 2 });
-}, 60_000);
-afterAll(async () => {
-  await rig?.close();
-});
+const rig = useBridgeRig({ maxJobs: 2 });
 
 describe('comfy-seal bridge --max-jobs', () => {
   it('submits up to N prompts to the endpoint at once; the rest wait here; /interrupt without an id stops them all', async () => {
-    const url = rig.bridge.url;
-    rig.stack.sim.settings.faults.hangAt = 'EmptyImage';
+    const url = rig().bridge.url;
+    rig().stack.sim.settings.faults.hangAt = 'EmptyImage';
     try {
       // The definitions' query and the ping beside it (a /run each) are made before counting.
-      const before = rig.sent.length;
+      const before = rig().sent.length;
       await getJson(url, '/object_info');
-      const queries = rig.sent.slice(before).filter((b) => /^POST \S*\/run\n/.test(b)).length;
+      const queries = rig().sent.slice(before).filter((b) => /^POST \S*\/run\n/.test(b)).length;
       const c = await connectClient(url, 'client-n');
       const ids: string[] = [];
       for (const p of ['a', 'b', 'c']) ids.push((await postJson(url, '/prompt', { prompt: hanging(p), client_id: 'client-n' })).json.prompt_id);
-      const runs = () => rig.sent.slice(before).filter((b) => /^POST \S*\/run\n/.test(b)).length - queries;
+      const runs = () => rig().sent.slice(before).filter((b) => /^POST \S*\/run\n/.test(b)).length - queries;
       for (let n = 0; n < 200 && runs() < 2; n++) await new Promise((r) => setTimeout(r, 20));
       const queue = await getJson(url, '/queue');
       expect(queue.queue_running.map((i: unknown[]) => i[1])).toEqual(ids.slice(0, 2));
@@ -40,7 +34,7 @@ describe('comfy-seal bridge --max-jobs', () => {
       expect(runs()).toBe(2);
       c.close();
     } finally {
-      delete rig.stack.sim.settings.faults.hangAt;
+      delete rig().stack.sim.settings.faults.hangAt;
     }
   }, 60_000);
 });
