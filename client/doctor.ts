@@ -13,7 +13,7 @@ import { isPrivateAddress } from '../shared/private-address.js';
 import { fetchBlob, putBlob } from './blob/transfer.js';
 import { S3BlobStore } from './blob/s3.js';
 import { newBlobKeys, type BlobStore } from './blob/store.js';
-import { ComfySealClient, DEFAULT_API_URL, describeApi, isLocalApi } from './client.js';
+import { ComfySealClient, DEFAULT_API_URL, isLocalApi } from './client.js';
 import { ComfySealError, ConfigError, JobFailedError, RunpodApiError, WaitTimeoutError, WrongJobError } from './errors.js';
 
 export interface ClientDoctorOptions {

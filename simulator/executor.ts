@@ -8,7 +8,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Interrupted, NodeFailure, type Dirs, type RunContext, type SaveMetadata } from './context.js';
-import { encodeJpeg, hashOf, noiseFrame, type Frame } from './images.js';
+import { encodeJpeg, hashOf, noiseFrame } from './images.js';
 import type { NodeDef, NodeResult } from './nodes/registry.js';
 import { executionOrder } from './order.js';
 import type { Prompt } from './validate.js';

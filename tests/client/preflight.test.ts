@@ -9,7 +9,6 @@ import { systemClock } from '../../handler/clock.js';
 import { imageFormatOf, isAnimatedWebp } from '../../shared/media.js';
 import { animatedWebp } from '../../simulator/media.js';
 import { pngOf } from '../helpers/pipeline.js';
-import { png } from './prepare-helpers.js';
 
 describe('magic bytes', () => {
   it('knows the formats LoadImage opens, and nothing else', () => {

@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { prepareWorkflow } from '../../../client/prepare/index.js';
 import { readEmbedded } from '../../../client/workflow/embedded.js';
 import { describeSource, loadWorkflow } from '../../../client/workflow/load.js';
-import type { ObjectInfo } from '../../../client/workflow/definitions.js';
 import { realObjectInfo } from '../../helpers/recorded.js';
 import { sharedPath } from '../../helpers/reference.js';
 

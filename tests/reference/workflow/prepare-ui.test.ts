@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { prepareWorkflow } from '../../../client/prepare/index.js';
-import type { ObjectInfo } from '../../../client/workflow/definitions.js';
 import { realObjectInfo } from '../../helpers/recorded.js';
 import { sharedPath } from '../../helpers/reference.js';
 
